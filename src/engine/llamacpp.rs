@@ -1,0 +1,118 @@
+//! llama.cpp `llama-server`: `--parallel N` slots, each with `ctx_size / N` tokens of context.
+//!
+//! A request waits in FIFO order until a slot frees. Each step is one unified batch: first one
+//! sampled token for every generating slot, then prompt tokens of slots in prompt processing,
+//! until the batch holds `n_batch` tokens (logical batch); the batch runs as
+//! ceil(tokens / `n_ubatch`) forward passes (physical micro-batches), each reading the weights.
+//! A prompt of at least the slot's context is refused (HTTP 400); generation stops when the
+//! slot's context is full, so `max_tokens` beyond it is cut silently, as the server does with
+//! context shift off (its default). Slots own their KV: no preemption.
+
+use super::batch::{PrefillJob, RunningBatch};
+use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
+use crate::cost::{CostModel, StepShape};
+use crate::units::Nanos;
+use std::collections::VecDeque;
+
+/// Server flags that shape scheduling.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaCppConfig {
+    /// `--parallel`: number of slots.
+    pub parallel: u32,
+    /// `-c`: total context, split evenly across slots.
+    pub ctx_size: u32,
+    /// `-b`: logical batch size (tokens per step).
+    pub n_batch: u32,
+    /// `-ub`: physical batch size (tokens per forward pass).
+    pub n_ubatch: u32,
+}
+
+impl LlamaCppConfig {
+    pub fn slot_context(&self) -> u32 {
+        self.ctx_size / self.parallel.max(1)
+    }
+}
+
+pub struct LlamaCppEngine {
+    cfg: LlamaCppConfig,
+    cost: CostModel,
+    waiting: VecDeque<PrefillJob>,
+    batch: RunningBatch,
+    stats: EngineStats,
+}
+
+impl LlamaCppEngine {
+    pub fn new(cfg: LlamaCppConfig, cost: CostModel) -> LlamaCppEngine {
+        LlamaCppEngine {
+            cfg,
+            cost,
+            waiting: VecDeque::new(),
+            batch: RunningBatch::default(),
+            stats: EngineStats::default(),
+        }
+    }
+}
+
+impl Engine for LlamaCppEngine {
+    fn submit(&mut self, req: EngineRequest, now: Nanos, out: &mut Vec<EngineEvent>) {
+        let slot_ctx = self.cfg.slot_context();
+        if req.input_tokens >= slot_ctx {
+            self.stats.rejected += 1;
+            out.push(EngineEvent::Rejected {
+                id: req.id,
+                at: now,
+                reason: RejectReason::ExceedsSlotContext,
+            });
+            return;
+        }
+        let output = req.output_tokens.min(slot_ctx - req.input_tokens).max(1);
+        self.waiting
+            .push_back(PrefillJob::fresh(req.id, req.input_tokens, output));
+    }
+
+    fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+        // Free slots take queued requests in arrival order.
+        while self.batch.running() < self.cfg.parallel {
+            let Some(job) = self.waiting.pop_front() else {
+                break;
+            };
+            self.batch.prefill.push(job);
+        }
+        let mut shape = StepShape::default();
+        self.batch.decode.add_to_shape(&mut shape);
+        let mut room = (self.cfg.n_batch as u64).saturating_sub(shape.tokens);
+        while room > 0 {
+            let Some(job) = self.batch.prefill.next_unplanned() else {
+                break;
+            };
+            let chunk = (job.remaining() as u64).min(room);
+            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            room -= chunk;
+        }
+        if shape.tokens == 0 {
+            return None;
+        }
+        shape.passes = shape.tokens.div_ceil(self.cfg.n_ubatch.max(1) as u64) as u32;
+        self.stats.max_running = self.stats.max_running.max(self.batch.running());
+        let dt = self.cost.step_time(&shape);
+        self.stats.steps += 1;
+        self.stats.busy += dt;
+        Some(dt)
+    }
+
+    fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
+        self.batch.finish_step(now, out)
+    }
+
+    fn outstanding(&self) -> u32 {
+        self.waiting.len() as u32 + self.batch.running()
+    }
+
+    fn kv_load(&self) -> f64 {
+        self.batch.running() as f64 / self.cfg.parallel.max(1) as f64
+    }
+
+    fn stats(&self) -> EngineStats {
+        self.stats
+    }
+}

@@ -1,0 +1,88 @@
+//! Scheduler models of serving engines, behind one trait the event loop drives.
+//!
+//! An engine works in steps: at a step's start it chooses the batch (which decodes run, which
+//! prompt chunks are prefilled) and returns the step's duration from the cost model; at the
+//! step's end it emits the tokens of that batch as events. Between steps new requests queue.
+//! No engine loops over tokens, and none over all running sequences per step: aggregates and a
+//! finish-time heap ([`batch::DecodeSet`]) keep a step at O(log n).
+
+pub mod batch;
+pub mod llamacpp;
+pub mod vllm;
+
+use crate::units::Nanos;
+
+/// Index of a request in the run (its issue order).
+pub type ReqId = u32;
+
+/// A request as the engine sees it: prompt length and the number of tokens asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineRequest {
+    pub id: ReqId,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// Why a server refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Prompt plus requested tokens exceed the model length (vLLM answers HTTP 400).
+    ExceedsMaxModelLen,
+    /// Prompt does not fit a llama.cpp slot's context (HTTP 400).
+    ExceedsSlotContext,
+    /// The sequence can never fit the KV cache.
+    ExceedsKvCapacity,
+}
+
+impl RejectReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            RejectReason::ExceedsMaxModelLen => "HTTP 400: prompt + max_tokens exceeds max_model_len",
+            RejectReason::ExceedsSlotContext => "HTTP 400: prompt exceeds the slot's context size",
+            RejectReason::ExceedsKvCapacity => "HTTP 400: sequence exceeds the KV cache capacity",
+        }
+    }
+}
+
+/// What happened to requests at the end of a step (or at submission).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The first output token of a request was produced.
+    FirstToken { id: ReqId, at: Nanos },
+    /// A request produced its last token; `output_tokens` may be fewer than asked for when the
+    /// server cut it (llama.cpp slot context).
+    Finished { id: ReqId, at: Nanos, output_tokens: u32 },
+    /// The server refused the request.
+    Rejected { id: ReqId, at: Nanos, reason: RejectReason },
+    /// A running request was preempted (its KV freed, to be recomputed).
+    Preempted { id: ReqId },
+    /// A preempted request produced its next token after recompute: one inter-token gap of
+    /// this length (the wait included).
+    ResumedAfter { id: ReqId, gap: Nanos },
+}
+
+/// Counters an engine keeps over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub steps: u64,
+    pub busy: Nanos,
+    pub preemptions: u64,
+    pub rejected: u64,
+    pub max_running: u32,
+}
+
+/// A serving engine's scheduler, as driven by the event loop.
+pub trait Engine: Send {
+    /// A request reaches the server at `now`; a refusal is reported through `out` at once.
+    fn submit(&mut self, req: EngineRequest, now: Nanos, out: &mut Vec<EngineEvent>);
+    /// Plans the next step at `now` and returns its duration, or `None` when there is no work.
+    fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos>;
+    /// Completes the step started last, at `now`. Returns how many sequences emitted a decode
+    /// token whose previous token came at the step's start (the step's ITL sample weight).
+    fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32;
+    /// Requests held by the server: queued plus running.
+    fn outstanding(&self) -> u32;
+    /// Fraction of the KV cache in use, 0..1.
+    fn kv_load(&self) -> f64;
+    fn stats(&self) -> EngineStats;
+}

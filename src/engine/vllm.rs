@@ -1,0 +1,235 @@
+//! vLLM-style continuous batching (the v1 scheduler; SGLang and TGI map here with their own
+//! defaults).
+//!
+//! Each step: every running decode gets one token; partial prefills continue in admission
+//! order; then waiting requests are admitted (FIFO) while `max_num_seqs` and the token budget
+//! `max_num_batched_tokens` allow, a long prompt taking a chunk of what is left (chunked
+//! prefill). The KV cache is paged; block rounding is modelled as one spare block per running
+//! sequence. When the running set would outgrow the cache, the newest running request is
+//! preempted: its KV is freed and it goes back to the front of the queue, to be recomputed
+//! (prompt plus the tokens it had generated) when admitted again. A request whose prompt plus
+//! `max_tokens` exceeds `max_model_len` is refused (HTTP 400), as vLLM does.
+
+use super::batch::{PrefillJob, RunningBatch};
+use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
+use crate::cost::{CostModel, StepShape};
+use crate::units::{Bytes, Nanos};
+use std::collections::VecDeque;
+
+/// Scheduler limits of a vLLM-style engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VllmConfig {
+    /// Most sequences running at once.
+    pub max_num_seqs: u32,
+    /// Token budget of one step (decodes + prefill chunks).
+    pub max_num_batched_tokens: u32,
+    /// Longest prompt + output a request may have.
+    pub max_model_len: u32,
+    /// Whether prompts longer than the budget are split across steps.
+    pub chunked_prefill: bool,
+    /// KV-cache capacity in tokens (whole replica).
+    pub kv_capacity_tokens: u64,
+    /// Paged-KV block size in tokens (one spare block per running sequence is reserved).
+    pub block_size: u32,
+}
+
+/// KV-cache capacity in tokens, as vLLM sizes it: the memory share left after weights and the
+/// activation peak of a full token budget.
+pub fn kv_capacity_tokens(
+    total_memory: Bytes,
+    gpu_memory_utilization: f64,
+    weights: Bytes,
+    activation_reserve: Bytes,
+    kv_per_token: Bytes,
+) -> i64 {
+    let free = total_memory.0 * gpu_memory_utilization - weights.0 - activation_reserve.0;
+    (free / kv_per_token.0).floor() as i64
+}
+
+/// The activation and runtime memory vLLM sets aside: ~1 GiB of CUDA graphs and buffers, the
+/// hidden and MLP activations of a full token budget in 16 bits, and fp32 logits for the
+/// largest batch.
+pub fn activation_reserve(
+    max_num_batched_tokens: u32,
+    max_num_seqs: u32,
+    hidden: u32,
+    intermediate: u32,
+    vocab: u32,
+) -> Bytes {
+    let tokens = max_num_batched_tokens as f64;
+    Bytes(
+        Bytes::GIB
+            + tokens * (4.0 * hidden as f64 + 2.0 * intermediate as f64) * 2.0
+            + max_num_seqs as f64 * vocab as f64 * 4.0,
+    )
+}
+
+pub struct VllmEngine {
+    cfg: VllmConfig,
+    cost: CostModel,
+    waiting: VecDeque<PrefillJob>,
+    batch: RunningBatch,
+    next_order: u64,
+    stats: EngineStats,
+}
+
+impl VllmEngine {
+    pub fn new(cfg: VllmConfig, cost: CostModel) -> VllmEngine {
+        VllmEngine {
+            cfg,
+            cost,
+            waiting: VecDeque::new(),
+            batch: RunningBatch::default(),
+            next_order: 0,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// KV tokens the running set holds after a step that adds `extra` tokens.
+    fn kv_after(&self, extra: u64) -> u64 {
+        self.batch.decode.context_sum()
+            + self.batch.prefill.done_sum()
+            + extra
+            + self.cfg.block_size as u64 * self.batch.running() as u64
+    }
+
+    /// Preempts the newest running request back to the head of the queue; false when none runs.
+    fn preempt_newest(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> bool {
+        let newest_decode = self.batch.decode.largest_tag();
+        let newest_prefill = self.batch.prefill.newest().map(|j| j.order);
+        let job = match (newest_decode, newest_prefill) {
+            (None, None) => return false,
+            (Some((slot, tag)), p) if p.is_none_or(|p| tag > p) => {
+                let gone = self.batch.decode.remove(slot);
+                PrefillJob {
+                    id: gone.id,
+                    prompt: gone.prompt,
+                    output: gone.output,
+                    generated: gone.generated,
+                    done: 0,
+                    order: 0,
+                    preempted_at: Some(now),
+                }
+            }
+            _ => {
+                let mut job = self.batch.prefill.pop_newest().expect("a prefill runs");
+                job.done = 0;
+                if job.generated > 0 && job.preempted_at.is_none() {
+                    job.preempted_at = Some(now);
+                }
+                job
+            }
+        };
+        out.push(EngineEvent::Preempted { id: job.id });
+        self.stats.preemptions += 1;
+        self.waiting.push_front(job);
+        true
+    }
+}
+
+impl Engine for VllmEngine {
+    fn submit(&mut self, req: EngineRequest, now: Nanos, out: &mut Vec<EngineEvent>) {
+        let total = req.input_tokens as u64 + req.output_tokens as u64;
+        let reason = if total > self.cfg.max_model_len as u64 {
+            Some(RejectReason::ExceedsMaxModelLen)
+        } else if total + self.cfg.block_size as u64 > self.cfg.kv_capacity_tokens {
+            Some(RejectReason::ExceedsKvCapacity)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.stats.rejected += 1;
+            out.push(EngineEvent::Rejected {
+                id: req.id,
+                at: now,
+                reason,
+            });
+            return;
+        }
+        self.waiting
+            .push_back(PrefillJob::fresh(req.id, req.input_tokens, req.output_tokens));
+    }
+
+    fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+        let cap = self.cfg.kv_capacity_tokens;
+        // Running decodes first: each holds one more KV token after this step.
+        while !self.batch.decode.is_empty() && self.kv_after(0) > cap {
+            self.preempt_newest(now, out);
+        }
+        let mut shape = StepShape {
+            passes: 1,
+            ..StepShape::default()
+        };
+        self.batch.decode.add_to_shape(&mut shape);
+        let mut budget = (self.cfg.max_num_batched_tokens as u64).saturating_sub(shape.tokens);
+        let mut planned = 0u64;
+        // Partial prefills continue, oldest first.
+        while budget > 0 {
+            let Some(job) = self.batch.prefill.next_unplanned() else {
+                break;
+            };
+            let chunk = (job.remaining() as u64).min(budget);
+            if self.kv_after(planned + chunk) > cap {
+                if shape.tokens == 0 && self.batch.prefill.len() > 1 {
+                    // Only partial prefills hold the cache: free the newest so the oldest moves.
+                    self.preempt_newest(now, out);
+                    continue;
+                }
+                // Otherwise wait for decodes to finish and free blocks.
+                break;
+            }
+            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            planned += chunk;
+            budget -= chunk;
+        }
+        // Admit waiting requests (FIFO) while sequences, budget and KV allow. An unscheduled
+        // partial prefill keeps its place in line.
+        while budget > 0
+            && self.batch.running() < self.cfg.max_num_seqs
+            && self.batch.prefill.next_unplanned().is_none()
+        {
+            let Some(job) = self.waiting.front() else {
+                break;
+            };
+            let remaining = job.remaining() as u64;
+            if !self.cfg.chunked_prefill && remaining > budget {
+                break;
+            }
+            let chunk = remaining.min(budget);
+            if self.kv_after(planned + chunk + self.cfg.block_size as u64) > cap {
+                break;
+            }
+            let mut job = self.waiting.pop_front().expect("front exists");
+            job.order = self.next_order;
+            self.next_order += 1;
+            self.batch.prefill.push(job);
+            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            planned += chunk;
+            budget -= chunk;
+        }
+        if shape.tokens == 0 {
+            return None;
+        }
+        self.stats.max_running = self.stats.max_running.max(self.batch.running());
+        let dt = self.cost.step_time(&shape);
+        self.stats.steps += 1;
+        self.stats.busy += dt;
+        Some(dt)
+    }
+
+    fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
+        self.batch.finish_step(now, out)
+    }
+
+    fn outstanding(&self) -> u32 {
+        self.waiting.len() as u32 + self.batch.running()
+    }
+
+    fn kv_load(&self) -> f64 {
+        self.kv_after(0) as f64 / self.cfg.kv_capacity_tokens.max(1) as f64
+    }
+
+    fn stats(&self) -> EngineStats {
+        self.stats
+    }
+}

@@ -1,0 +1,87 @@
+//! Who sends what, when: arrival processes, length distributions and traces.
+//!
+//! Open-loop arrivals follow `vllm bench serve`: the first request goes at t = 0, then gaps are
+//! exponential (Poisson), gamma with shape = `burstiness` and mean 1/rate (burstiness 1 is
+//! Poisson, < 1 burstier), or constant. A concurrency cap holds requests at the client until one
+//! in flight completes (latency is then measured from the actual send, and `scheduled_s` keeps
+//! the intended time). Closed loop: N users each send, wait for the answer, think, send again.
+
+pub mod dist;
+pub mod trace;
+
+pub use dist::{Dist, LengthDist};
+pub use trace::TraceRow;
+
+use crate::units::Nanos;
+use rand::Rng;
+use rand_distr::{Distribution, Exp, Gamma};
+use std::sync::Arc;
+
+/// Gaps between open-loop arrivals.
+#[derive(Clone, Debug)]
+pub enum ArrivalProcess {
+    Poisson(Exp<f64>),
+    Gamma(Gamma<f64>),
+    Constant(Nanos),
+}
+
+impl ArrivalProcess {
+    /// `rate` in requests/s (> 0); `burstiness` is the gamma shape (> 0).
+    pub fn poisson(rate: f64) -> ArrivalProcess {
+        ArrivalProcess::Poisson(Exp::new(rate).expect("rate validated positive"))
+    }
+    pub fn gamma(rate: f64, burstiness: f64) -> ArrivalProcess {
+        ArrivalProcess::Gamma(
+            Gamma::new(burstiness, 1.0 / (rate * burstiness)).expect("validated positive"),
+        )
+    }
+    pub fn constant(rate: f64) -> ArrivalProcess {
+        ArrivalProcess::Constant(Nanos::from_secs_f64(1.0 / rate))
+    }
+
+    pub fn next_gap<R: Rng + ?Sized>(&self, rng: &mut R) -> Nanos {
+        match self {
+            ArrivalProcess::Poisson(d) => Nanos::from_secs_f64(d.sample(rng)),
+            ArrivalProcess::Gamma(d) => Nanos::from_secs_f64(d.sample(rng)),
+            ArrivalProcess::Constant(gap) => *gap,
+        }
+    }
+}
+
+/// How requests arrive.
+#[derive(Clone, Debug)]
+pub enum Arrival {
+    /// `users` closed-loop clients with a think time (seconds) between answer and next request.
+    Closed { users: u32, think_s: Option<Dist> },
+    /// Open-loop arrivals, optionally capped in concurrency.
+    Open { process: ArrivalProcess, cap: Option<u32> },
+    /// Replay of a trace: arrival times divided by `time_scale`, token counts multiplied by
+    /// `token_scale`.
+    Trace {
+        rows: Arc<Vec<TraceRow>>,
+        time_scale: f64,
+        token_scale: f64,
+        cap: Option<u32>,
+    },
+}
+
+/// Everything the clients do in one run.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub arrival: Arrival,
+    /// Requests to send in all (a trace sends at most its rows).
+    pub num_requests: u64,
+    pub input_tokens: LengthDist,
+    pub output_tokens: LengthDist,
+    pub seed: u64,
+    /// Client timeout per request (from send to last token).
+    pub timeout: Option<Nanos>,
+}
+
+/// Independent random streams, so changing one source does not perturb the others.
+pub mod streams {
+    pub const ARRIVALS: u64 = 0x6172_7269_7661_6c73;
+    pub const LENGTHS: u64 = 0x6c65_6e67_7468_7300;
+    pub const THINK: u64 = 0x7468_696e_6b00_0000;
+    pub const ROUTING: u64 = 0x726f_7574_696e_6700;
+}
