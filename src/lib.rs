@@ -10,3 +10,6 @@ pub mod units;
 pub mod metrics;
 pub mod sim;
 pub mod workload;
+pub mod scenario;
+pub mod output;
+pub mod bench;

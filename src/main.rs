@@ -1,1 +1,188 @@
-fn main() {}
+//! The capsim command line: parse, call the library, print. Bad input exits 2 with one line
+//! naming the file, key and problem; other failures exit 1.
+
+use anyhow::Context;
+use capsim::error::InputError;
+use capsim::{bench, hardware, output, scenario};
+use clap::{Parser, Subcommand};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "capsim", version, about = "Capacity planning for LLM serving: simulate vLLM and llama.cpp servers in seconds")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario (every point of its sweep) and print the summary.
+    Simulate {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Override a scenario key, e.g. --set workload.concurrency=32 (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document (an array of summaries) on stdout; the table goes to stderr.
+        #[arg(long)]
+        json: bool,
+        /// Write summary.json and request records (JSONL) into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// GPU datasheets the cost model knows.
+    Hardware {
+        #[command(subcommand)]
+        command: HardwareCommand,
+    },
+    /// Measure the simulator's speed on this machine.
+    Bench {
+        /// Requests in the closed-loop benchmark.
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: u64,
+        /// Repeats (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum HardwareCommand {
+    /// List the GPUs with their datasheet figures.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(input) = err.downcast_ref::<InputError>() {
+                eprintln!("capsim: error: {input}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("capsim: error: {err:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Simulate {
+            scenario: path,
+            sets,
+            json,
+            out,
+        } => simulate(path, &sets, json, out),
+        Command::Hardware {
+            command: HardwareCommand::List { json },
+        } => {
+            let all = hardware::all();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            println!(
+                "{:<10} {:>8} {:>9} {:>10} {:>10} {:>4} {:>7} {:>5} {:>10}",
+                "gpu", "mem GiB", "BW GB/s", "16b TFLOPS", "8b TFLOPS", "fp8", "L2 MiB", "PCIe", "NVLink GB/s"
+            );
+            for d in &all {
+                println!(
+                    "{:<10} {:>8.1} {:>9.0} {:>10.1} {:>10.1} {:>4} {:>7.1} {:>5} {:>10}",
+                    d.name,
+                    d.memory_gib,
+                    d.bandwidth_gb_s,
+                    d.tflops_16bit,
+                    d.tflops_8bit,
+                    if d.has_fp8 { "yes" } else { "no" },
+                    d.l2_mib,
+                    format!("gen{}", d.pcie_gen),
+                    d.nvlink_gb_s.map_or("-".to_string(), |v| format!("{v:.0}")),
+                );
+            }
+            println!("\nSources (dense figures; 16b = FP16/BF16 with FP32 accumulate; NVLink per direction):");
+            for d in &all {
+                println!("  {}: {}", d.name, d.source);
+            }
+            println!("  custom: set hardware.gpu = \"custom\" with memory_gib, bandwidth_gb_s, tflops_16bit (e.g. a CPU host running llama.cpp)");
+            Ok(())
+        }
+        Command::Bench { requests, repeats, json } => {
+            let results = bench::run(requests, repeats)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                for r in &results {
+                    println!(
+                        "{}: {} requests, {} steps in {:.1} ms ({:.1} ms with summary) = {:.0} simulated requests/s",
+                        r.name,
+                        r.requests,
+                        r.steps,
+                        r.simulate_s * 1e3,
+                        r.total_s * 1e3,
+                        r.requests_per_s
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn simulate(path: PathBuf, sets: &[String], json: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let overrides = sets
+        .iter()
+        .map(|s| scenario::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let points = scenario::load(&path, &overrides)?;
+    // Points are independent and each is seeded: running them in parallel keeps the output
+    // identical to a serial run.
+    let results: Vec<scenario::PointResult> = points.par_iter().map(|p| p.simulate()).collect();
+    let summaries: Vec<_> = results.iter().map(|r| r.summary.clone()).collect();
+    let first = &points[0];
+    let header = format!(
+        "{}: {} on {}{} ({}), {} replica(s); cost model: {}\n",
+        first.name,
+        first.model.name,
+        if first.cost.tp.degree > 1 { format!("{}x ", first.cost.tp.degree) } else { String::new() },
+        first.device.name,
+        match &first.engine {
+            scenario::EngineSpec::Vllm { flavor, config } => format!(
+                "{flavor}: max_num_seqs {}, budget {} tokens, KV {} tokens, max_model_len {}",
+                config.max_num_seqs, config.max_num_batched_tokens, config.kv_capacity_tokens, config.max_model_len
+            ),
+            scenario::EngineSpec::LlamaCpp(c) => format!(
+                "llama.cpp: {} slots x {} tokens, n_batch {}, n_ubatch {}",
+                c.parallel,
+                c.slot_context(),
+                c.n_batch,
+                c.n_ubatch
+            ),
+        },
+        first.replicas,
+        first.cost_source
+    );
+    let table = output::table(&summaries);
+    if json {
+        eprint!("{header}{table}");
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+    } else {
+        print!("{header}{table}");
+    }
+    if let Some(dir) = out {
+        let records: Vec<&[capsim::metrics::RequestRecord]> = results.iter().map(|r| r.records.as_slice()).collect();
+        let written = output::write_results(&dir, &summaries, &records)
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+        eprintln!("wrote {} files to {}", written.len(), dir.display());
+    }
+    Ok(())
+}

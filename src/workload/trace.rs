@@ -15,8 +15,26 @@ pub struct TraceRow {
     pub output_tokens: u32,
 }
 
-/// Reads a trace file; any malformed row stops with the file and line named.
+/// The Azure LLM inference traces (2023), compiled in: `builtin:azure-conv`, `builtin:azure-code`.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("azure-conv", include_str!("../../data/traces/azure_llm_2023_conv.csv")),
+    ("azure-code", include_str!("../../data/traces/azure_llm_2023_code.csv")),
+];
+
+/// A compiled-in trace by name.
+pub fn builtin(name: &str) -> InputResult<Vec<TraceRow>> {
+    let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        let known: Vec<String> = BUILTIN.iter().map(|(n, _)| format!("builtin:{n}")).collect();
+        InputError::new("workload.trace", format!("unknown built-in trace '{name}' (known: {})", known.join(", ")))
+    })?;
+    parse(text).map_err(|(line, problem)| InputError::new(format!("builtin:{name} line {line}"), problem))
+}
+
+/// Reads a trace file (or `builtin:NAME`); a malformed row stops with the file and line named.
 pub fn load(path: &Path) -> InputResult<Vec<TraceRow>> {
+    if let Some(name) = path.to_str().and_then(|p| p.rsplit_once("builtin:")).map(|(_, n)| n) {
+        return builtin(name);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         InputError::new("workload.trace", format!("cannot read {}: {e}", path.display()))
     })?;
@@ -137,6 +155,16 @@ mod tests {
         assert_eq!(rows[0].at, Nanos(0));
         assert_eq!(rows[1].at, Nanos(4_314_579_000));
         assert_eq!((rows[1].input_tokens, rows[1].output_tokens), (396, 109));
+    }
+
+    #[test]
+    fn builtin_traces_match_their_readme() {
+        assert_eq!(builtin("azure-conv").unwrap().len(), 19366);
+        let code = builtin("azure-code").unwrap();
+        assert_eq!(code.len(), 8819);
+        let span = code.last().unwrap().at.as_secs_f64();
+        assert!((span - 3435.9).abs() < 0.1, "{span}");
+        assert!(builtin("azure-chat").is_err());
     }
 
     #[test]

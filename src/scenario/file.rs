@@ -1,0 +1,146 @@
+//! The scenario file as written (TOML), before defaults and checks. Every table denies unknown
+//! keys, so a typo is an error naming the key rather than a silently ignored setting.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// A short name for tables and reports.
+    pub name: Option<String>,
+    /// What question the scenario answers.
+    pub description: Option<String>,
+    pub model: ModelSection,
+    pub hardware: HardwareSection,
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub calibration: CalibrationSection,
+    #[serde(default)]
+    pub cluster: ClusterSection,
+    pub workload: WorkloadSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A shipped preset (`models/<name>/config.json`).
+    pub preset: Option<String>,
+    /// Path to a HF config.json (relative to the scenario file).
+    pub config: Option<String>,
+    /// Weight format: fp32|bf16|fp16|fp8|int8|int4 (awq, gptq, q4_k_m map to int4). Default bf16.
+    pub weight_dtype: Option<String>,
+    /// KV-cache format. Default bf16.
+    pub kv_dtype: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSection {
+    /// A name from `capsim hardware list`, or "custom".
+    pub gpu: String,
+    /// Tensor-parallel degree: GPUs per replica. Default 1.
+    pub gpus_per_replica: Option<u32>,
+    /// pcie | nvlink (GPUs of a replica talk over this). Default pcie.
+    pub interconnect: Option<String>,
+    /// Usable memory per GPU, GiB.
+    pub memory_gib: Option<f64>,
+    /// Peak memory bandwidth per GPU, GB/s.
+    pub bandwidth_gb_s: Option<f64>,
+    /// Dense FP16/BF16 tensor TFLOP/s per GPU.
+    pub tflops_16bit: Option<f64>,
+    /// Dense FP8/INT8 tensor TFLOP/s per GPU.
+    pub tflops_8bit: Option<f64>,
+    /// Whether FP8 runs natively.
+    pub has_fp8: Option<bool>,
+    /// NVLink bandwidth per GPU per direction, GB/s.
+    pub nvlink_gb_s: Option<f64>,
+    /// PCIe generation (x16).
+    pub pcie_gen: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// vllm | llamacpp | sglang | tgi. Default vllm.
+    pub kind: Option<String>,
+    // vLLM-style
+    /// Most sequences running at once.
+    pub max_num_seqs: Option<u32>,
+    /// Token budget per step, tokens.
+    pub max_num_batched_tokens: Option<u32>,
+    /// Longest prompt + output, tokens. Default: the model's, capped by the KV cache.
+    pub max_model_len: Option<u32>,
+    /// Fraction of GPU memory the engine may use.
+    pub gpu_memory_utilization: Option<f64>,
+    /// Split long prompts across steps. Default true.
+    pub enable_chunked_prefill: Option<bool>,
+    /// Paged-KV block size, tokens.
+    pub block_size: Option<u32>,
+    /// Override the KV-cache capacity, tokens (whole replica), e.g. from the server's log.
+    pub kv_cache_tokens: Option<u64>,
+    // llama.cpp
+    /// `--parallel`: slots.
+    pub parallel: Option<u32>,
+    /// `-c`: total context, tokens, split across slots.
+    pub ctx_size: Option<u32>,
+    /// `-b`: logical batch, tokens.
+    pub n_batch: Option<u32>,
+    /// `-ub`: physical batch, tokens.
+    pub n_ubatch: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSection {
+    /// Path to a calibration profile JSON (relative to the scenario file).
+    pub profile: Option<String>,
+    /// Overrides: fixed time per step, ms.
+    pub overhead_ms: Option<f64>,
+    /// Overrides: time per sequence per step, ms.
+    pub per_seq_ms: Option<f64>,
+    /// Overrides: achieved fraction of peak bandwidth.
+    pub bw_efficiency: Option<f64>,
+    /// Overrides: achieved fraction of peak tensor throughput.
+    pub flops_efficiency: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Identical replicas behind the router. Default 1.
+    pub replicas: Option<u32>,
+    /// round-robin | least-outstanding | least-kv | random. Default least-outstanding.
+    pub router: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// closed | poisson | gamma | constant | trace. Default closed.
+    pub arrival: Option<String>,
+    /// closed: users; open loop and trace: optional cap on requests in flight.
+    pub concurrency: Option<u32>,
+    /// Requests per second (poisson, gamma, constant).
+    pub rate: Option<f64>,
+    /// Gamma shape; 1.0 = Poisson, lower is burstier.
+    pub burstiness: Option<f64>,
+    /// Requests to send. Default 1000 (trace: all rows).
+    pub num_requests: Option<u64>,
+    /// Prompt tokens: a number or a distribution table.
+    pub input_tokens: Option<toml::Value>,
+    /// Output tokens (max_tokens with ignore_eos): a number or a distribution table.
+    pub output_tokens: Option<toml::Value>,
+    /// closed: think time between answer and next request, seconds (number or distribution).
+    pub think_time_s: Option<toml::Value>,
+    /// trace: CSV path (relative to the scenario file).
+    pub trace: Option<String>,
+    /// trace: > 1 replays faster.
+    pub time_scale: Option<f64>,
+    /// trace: multiplies every token count.
+    pub token_scale: Option<f64>,
+    /// Random seed.
+    pub seed: Option<u64>,
+    /// Client timeout per request, seconds.
+    pub timeout_s: Option<f64>,
+}
