@@ -94,7 +94,17 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
 pub fn run(requests: u64, repeats: u32) -> anyhow::Result<Vec<BenchResult>> {
     let n = format!("workload.num_requests={requests}");
     Ok(vec![
-        time_one("closed loop, 64 users, 256->128, 1 replica", CLOSED_LOOP, &[&n], repeats)?,
-        time_one("Azure conv trace, 16 replicas, time_scale 10", TRACE_REPLAY, &[], repeats)?,
+        time_one(
+            "closed loop, 64 users, 256->128, 1 replica",
+            CLOSED_LOOP,
+            &[&n],
+            repeats,
+        )?,
+        time_one(
+            "Azure conv trace, 16 replicas, time_scale 10",
+            TRACE_REPLAY,
+            &[],
+            repeats,
+        )?,
     ])
 }

@@ -64,6 +64,9 @@ mod tests {
     fn input_error_is_one_line_with_file_and_key() {
         let e = InputError::new("workload.rate", "must be positive\n  (got -1)")
             .in_file(Path::new("s.toml"));
-        assert_eq!(e.to_string(), "s.toml: workload.rate: must be positive (got -1)");
+        assert_eq!(
+            e.to_string(),
+            "s.toml: workload.rate: must be positive (got -1)"
+        );
     }
 }

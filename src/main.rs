@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "capsim", version, about = "Capacity planning for LLM serving: simulate vLLM and llama.cpp servers in seconds")]
+#[command(
+    name = "capsim",
+    version,
+    about = "Capacity planning for LLM serving: simulate vLLM and llama.cpp servers in seconds"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,7 +97,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!(
                 "{:<10} {:>8} {:>9} {:>10} {:>10} {:>4} {:>7} {:>5} {:>10}",
-                "gpu", "mem GiB", "BW GB/s", "16b TFLOPS", "8b TFLOPS", "fp8", "L2 MiB", "PCIe", "NVLink GB/s"
+                "gpu",
+                "mem GiB",
+                "BW GB/s",
+                "16b TFLOPS",
+                "8b TFLOPS",
+                "fp8",
+                "L2 MiB",
+                "PCIe",
+                "NVLink GB/s"
             );
             for d in &all {
                 println!(
@@ -116,7 +128,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  custom: set hardware.gpu = \"custom\" with memory_gib, bandwidth_gb_s, tflops_16bit (e.g. a CPU host running llama.cpp)");
             Ok(())
         }
-        Command::Bench { requests, repeats, json } => {
+        Command::Bench {
+            requests,
+            repeats,
+            json,
+        } => {
             let results = bench::run(requests, repeats)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
@@ -138,7 +154,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn simulate(path: PathBuf, sets: &[String], json: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+fn simulate(
+    path: PathBuf,
+    sets: &[String],
+    json: bool,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let overrides = sets
         .iter()
         .map(|s| scenario::parse_set(s))
@@ -153,12 +174,19 @@ fn simulate(path: PathBuf, sets: &[String], json: bool, out: Option<PathBuf>) ->
         "{}: {} on {}{} ({}), {} replica(s); cost model: {}\n",
         first.name,
         first.model.name,
-        if first.cost.tp.degree > 1 { format!("{}x ", first.cost.tp.degree) } else { String::new() },
+        if first.cost.tp.degree > 1 {
+            format!("{}x ", first.cost.tp.degree)
+        } else {
+            String::new()
+        },
         first.device.name,
         match &first.engine {
             scenario::EngineSpec::Vllm { flavor, config } => format!(
                 "{flavor}: max_num_seqs {}, budget {} tokens, KV {} tokens, max_model_len {}",
-                config.max_num_seqs, config.max_num_batched_tokens, config.kv_capacity_tokens, config.max_model_len
+                config.max_num_seqs,
+                config.max_num_batched_tokens,
+                config.kv_capacity_tokens,
+                config.max_model_len
             ),
             scenario::EngineSpec::LlamaCpp(c) => format!(
                 "llama.cpp: {} slots x {} tokens, n_batch {}, n_ubatch {}",
@@ -179,7 +207,8 @@ fn simulate(path: PathBuf, sets: &[String], json: bool, out: Option<PathBuf>) ->
         print!("{header}{table}");
     }
     if let Some(dir) = out {
-        let records: Vec<&[capsim::metrics::RequestRecord]> = results.iter().map(|r| r.records.as_slice()).collect();
+        let records: Vec<&[capsim::metrics::RequestRecord]> =
+            results.iter().map(|r| r.records.as_slice()).collect();
         let written = output::write_results(&dir, &summaries, &records)
             .with_context(|| format!("writing results to {}", dir.display()))?;
         eprintln!("wrote {} files to {}", written.len(), dir.display());

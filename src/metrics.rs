@@ -247,10 +247,20 @@ pub fn summarize(
         .iter()
         .filter_map(|r| r.end_s.or(Some(r.sent_s)))
         .fold(f64::NEG_INFINITY, f64::max);
-    let duration = if records.is_empty() { 0.0 } else { (end - start).max(0.0) };
+    let duration = if records.is_empty() {
+        0.0
+    } else {
+        (end - start).max(0.0)
+    };
     let total_in: u64 = ok.iter().map(|r| r.input_tokens as u64).sum();
     let total_out: u64 = ok.iter().map(|r| r.output_tokens as u64).sum();
-    let per_s = |x: f64| if duration > 0.0 { x / duration } else { f64::NAN };
+    let per_s = |x: f64| {
+        if duration > 0.0 {
+            x / duration
+        } else {
+            f64::NAN
+        }
+    };
     let ms = |f: fn(&RequestRecord) -> Option<f64>| -> Vec<f64> {
         ok.iter().filter_map(|r| f(r)).map(|s| s * 1e3).collect()
     };
@@ -342,7 +352,13 @@ mod tests {
         let records = vec![rec(0, 0.0, 0.1, 1.1, 11), rec(1, 0.5, 0.7, 2.0, 1)];
         let mut itl = ItlStats::default();
         itl.record_n(Nanos::from_millis_f64(100.0), 10);
-        let s = summarize(Default::default(), "simulated", &records, &itl, RunFacts::default());
+        let s = summarize(
+            Default::default(),
+            "simulated",
+            &records,
+            &itl,
+            RunFacts::default(),
+        );
         assert_eq!(s.completed, 2);
         assert_eq!(s.duration, 2.0);
         assert_eq!(s.request_throughput, 1.0);
@@ -352,7 +368,11 @@ mod tests {
         // TPOT only for the request with more than one token: (1.1 - 0.1) / 10.
         assert!((s.mean_tpot_ms - 100.0).abs() < 1e-9);
         assert!((s.mean_itl_ms - 100.0).abs() < 1e-9);
-        assert!((s.median_itl_ms / 100.0 - 1.0).abs() < 1e-3, "{}", s.median_itl_ms);
+        assert!(
+            (s.median_itl_ms / 100.0 - 1.0).abs() < 1e-3,
+            "{}",
+            s.median_itl_ms
+        );
     }
 
     #[test]
@@ -362,11 +382,19 @@ mod tests {
         bad.end_s = None;
         bad.error = Some("HTTP 400".into());
         let records = vec![rec(0, 0.0, 0.1, 1.1, 11), bad];
-        let s = summarize(Default::default(), "measured", &records, &ItlStats::default(), RunFacts::default());
+        let s = summarize(
+            Default::default(),
+            "measured",
+            &records,
+            &ItlStats::default(),
+            RunFacts::default(),
+        );
         assert_eq!((s.completed, s.failed), (1, 1));
         assert_eq!(s.failed_by_reason["HTTP 400"], 1);
         assert!(s.mean_itl_ms.is_nan());
         // NaN serialises as null, so JSON output stays valid.
-        assert!(serde_json::to_string(&s).unwrap().contains("\"mean_itl_ms\":null"));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains("\"mean_itl_ms\":null"));
     }
 }

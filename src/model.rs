@@ -55,7 +55,8 @@ impl Dtype {
         self.bits() / 8.0
     }
 
-    pub const NAMES: &'static str = "fp32, bf16, fp16, fp8, int8, int4 (or awq, gptq, q4_k_m, q8_0, mxfp4)";
+    pub const NAMES: &'static str =
+        "fp32, bf16, fp16, fp8, int8, int4 (or awq, gptq, q4_k_m, q8_0, mxfp4)";
 }
 
 /// Mixture-of-experts layout.
@@ -121,13 +122,34 @@ struct HfConfig {
 
 /// Presets shipped in `models/<name>/config.json`, compiled in so they work from any folder.
 const PRESETS: &[(&str, &str)] = &[
-    ("mistral-7b", include_str!("../models/mistral-7b/config.json")),
-    ("llama-3.1-8b", include_str!("../models/llama-3.1-8b/config.json")),
-    ("qwen2.5-coder-32b", include_str!("../models/qwen2.5-coder-32b/config.json")),
-    ("qwen3-coder-30b-a3b", include_str!("../models/qwen3-coder-30b-a3b/config.json")),
-    ("gpt-oss-20b", include_str!("../models/gpt-oss-20b/config.json")),
-    ("gemma-3-27b", include_str!("../models/gemma-3-27b/config.json")),
-    ("llama-4-scout-17b-16e", include_str!("../models/llama-4-scout-17b-16e/config.json")),
+    (
+        "mistral-7b",
+        include_str!("../models/mistral-7b/config.json"),
+    ),
+    (
+        "llama-3.1-8b",
+        include_str!("../models/llama-3.1-8b/config.json"),
+    ),
+    (
+        "qwen2.5-coder-32b",
+        include_str!("../models/qwen2.5-coder-32b/config.json"),
+    ),
+    (
+        "qwen3-coder-30b-a3b",
+        include_str!("../models/qwen3-coder-30b-a3b/config.json"),
+    ),
+    (
+        "gpt-oss-20b",
+        include_str!("../models/gpt-oss-20b/config.json"),
+    ),
+    (
+        "gemma-3-27b",
+        include_str!("../models/gemma-3-27b/config.json"),
+    ),
+    (
+        "llama-4-scout-17b-16e",
+        include_str!("../models/llama-4-scout-17b-16e/config.json"),
+    ),
 ];
 
 /// Names of the shipped presets.
@@ -156,15 +178,19 @@ impl ModelShape {
     /// Reads a HF config.json file.
     pub fn from_config_file(path: &Path) -> InputResult<ModelShape> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new("model.config", format!("cannot read {}: {e}", path.display()))
+            InputError::new(
+                "model.config",
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         let name = path
             .parent()
             .and_then(|p| p.file_name())
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "custom".into());
-        ModelShape::from_config_json(&name, &text)
-            .map_err(|e| InputError::new("model.config", format!("{}: {}", path.display(), e.problem)))
+        ModelShape::from_config_json(&name, &text).map_err(|e| {
+            InputError::new("model.config", format!("{}: {}", path.display(), e.problem))
+        })
     }
 
     /// Parses the text of a HF config.json (a nested `text_config` wins where present).
@@ -177,7 +203,10 @@ impl ModelShape {
         };
         let need = |v: Option<u32>, field: &str| {
             v.filter(|&x| x > 0).ok_or_else(|| {
-                InputError::new("model.config", format!("config.json lacks a positive '{field}'"))
+                InputError::new(
+                    "model.config",
+                    format!("config.json lacks a positive '{field}'"),
+                )
             })
         };
         let hidden = need(c.hidden_size, "hidden_size")?;
@@ -191,22 +220,34 @@ impl ModelShape {
             ));
         }
         let head_dim = c.head_dim.unwrap_or(hidden / heads).max(1);
-        let intermediate = c.intermediate_size_mlp.or(c.intermediate_size).unwrap_or(4 * hidden);
+        let intermediate = c
+            .intermediate_size_mlp
+            .or(c.intermediate_size)
+            .unwrap_or(4 * hidden);
         let vocab = need(c.vocab_size, "vocab_size")?;
-        let experts = c.num_local_experts.or(c.num_experts).or(c.n_routed_experts).unwrap_or(0);
+        let experts = c
+            .num_local_experts
+            .or(c.num_experts)
+            .or(c.n_routed_experts)
+            .unwrap_or(0);
         let moe = if experts > 1 {
             let k = c.num_experts_per_tok.or(c.experts_per_token).unwrap_or(2);
             if k == 0 || k > experts {
                 return Err(InputError::new(
                     "model.config",
-                    format!("num_experts_per_tok {k} must be between 1 and the expert count {experts}"),
+                    format!(
+                        "num_experts_per_tok {k} must be between 1 and the expert count {experts}"
+                    ),
                 ));
             }
             let expert_intermediate = c
                 .moe_intermediate_size
                 .or(c.intermediate_size)
                 .unwrap_or(4 * hidden);
-            let is_llama4 = c.model_type.as_deref().is_some_and(|t| t.starts_with("llama4"));
+            let is_llama4 = c
+                .model_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("llama4"));
             let shared_intermediate = c
                 .shared_expert_intermediate_size
                 .or_else(|| c.n_shared_experts.map(|n| n * expert_intermediate))
@@ -219,7 +260,9 @@ impl ModelShape {
                 .max(1);
             let dense_prefix = c.first_k_dense_replace.unwrap_or(0).min(layers);
             let mlp_only = c.mlp_only_layers.as_ref().map_or(0, |v| v.len() as u32);
-            let moe_layers = ((layers - dense_prefix) / step).saturating_sub(mlp_only).max(1);
+            let moe_layers = ((layers - dense_prefix) / step)
+                .saturating_sub(mlp_only)
+                .max(1);
             Some(Moe {
                 experts,
                 experts_per_token: k,
@@ -288,10 +331,9 @@ impl ModelShape {
 
     /// All parameters (embeddings counted once when tied).
     pub fn params_total(&self) -> f64 {
-        let experts = self
-            .moe
-            .as_ref()
-            .map_or(0.0, |m| m.moe_layers as f64 * m.experts as f64 * self.expert_params());
+        let experts = self.moe.as_ref().map_or(0.0, |m| {
+            m.moe_layers as f64 * m.experts as f64 * self.expert_params()
+        });
         let embeddings = if self.tied_embeddings { 1.0 } else { 2.0 } * self.embedding_params();
         self.block_params_always_active() + experts + embeddings
     }
@@ -312,10 +354,9 @@ impl ModelShape {
         let emb = self.embedding_params() * eb;
         let lm_head_extra = if self.tied_embeddings { 0.0 } else { emb };
         let experts_per_layer_bytes = self.expert_params() * wb;
-        let (moe_layers, n_experts, k) = self
-            .moe
-            .as_ref()
-            .map_or((0, 0, 0), |m| (m.moe_layers, m.experts, m.experts_per_token));
+        let (moe_layers, n_experts, k) = self.moe.as_ref().map_or((0, 0, 0), |m| {
+            (m.moe_layers, m.experts, m.experts_per_token)
+        });
         let all_experts = moe_layers as f64 * n_experts as f64 * experts_per_layer_bytes;
         let fixed_blocks = self.block_params_always_active() * wb;
         ModelFootprint {
@@ -397,8 +438,14 @@ mod tests {
             let t = billions(m.params_total());
             // Active counts include the LM head, as the matmul FLOPs do.
             let a = billions(m.params_active());
-            assert!((t / total - 1.0).abs() < 0.06, "{name}: total {t:.2}B vs {total}B");
-            assert!((a / active - 1.0).abs() < 0.12, "{name}: active {a:.2}B vs {active}B");
+            assert!(
+                (t / total - 1.0).abs() < 0.06,
+                "{name}: total {t:.2}B vs {total}B"
+            );
+            assert!(
+                (a / active - 1.0).abs() < 0.12,
+                "{name}: active {a:.2}B vs {active}B"
+            );
         }
     }
 

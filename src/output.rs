@@ -36,8 +36,19 @@ pub fn table(summaries: &[Summary]) -> String {
         .map(|k| k.rsplit('.').next().unwrap_or(k).to_string())
         .collect();
     for h in [
-        "ok", "fail", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99",
-        "ITL p99", "E2E p50", "E2E p99", "user tok/s", "preempt",
+        "ok",
+        "fail",
+        "req/s",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p99",
+        "TPOT p50",
+        "TPOT p99",
+        "ITL p99",
+        "E2E p50",
+        "E2E p99",
+        "user tok/s",
+        "preempt",
     ] {
         header.push(h.to_string());
     }
@@ -86,7 +97,10 @@ pub fn table(summaries: &[Summary]) -> String {
     for r in &rows {
         line(r, &mut out);
     }
-    let _ = writeln!(out, "(latencies in ms; TTFT/TPOT/ITL/E2E as in vllm bench serve)");
+    let _ = writeln!(
+        out,
+        "(latencies in ms; TTFT/TPOT/ITL/E2E as in vllm bench serve)"
+    );
     out
 }
 

@@ -114,7 +114,11 @@ fn check_md1(engine_sets: &[&str]) {
         // Pollaczek–Khinchine for deterministic service: Wq = ρ S / (2 (1 − ρ)).
         let theory = load * s / (2.0 * (1.0 - load));
         let err = got.mean_wait_s / theory - 1.0;
-        eprintln!("M/D/1 {engine_sets:?} load {load}: wait {:.6} s vs {theory:.6} s ({:+.2}%)", got.mean_wait_s, err * 100.0);
+        eprintln!(
+            "M/D/1 {engine_sets:?} load {load}: wait {:.6} s vs {theory:.6} s ({:+.2}%)",
+            got.mean_wait_s,
+            err * 100.0
+        );
         assert!(
             err.abs() < tolerance(load),
             "M/D/1 at load {load}: mean wait {:.6} s vs theory {:.6} s ({:+.2}%)",
@@ -172,7 +176,11 @@ fn mm1_mean_wait_matches_theory() {
         // M/M/1: Wq = ρ S / (1 − ρ).
         let theory = load * s / (1.0 - load);
         let err = got.mean_wait_s / theory - 1.0;
-        eprintln!("M/M/1 load {load}: wait {:.6} s vs {theory:.6} s ({:+.2}%)", got.mean_wait_s, err * 100.0);
+        eprintln!(
+            "M/M/1 load {load}: wait {:.6} s vs {theory:.6} s ({:+.2}%)",
+            got.mean_wait_s,
+            err * 100.0
+        );
         assert!(
             err.abs() < tolerance(load),
             "M/M/1 at load {load}: mean wait {:.6} s vs theory {:.6} s ({:+.2}%)",
@@ -187,7 +195,8 @@ fn mm1_mean_wait_matches_theory() {
 fn closed_loop_obeys_interactive_response_time_law() {
     for (users, think) in [(4, 0.05), (16, 0.02), (32, 0.0)] {
         let users_s = format!("workload.concurrency={users}");
-        let think_s = format!(r#"workload.think_time_s={{ dist = "exponential", mean = {think} }}"#);
+        let think_s =
+            format!(r#"workload.think_time_s={{ dist = "exponential", mean = {think} }}"#);
         let mut sets = vec![
             "workload.arrival=closed",
             "engine.kind=vllm",
@@ -206,7 +215,11 @@ fn closed_loop_obeys_interactive_response_time_law() {
         let think_mean = if think > 0.0 { think } else { 0.0 };
         let law = users as f64 / (s.mean_e2el_ms / 1e3 + think_mean);
         let err = s.request_throughput / law - 1.0;
-        eprintln!("closed N={users} Z={think}: X {:.3}/s vs N/(R+Z) {law:.3}/s ({:+.3}%)", s.request_throughput, err * 100.0);
+        eprintln!(
+            "closed N={users} Z={think}: X {:.3}/s vs N/(R+Z) {law:.3}/s ({:+.3}%)",
+            s.request_throughput,
+            err * 100.0
+        );
         assert!(
             err.abs() < 0.01,
             "N={users}, Z={think}: X = {:.3}/s vs N/(R+Z) = {:.3}/s ({:+.2}%)",
@@ -215,6 +228,9 @@ fn closed_loop_obeys_interactive_response_time_law() {
             err * 100.0
         );
         let l = s.request_throughput * s.mean_e2el_ms / 1e3;
-        assert!((s.mean_in_flight / l - 1.0).abs() < 1e-6, "Little's law in a closed loop");
+        assert!(
+            (s.mean_in_flight / l - 1.0).abs() < 1e-6,
+            "Little's law in a closed loop"
+        );
     }
 }

@@ -129,7 +129,10 @@ impl Profile {
     /// Reads and checks a profile; every failure names the file.
     pub fn load(path: &Path) -> InputResult<Profile> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new("calibration.profile", format!("cannot read {}: {e}", path.display()))
+            InputError::new(
+                "calibration.profile",
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let profile: Profile = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -148,7 +151,10 @@ impl Profile {
                 ),
             ));
         }
-        if !matches!(profile.provenance.kind.as_str(), "measured" | "projected" | "datasheet") {
+        if !matches!(
+            profile.provenance.kind.as_str(),
+            "measured" | "projected" | "datasheet"
+        ) {
             return Err(InputError::new(
                 "calibration.profile",
                 format!(
@@ -158,10 +164,9 @@ impl Profile {
                 ),
             ));
         }
-        profile
-            .coefficients()
-            .validate()
-            .map_err(|e| InputError::new("calibration.profile", format!("{}: {}", path.display(), e)))?;
+        profile.coefficients().validate().map_err(|e| {
+            InputError::new("calibration.profile", format!("{}: {}", path.display(), e))
+        })?;
         Ok(profile)
     }
 

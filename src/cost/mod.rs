@@ -2,7 +2,7 @@
 //!
 //! `T = τ0 + τ_seq·n_seqs + max(bytes / (η_bw·BW), flops / (η_f·F)) + T_allreduce`, with
 //! bytes = weights read (MoE: fixed part plus expected distinct experts hit) × forward passes
-//! + k_kv · context tokens read, and flops = 2·N_active·tokens + attention. Tensor parallelism
+//! plus k_kv · context tokens read, and flops = 2·N_active·tokens + attention. Tensor parallelism
 //! splits bytes and flops over `tp` GPUs and adds two all-reduces per layer per pass. The model
 //! is pure: shapes in, integer nanoseconds out.
 
@@ -237,10 +237,27 @@ mod tests {
     fn tensor_parallel_splits_bytes_and_adds_communication() {
         let m = ModelShape::preset("qwen2.5-coder-32b").unwrap();
         let d = hardware::lookup("rtx3090").unwrap();
-        let one = CostModel::new(&m, Dtype::Int4, Dtype::Bf16, &d, Coefficients::datasheet_defaults(), TensorParallel::NONE);
+        let one = CostModel::new(
+            &m,
+            Dtype::Int4,
+            Dtype::Bf16,
+            &d,
+            Coefficients::datasheet_defaults(),
+            TensorParallel::NONE,
+        );
         let tp = |lat: f64, bw: f64| {
-            CostModel::new(&m, Dtype::Int4, Dtype::Bf16, &d, Coefficients::datasheet_defaults(),
-                TensorParallel { degree: 2, link_bytes_per_s: bw, latency_s: lat })
+            CostModel::new(
+                &m,
+                Dtype::Int4,
+                Dtype::Bf16,
+                &d,
+                Coefficients::datasheet_defaults(),
+                TensorParallel {
+                    degree: 2,
+                    link_bytes_per_s: bw,
+                    latency_s: lat,
+                },
+            )
         };
         let nvlink = tp(TensorParallel::NVLINK_LATENCY_S, 56.25e9);
         let pcie = tp(TensorParallel::PCIE_LATENCY_S, 31.5e9);

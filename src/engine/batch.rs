@@ -81,7 +81,10 @@ impl DecodeSet {
         let slot = match self.free.pop() {
             Some(s) => {
                 let generation = self.members[s as usize].generation;
-                self.members[s as usize] = Member { generation, ..member };
+                self.members[s as usize] = Member {
+                    generation,
+                    ..member
+                };
                 s
             }
             None => {
@@ -301,7 +304,10 @@ impl PrefillQueue {
             let mut job = self.jobs.pop_front().expect("front exists");
             self.done_sum -= job.done as u64;
             if job.generated == 0 {
-                out.push(EngineEvent::FirstToken { id: job.id, at: now });
+                out.push(EngineEvent::FirstToken {
+                    id: job.id,
+                    at: now,
+                });
             } else if let Some(at) = job.preempted_at {
                 out.push(EngineEvent::ResumedAfter {
                     id: job.id,
@@ -377,7 +383,16 @@ mod tests {
         assert_eq!(d.context_sum(), 101 + 11);
         let mut done = Vec::new();
         d.advance(|x| done.push(x));
-        assert_eq!(done, vec![Departed { id: 2, tag: 1, prompt: 10, output: 2, generated: 2 }]);
+        assert_eq!(
+            done,
+            vec![Departed {
+                id: 2,
+                tag: 1,
+                prompt: 10,
+                output: 2,
+                generated: 2
+            }]
+        );
         assert_eq!(d.context_sum(), 102);
         d.advance(|x| done.push(x));
         d.advance(|x| done.push(x));
@@ -418,7 +433,13 @@ mod tests {
         let mut completed = 0;
         q.complete_planned(Nanos(10), &mut out, |_| completed += 1);
         assert_eq!(completed, 1);
-        assert_eq!(out, vec![EngineEvent::FirstToken { id: 1, at: Nanos(10) }]);
+        assert_eq!(
+            out,
+            vec![EngineEvent::FirstToken {
+                id: 1,
+                at: Nanos(10)
+            }]
+        );
         assert_eq!(q.done_sum(), 150);
         q.plan_chunk(150, &mut shape);
         let mut fin = None;

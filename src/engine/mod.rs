@@ -37,7 +37,9 @@ pub enum RejectReason {
 impl RejectReason {
     pub fn message(self) -> &'static str {
         match self {
-            RejectReason::ExceedsMaxModelLen => "HTTP 400: prompt + max_tokens exceeds max_model_len",
+            RejectReason::ExceedsMaxModelLen => {
+                "HTTP 400: prompt + max_tokens exceeds max_model_len"
+            }
             RejectReason::ExceedsSlotContext => "HTTP 400: prompt exceeds the slot's context size",
             RejectReason::ExceedsKvCapacity => "HTTP 400: sequence exceeds the KV cache capacity",
         }
@@ -51,9 +53,17 @@ pub enum EngineEvent {
     FirstToken { id: ReqId, at: Nanos },
     /// A request produced its last token; `output_tokens` may be fewer than asked for when the
     /// server cut it (llama.cpp slot context).
-    Finished { id: ReqId, at: Nanos, output_tokens: u32 },
+    Finished {
+        id: ReqId,
+        at: Nanos,
+        output_tokens: u32,
+    },
     /// The server refused the request.
-    Rejected { id: ReqId, at: Nanos, reason: RejectReason },
+    Rejected {
+        id: ReqId,
+        at: Nanos,
+        reason: RejectReason,
+    },
     /// A running request was preempted (its KV freed, to be recomputed).
     Preempted { id: ReqId },
     /// A preempted request produced its next token after recompute: one inter-token gap of

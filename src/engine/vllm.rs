@@ -146,8 +146,11 @@ impl Engine for VllmEngine {
             });
             return;
         }
-        self.waiting
-            .push_back(PrefillJob::fresh(req.id, req.input_tokens, req.output_tokens));
+        self.waiting.push_back(PrefillJob::fresh(
+            req.id,
+            req.input_tokens,
+            req.output_tokens,
+        ));
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {

@@ -26,7 +26,10 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq)]
 pub enum EngineSpec {
     /// vLLM-style continuous batching; `flavor` is vllm, sglang or tgi.
-    Vllm { config: VllmConfig, flavor: String },
+    Vllm {
+        config: VllmConfig,
+        flavor: String,
+    },
     LlamaCpp(LlamaCppConfig),
 }
 
@@ -107,7 +110,8 @@ pub fn load(path: &Path, sets: &[Override]) -> InputResult<Vec<Scenario>> {
 
 /// Like [`load`], from text; `path` names the file in errors and anchors relative paths.
 pub fn from_str(text: &str, path: &Path, sets: &[Override]) -> InputResult<Vec<Scenario>> {
-    let mut doc: toml::Table = toml::from_str(text).map_err(|e| toml_syntax_error(&e, text).in_file(path))?;
+    let mut doc: toml::Table =
+        toml::from_str(text).map_err(|e| toml_syntax_error(&e, text).in_file(path))?;
     for ov in sets {
         overrides::apply(&mut doc, ov).map_err(|e| e.in_file(path))?;
     }
@@ -139,7 +143,10 @@ fn toml_syntax_error(e: &toml::de::Error, text: &str) -> InputError {
         let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         format!("line {line}, column {col}")
     });
-    InputError::new(location.unwrap_or_default(), format!("invalid TOML: {}", e.message()))
+    InputError::new(
+        location.unwrap_or_default(),
+        format!("invalid TOML: {}", e.message()),
+    )
 }
 
 /// TOML value → JSON value (for the `point` of a summary).
@@ -153,11 +160,12 @@ fn resolve(
     path: &Path,
     base: &Path,
 ) -> InputResult<Scenario> {
-    let raw: ScenarioFile = serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        InputError::new(key, e.into_inner().message().to_string())
-    })?;
+    let raw: ScenarioFile =
+        serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            InputError::new(key, e.into_inner().message().to_string())
+        })?;
     let name = raw.name.clone().unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -169,12 +177,18 @@ fn resolve(
         (Some(p), None) => ModelShape::preset(p)?,
         (None, Some(c)) => ModelShape::from_config_file(&base.join(c))?,
         (Some(_), Some(_)) => {
-            return Err(InputError::new("model", "give either 'preset' or 'config', not both"))
+            return Err(InputError::new(
+                "model",
+                "give either 'preset' or 'config', not both",
+            ))
         }
         (None, None) => {
             return Err(InputError::new(
                 "model",
-                format!("needs 'preset' (one of {}) or 'config' (a HF config.json path)", crate::model::preset_names().join(", ")),
+                format!(
+                    "needs 'preset' (one of {}) or 'config' (a HF config.json path)",
+                    crate::model::preset_names().join(", ")
+                ),
             ))
         }
     };
@@ -182,7 +196,10 @@ fn resolve(
         match v {
             None => Ok(Dtype::Bf16),
             Some(s) => Dtype::parse(s).ok_or_else(|| {
-                InputError::new(key, format!("unknown format '{s}' (expected {})", Dtype::NAMES))
+                InputError::new(
+                    key,
+                    format!("unknown format '{s}' (expected {})", Dtype::NAMES),
+                )
             }),
         }
     };
@@ -197,7 +214,11 @@ fn resolve(
         hardware::lookup(&hw.gpu).ok_or_else(|| {
             InputError::new(
                 "hardware.gpu",
-                format!("unknown GPU '{}'; known: {}, or \"custom\"", hw.gpu, hardware::names().join(", ")),
+                format!(
+                    "unknown GPU '{}'; known: {}, or \"custom\"",
+                    hw.gpu,
+                    hardware::names().join(", ")
+                ),
             )
         })?
     };
@@ -225,24 +246,42 @@ fn resolve(
     }
     device.validate().map_err(|e| {
         if device.name == "custom" {
-            InputError::new(e.key, format!("{} (a custom device needs memory_gib, bandwidth_gb_s and tflops_16bit)", e.problem))
+            InputError::new(
+                e.key,
+                format!(
+                    "{} (a custom device needs memory_gib, bandwidth_gb_s and tflops_16bit)",
+                    e.problem
+                ),
+            )
         } else {
             e
         }
     })?;
     let tp_degree = hw.gpus_per_replica.unwrap_or(1);
     if tp_degree == 0 || tp_degree > 64 {
-        return Err(InputError::new("hardware.gpus_per_replica", format!("must be 1..64 (got {tp_degree})")));
+        return Err(InputError::new(
+            "hardware.gpus_per_replica",
+            format!("must be 1..64 (got {tp_degree})"),
+        ));
     }
     let interconnect = hw.interconnect.as_deref().unwrap_or("pcie");
     if !matches!(interconnect, "pcie" | "nvlink") {
-        return Err(InputError::new("hardware.interconnect", format!("unknown interconnect '{interconnect}' (expected pcie or nvlink)")));
+        return Err(InputError::new(
+            "hardware.interconnect",
+            format!("unknown interconnect '{interconnect}' (expected pcie or nvlink)"),
+        ));
     }
     let tp = match interconnect {
         _ if tp_degree == 1 => TensorParallel::NONE,
         "nvlink" => {
             let nv = device.nvlink_gb_s.ok_or_else(|| {
-                InputError::new("hardware.interconnect", format!("{} has no NVLink; use \"pcie\" or set hardware.nvlink_gb_s", device.name))
+                InputError::new(
+                    "hardware.interconnect",
+                    format!(
+                        "{} has no NVLink; use \"pcie\" or set hardware.nvlink_gb_s",
+                        device.name
+                    ),
+                )
             })?;
             TensorParallel {
                 degree: tp_degree,
@@ -265,7 +304,10 @@ fn resolve(
             let profile = Profile::load(&profile_path)?;
             let prov = &profile.provenance;
             let mut words = format!("profile '{}' ({}", profile.name, prov.kind);
-            for part in [&prov.server, &prov.server_version, &prov.date].into_iter().flatten() {
+            for part in [&prov.server, &prov.server_version, &prov.date]
+                .into_iter()
+                .flatten()
+            {
                 words.push_str(", ");
                 words.push_str(part);
             }
@@ -279,10 +321,30 @@ fn resolve(
     };
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
-        ("overhead_ms", cal.overhead_ms, &mut coefficients.overhead_s, 1e-3),
-        ("per_seq_ms", cal.per_seq_ms, &mut coefficients.per_seq_s, 1e-3),
-        ("bw_efficiency", cal.bw_efficiency, &mut coefficients.bw_efficiency, 1.0),
-        ("flops_efficiency", cal.flops_efficiency, &mut coefficients.flops_efficiency, 1.0),
+        (
+            "overhead_ms",
+            cal.overhead_ms,
+            &mut coefficients.overhead_s,
+            1e-3,
+        ),
+        (
+            "per_seq_ms",
+            cal.per_seq_ms,
+            &mut coefficients.per_seq_s,
+            1e-3,
+        ),
+        (
+            "bw_efficiency",
+            cal.bw_efficiency,
+            &mut coefficients.bw_efficiency,
+            1.0,
+        ),
+        (
+            "flops_efficiency",
+            cal.flops_efficiency,
+            &mut coefficients.flops_efficiency,
+            1.0,
+        ),
     ] {
         if let Some(v) = v {
             *slot = v * scale;
@@ -293,7 +355,14 @@ fn resolve(
         cost_source = format!("{cost_source}; set in scenario: {}", overridden.join(", "));
     }
     coefficients.validate()?;
-    let cost = CostModel::new(&model, weight_dtype, kv_dtype, &device, coefficients, tp.clone());
+    let cost = CostModel::new(
+        &model,
+        weight_dtype,
+        kv_dtype,
+        &device,
+        coefficients,
+        tp.clone(),
+    );
     let memory = Bytes(device.memory().0 * tp_degree as f64);
 
     // Engine.
@@ -303,11 +372,20 @@ fn resolve(
     // Cluster.
     let replicas = raw.cluster.replicas.unwrap_or(1);
     if replicas == 0 || replicas > 65_535 {
-        return Err(InputError::new("cluster.replicas", format!("must be 1..65535 (got {replicas})")));
+        return Err(InputError::new(
+            "cluster.replicas",
+            format!("must be 1..65535 (got {replicas})"),
+        ));
     }
     let router_name = raw.cluster.router.as_deref().unwrap_or("least-outstanding");
     let router = RouterKind::parse(router_name).ok_or_else(|| {
-        InputError::new("cluster.router", format!("unknown router '{router_name}' (expected {})", RouterKind::NAMES))
+        InputError::new(
+            "cluster.router",
+            format!(
+                "unknown router '{router_name}' (expected {})",
+                RouterKind::NAMES
+            ),
+        )
     })?;
 
     let workload = resolve_workload(&raw, base, workload_lengths)?;
@@ -337,7 +415,9 @@ struct Lengths {
 fn workload_length_bounds(raw: &ScenarioFile, base: &Path) -> InputResult<Lengths> {
     let w = &raw.workload;
     let parse = |v: &Option<toml::Value>, key: &str| {
-        v.as_ref().map(|v| LengthDist::from_toml(v, key, base)).transpose()
+        v.as_ref()
+            .map(|v| LengthDist::from_toml(v, key, base))
+            .transpose()
     };
     Ok(Lengths {
         input: parse(&w.input_tokens, "workload.input_tokens")?,
@@ -364,13 +444,19 @@ fn resolve_engine(
     let e = &raw.engine;
     let kind = e.kind.as_deref().unwrap_or("vllm");
     let fp = &cost.footprint;
-    let fixed_total = match (&lengths.input, &lengths.output) {
-        (Some(i), Some(o)) if i.0.is_fixed() && o.0.is_fixed() => Some((i.upper_bound() as u64, o.upper_bound() as u64)),
-        _ => None,
+    // Lengths every request has (the smallest one a distribution can draw is 1 token).
+    let fixed = |d: &Option<LengthDist>| {
+        d.as_ref()
+            .filter(|d| d.0.is_fixed())
+            .map(|d| d.upper_bound() as u64)
     };
+    let (fixed_input, fixed_output) = (fixed(&lengths.input), fixed(&lengths.output));
     let not_for = |present: bool, key: &str, other: &str| -> InputResult<()> {
         if present {
-            Err(InputError::new(format!("engine.{key}"), format!("applies to {other} engines, not '{kind}'")))
+            Err(InputError::new(
+                format!("engine.{key}"),
+                format!("applies to {other} engines, not '{kind}'"),
+            ))
         } else {
             Ok(())
         }
@@ -397,7 +483,11 @@ fn resolve_engine(
                 _ => (256, 2048, 0.9, 16),
             };
             let max_num_seqs = positive_u32(e.max_num_seqs, seqs, "engine.max_num_seqs")?;
-            let budget = positive_u32(e.max_num_batched_tokens, tokens, "engine.max_num_batched_tokens")?;
+            let budget = positive_u32(
+                e.max_num_batched_tokens,
+                tokens,
+                "engine.max_num_batched_tokens",
+            )?;
             if budget < max_num_seqs {
                 return Err(InputError::new(
                     "engine.max_num_batched_tokens",
@@ -406,10 +496,19 @@ fn resolve_engine(
             }
             let util = e.gpu_memory_utilization.unwrap_or(util);
             if !(util > 0.0 && util <= 1.0) {
-                return Err(InputError::new("engine.gpu_memory_utilization", format!("must be in (0, 1] (got {util})")));
+                return Err(InputError::new(
+                    "engine.gpu_memory_utilization",
+                    format!("must be in (0, 1] (got {util})"),
+                ));
             }
             let block_size = positive_u32(e.block_size, block, "engine.block_size")?;
-            let reserve = vllm::activation_reserve(budget, max_num_seqs, model.hidden, model.intermediate, model.vocab);
+            let reserve = vllm::activation_reserve(
+                budget,
+                max_num_seqs,
+                model.hidden,
+                model.intermediate,
+                model.vocab,
+            );
             let usable = memory.0 * util;
             if fp.weights_resident.0 + reserve.0 >= usable {
                 return Err(InputError::new(
@@ -426,17 +525,41 @@ fn resolve_engine(
                 ));
             }
             let kv_capacity = match e.kv_cache_tokens {
-                Some(0) => return Err(InputError::new("engine.kv_cache_tokens", "must be at least 1")),
+                Some(0) => {
+                    return Err(InputError::new(
+                        "engine.kv_cache_tokens",
+                        "must be at least 1",
+                    ))
+                }
                 Some(t) => t,
-                None => vllm::kv_capacity_tokens(memory, util, fp.weights_resident, reserve, fp.kv_per_token).max(0) as u64,
+                None => vllm::kv_capacity_tokens(
+                    memory,
+                    util,
+                    fp.weights_resident,
+                    reserve,
+                    fp.kv_per_token,
+                )
+                .max(0) as u64,
             };
             let model_max = model.max_position_embeddings.unwrap_or(u32::MAX);
-            let kv_room = kv_capacity.saturating_sub(block_size as u64).min(u32::MAX as u64) as u32;
+            let kv_room = kv_capacity
+                .saturating_sub(block_size as u64)
+                .min(u32::MAX as u64) as u32;
             let max_model_len = match e.max_model_len {
-                Some(0) => return Err(InputError::new("engine.max_model_len", "must be at least 1")),
+                Some(0) => {
+                    return Err(InputError::new(
+                        "engine.max_model_len",
+                        "must be at least 1",
+                    ))
+                }
                 Some(len) => {
                     if len > model_max {
-                        return Err(InputError::new("engine.max_model_len", format!("{len} exceeds the model's max_position_embeddings ({model_max})")));
+                        return Err(InputError::new(
+                            "engine.max_model_len",
+                            format!(
+                                "{len} exceeds the model's max_position_embeddings ({model_max})"
+                            ),
+                        ));
                     }
                     if len > kv_room {
                         return Err(InputError::new(
@@ -449,7 +572,10 @@ fn resolve_engine(
                 None => model_max.min(kv_room),
             };
             if max_model_len == 0 {
-                return Err(InputError::new("hardware", "no room is left for the KV cache after the weights"));
+                return Err(InputError::new(
+                    "hardware",
+                    "no room is left for the KV cache after the weights",
+                ));
             }
             let chunked = e.enable_chunked_prefill.unwrap_or(true);
             if !chunked && budget < max_model_len {
@@ -458,7 +584,8 @@ fn resolve_engine(
                     format!("({budget}) must be at least max_model_len ({max_model_len}) when chunked prefill is off"),
                 ));
             }
-            if let Some((i, o)) = fixed_total {
+            if let Some(i) = fixed_input {
+                let o = fixed_output.unwrap_or(1);
                 if i + o > max_model_len as u64 {
                     return Err(InputError::new(
                         "engine.max_model_len",
@@ -495,11 +622,17 @@ fn resolve_engine(
             let ctx_size = positive_u32(e.ctx_size, 4096, "engine.ctx_size")?;
             let n_batch = positive_u32(e.n_batch, 2048, "engine.n_batch")?;
             let n_ubatch = positive_u32(e.n_ubatch, 512, "engine.n_ubatch")?;
-            if ctx_size < parallel * 2 {
-                return Err(InputError::new("engine.ctx_size", format!("({ctx_size}) leaves less than 2 tokens per slot for {parallel} slots")));
+            if (ctx_size as u64) < parallel as u64 * 2 {
+                return Err(InputError::new(
+                    "engine.ctx_size",
+                    format!("({ctx_size}) leaves less than 2 tokens per slot for {parallel} slots"),
+                ));
             }
             if n_ubatch > n_batch {
-                return Err(InputError::new("engine.n_ubatch", format!("({n_ubatch}) must not exceed n_batch ({n_batch})")));
+                return Err(InputError::new(
+                    "engine.n_ubatch",
+                    format!("({n_ubatch}) must not exceed n_batch ({n_batch})"),
+                ));
             }
             let kv = fp.kv_per_token.0 * ctx_size as f64;
             if fp.weights_resident.0 + kv > memory.0 {
@@ -514,8 +647,13 @@ fn resolve_engine(
                     ),
                 ));
             }
-            let cfg = LlamaCppConfig { parallel, ctx_size, n_batch, n_ubatch };
-            if let Some((i, _)) = fixed_total {
+            let cfg = LlamaCppConfig {
+                parallel,
+                ctx_size,
+                n_batch,
+                n_ubatch,
+            };
+            if let Some(i) = fixed_input {
                 if i >= cfg.slot_context() as u64 {
                     return Err(InputError::new(
                         "engine.ctx_size",
@@ -525,7 +663,10 @@ fn resolve_engine(
             }
             Ok(EngineSpec::LlamaCpp(cfg))
         }
-        other => Err(InputError::new("engine.kind", format!("unknown engine '{other}' (expected vllm, llamacpp, sglang or tgi)"))),
+        other => Err(InputError::new(
+            "engine.kind",
+            format!("unknown engine '{other}' (expected vllm, llamacpp, sglang or tgi)"),
+        )),
     }
 }
 
@@ -534,7 +675,10 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
     let arrival_name = w.arrival.as_deref().unwrap_or("closed");
     let positive = |v: Option<f64>, key: &str| -> InputResult<Option<f64>> {
         match v {
-            Some(x) if !(x.is_finite() && x > 0.0) => Err(InputError::new(key, format!("must be a positive number (got {x})"))),
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(InputError::new(
+                key,
+                format!("must be a positive number (got {x})"),
+            )),
             other => Ok(other),
         }
     };
@@ -544,17 +688,33 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
     let token_scale = positive(w.token_scale, "workload.token_scale")?.unwrap_or(1.0);
     let timeout = positive(w.timeout_s, "workload.timeout_s")?.map(Nanos::from_secs_f64);
     if w.concurrency == Some(0) {
-        return Err(InputError::new("workload.concurrency", "must be at least 1"));
+        return Err(InputError::new(
+            "workload.concurrency",
+            "must be at least 1",
+        ));
     }
     if w.num_requests == Some(0) {
-        return Err(InputError::new("workload.num_requests", "must be at least 1"));
+        return Err(InputError::new(
+            "workload.num_requests",
+            "must be at least 1",
+        ));
     }
     let need_rate = || {
-        rate.ok_or_else(|| InputError::new("workload.rate", format!("arrival = \"{arrival_name}\" needs a rate (requests/s)")))
+        rate.ok_or_else(|| {
+            InputError::new(
+                "workload.rate",
+                format!("arrival = \"{arrival_name}\" needs a rate (requests/s)"),
+            )
+        })
     };
     let arrival = match arrival_name {
         "closed" => {
-            let users = w.concurrency.ok_or_else(|| InputError::new("workload.concurrency", "arrival = \"closed\" needs the number of users"))?;
+            let users = w.concurrency.ok_or_else(|| {
+                InputError::new(
+                    "workload.concurrency",
+                    "arrival = \"closed\" needs the number of users",
+                )
+            })?;
             let think_s = w
                 .think_time_s
                 .as_ref()
@@ -562,24 +722,58 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
                 .transpose()?;
             Arrival::Closed { users, think_s }
         }
-        "poisson" => Arrival::Open { process: ArrivalProcess::poisson(need_rate()?), cap: w.concurrency },
-        "gamma" => Arrival::Open { process: ArrivalProcess::gamma(need_rate()?, burstiness), cap: w.concurrency },
-        "constant" => Arrival::Open { process: ArrivalProcess::constant(need_rate()?), cap: w.concurrency },
+        "poisson" => Arrival::Open {
+            process: ArrivalProcess::poisson(need_rate()?),
+            cap: w.concurrency,
+        },
+        "gamma" => Arrival::Open {
+            process: ArrivalProcess::gamma(need_rate()?, burstiness),
+            cap: w.concurrency,
+        },
+        "constant" => Arrival::Open {
+            process: ArrivalProcess::constant(need_rate()?),
+            cap: w.concurrency,
+        },
         "trace" => {
-            let file = w.trace.as_ref().ok_or_else(|| InputError::new("workload.trace", "arrival = \"trace\" needs a trace file"))?;
+            let file = w.trace.as_ref().ok_or_else(|| {
+                InputError::new("workload.trace", "arrival = \"trace\" needs a trace file")
+            })?;
             let rows = trace::load(&base.join(file))?;
-            Arrival::Trace { rows: Arc::new(rows), time_scale, token_scale, cap: w.concurrency }
+            Arrival::Trace {
+                rows: Arc::new(rows),
+                time_scale,
+                token_scale,
+                cap: w.concurrency,
+            }
         }
         other => {
-            return Err(InputError::new("workload.arrival", format!("unknown arrival '{other}' (expected closed, poisson, gamma, constant or trace)")))
+            return Err(InputError::new(
+                "workload.arrival",
+                format!(
+                "unknown arrival '{other}' (expected closed, poisson, gamma, constant or trace)"
+            ),
+            ))
         }
     };
     let is_trace = matches!(arrival, Arrival::Trace { .. });
     let (input_tokens, output_tokens) = match (lengths.input, lengths.output) {
         (Some(i), Some(o)) => (i, o),
-        (i, o) if is_trace => (i.unwrap_or(LengthDist::fixed(1)), o.unwrap_or(LengthDist::fixed(1))),
-        (None, _) => return Err(InputError::new("workload.input_tokens", "is required (a number or a distribution)")),
-        (_, None) => return Err(InputError::new("workload.output_tokens", "is required (a number or a distribution)")),
+        (i, o) if is_trace => (
+            i.unwrap_or(LengthDist::fixed(1)),
+            o.unwrap_or(LengthDist::fixed(1)),
+        ),
+        (None, _) => {
+            return Err(InputError::new(
+                "workload.input_tokens",
+                "is required (a number or a distribution)",
+            ))
+        }
+        (_, None) => {
+            return Err(InputError::new(
+                "workload.output_tokens",
+                "is required (a number or a distribution)",
+            ))
+        }
     };
     let num_requests = match (&arrival, w.num_requests) {
         (Arrival::Trace { rows, .. }, n) => n.unwrap_or(rows.len() as u64),
@@ -587,7 +781,10 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
         (_, None) => 1000,
     };
     if num_requests > 100_000_000 {
-        return Err(InputError::new("workload.num_requests", format!("{num_requests} is more than 100000000")));
+        return Err(InputError::new(
+            "workload.num_requests",
+            format!("{num_requests} is more than 100000000"),
+        ));
     }
     Ok(Workload {
         arrival,

@@ -20,7 +20,10 @@ impl Override {
 /// quoted string) and falls back to a bare string.
 pub fn parse_set(arg: &str) -> InputResult<Override> {
     let (key, value) = arg.split_once('=').ok_or_else(|| {
-        InputError::new("--set", format!("'{arg}' is not KEY=VALUE (e.g. workload.concurrency=32)"))
+        InputError::new(
+            "--set",
+            format!("'{arg}' is not KEY=VALUE (e.g. workload.concurrency=32)"),
+        )
     })?;
     let path = split_key(key.trim()).map_err(|p| InputError::new("--set", p))?;
     let value = value.trim();
@@ -28,7 +31,10 @@ pub fn parse_set(arg: &str) -> InputResult<Override> {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    Ok(Override { path, value: parsed })
+    Ok(Override {
+        path,
+        value: parsed,
+    })
 }
 
 /// Splits a dotted key; segments may be quoted (`sweep."workload.rate"`).
@@ -87,6 +93,7 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> InputResult<()> {
 }
 
 /// One point of a sweep: the swept keys with their values, and the document to read.
+#[derive(Debug)]
 pub struct SweepPoint {
     pub point: Vec<(String, toml::Value)>,
     pub doc: toml::Table,
@@ -98,7 +105,12 @@ pub fn expand_sweep(mut doc: toml::Table) -> InputResult<Vec<SweepPoint>> {
     let sweep = match doc.remove("sweep") {
         None => return Ok(vec![SweepPoint { point: vec![], doc }]),
         Some(toml::Value::Table(t)) => t,
-        Some(_) => return Err(InputError::new("sweep", "must be a table of KEY = [values]")),
+        Some(_) => {
+            return Err(InputError::new(
+                "sweep",
+                "must be a table of KEY = [values]",
+            ))
+        }
     };
     let mut axes: Vec<(Vec<String>, String, Vec<toml::Value>)> = Vec::new();
     for (key, values) in sweep {
@@ -106,7 +118,10 @@ pub fn expand_sweep(mut doc: toml::Table) -> InputResult<Vec<SweepPoint>> {
         let values = match values {
             toml::Value::Array(a) if !a.is_empty() => a,
             toml::Value::Array(_) => {
-                return Err(InputError::new(format!("sweep.\"{key}\""), "needs at least one value"))
+                return Err(InputError::new(
+                    format!("sweep.\"{key}\""),
+                    "needs at least one value",
+                ))
             }
             _ => {
                 return Err(InputError::new(
@@ -116,13 +131,19 @@ pub fn expand_sweep(mut doc: toml::Table) -> InputResult<Vec<SweepPoint>> {
             }
         };
         if path.first().map(String::as_str) == Some("sweep") {
-            return Err(InputError::new(format!("sweep.\"{key}\""), "a sweep cannot sweep itself"));
+            return Err(InputError::new(
+                format!("sweep.\"{key}\""),
+                "a sweep cannot sweep itself",
+            ));
         }
         axes.push((path, key, values));
     }
     let total: usize = axes.iter().map(|a| a.2.len()).product();
     if total > 100_000 {
-        return Err(InputError::new("sweep", format!("{total} points is too many (at most 100000)")));
+        return Err(InputError::new(
+            "sweep",
+            format!("{total} points is too many (at most 100000)"),
+        ));
     }
     let mut points = Vec::with_capacity(total);
     for index in 0..total {
@@ -142,7 +163,10 @@ pub fn expand_sweep(mut doc: toml::Table) -> InputResult<Vec<SweepPoint>> {
             apply(&mut point_doc, &ov)?;
             point.push((axis.1.clone(), axis.2[c].clone()));
         }
-        points.push(SweepPoint { point, doc: point_doc });
+        points.push(SweepPoint {
+            point,
+            doc: point_doc,
+        });
     }
     Ok(points)
 }
@@ -153,13 +177,22 @@ mod tests {
 
     #[test]
     fn set_values_parse_as_toml_and_fall_back_to_strings() {
-        assert_eq!(parse_set("workload.rate=2.5").unwrap().value, toml::Value::Float(2.5));
+        assert_eq!(
+            parse_set("workload.rate=2.5").unwrap().value,
+            toml::Value::Float(2.5)
+        );
         assert_eq!(
             parse_set("workload.arrival=poisson").unwrap().value,
             toml::Value::String("poisson".into())
         );
-        assert_eq!(parse_set("engine.enable_chunked_prefill=false").unwrap().value, toml::Value::Boolean(false));
-        let o = parse_set(r#"workload.input_tokens={ dist = "uniform", min = 1, max = 63 }"#).unwrap();
+        assert_eq!(
+            parse_set("engine.enable_chunked_prefill=false")
+                .unwrap()
+                .value,
+            toml::Value::Boolean(false)
+        );
+        let o =
+            parse_set(r#"workload.input_tokens={ dist = "uniform", min = 1, max = 63 }"#).unwrap();
         assert!(o.value.is_table());
         let o = parse_set(r#"sweep."workload.concurrency"=[1,2]"#).unwrap();
         assert_eq!(o.path, vec!["sweep", "workload.concurrency"]);
@@ -186,7 +219,10 @@ mod tests {
         assert_eq!(points.len(), 6);
         assert_eq!(points[1].point[0].1.as_integer(), Some(1));
         assert_eq!(points[1].point[1].1.as_integer(), Some(2));
-        assert_eq!(points[5].doc["workload"]["concurrency"].as_integer(), Some(3));
+        assert_eq!(
+            points[5].doc["workload"]["concurrency"].as_integer(),
+            Some(3)
+        );
         assert!(!points[0].doc.contains_key("sweep"));
     }
 

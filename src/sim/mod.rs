@@ -13,7 +13,7 @@ pub use router::{Router, RouterKind};
 use crate::engine::{Engine, EngineEvent, EngineRequest, EngineStats, ReqId};
 use crate::metrics::{ItlStats, RequestRecord};
 use crate::units::Nanos;
-use crate::workload::{streams, Arrival, Workload};
+use crate::workload::{streams, Arrival, LengthDist, Workload};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::borrow::Cow;
@@ -161,9 +161,9 @@ impl Sim {
 
     fn trace_time(&self, i: u64) -> Nanos {
         match &self.workload.arrival {
-            Arrival::Trace { rows, time_scale, .. } => {
-                Nanos::from_secs_f64(rows[i as usize].at.as_secs_f64() / time_scale)
-            }
+            Arrival::Trace {
+                rows, time_scale, ..
+            } => Nanos::from_secs_f64(rows[i as usize].at.as_secs_f64() / time_scale),
             _ => unreachable!("trace_time on a non-trace workload"),
         }
     }
@@ -220,9 +220,15 @@ impl Sim {
     fn issue(&mut self, user: u32) -> ReqId {
         let i = self.issued;
         let (input, output) = match &self.workload.arrival {
-            Arrival::Trace { rows, token_scale, .. } => {
+            Arrival::Trace {
+                rows, token_scale, ..
+            } => {
                 let row = rows[i as usize];
-                let scale = |n: u32| ((n as f64 * token_scale).round() as u32).max(1);
+                let scale = |n: u32| {
+                    (n as f64 * token_scale)
+                        .round()
+                        .clamp(1.0, LengthDist::MAX_TOKENS as f64) as u32
+                };
                 (scale(row.input_tokens), scale(row.output_tokens))
             }
             _ => (
@@ -315,7 +321,11 @@ impl Sim {
         while let Some(ev) = self.work.pop_front() {
             match ev {
                 EngineEvent::FirstToken { id, at } => self.reqs[id as usize].first = at,
-                EngineEvent::Finished { id, at, output_tokens } => {
+                EngineEvent::Finished {
+                    id,
+                    at,
+                    output_tokens,
+                } => {
                     let req = &mut self.reqs[id as usize];
                     req.end = at;
                     req.output = output_tokens;
@@ -383,7 +393,11 @@ impl Sim {
                 id: i as u64,
                 scheduled_s: r.scheduled.as_secs_f64(),
                 sent_s: secs(r.sent).unwrap_or(f64::NAN),
-                first_token_s: if r.error.is_some() { None } else { secs(r.first) },
+                first_token_s: if r.error.is_some() {
+                    None
+                } else {
+                    secs(r.first)
+                },
                 end_s: if r.error.is_some() { None } else { secs(r.end) },
                 input_tokens: r.input,
                 output_tokens: if r.error.is_some() { 0 } else { r.output },

@@ -19,7 +19,9 @@ impl RouterKind {
     pub fn parse(s: &str) -> Option<RouterKind> {
         Some(match s {
             "round-robin" | "round_robin" | "rr" => RouterKind::RoundRobin,
-            "least-outstanding" | "least_outstanding" | "least-requests" => RouterKind::LeastOutstanding,
+            "least-outstanding" | "least_outstanding" | "least-requests" => {
+                RouterKind::LeastOutstanding
+            }
             "least-kv" | "least_kv" | "least-kv-load" => RouterKind::LeastKv,
             "random" => RouterKind::Random,
             _ => return None,

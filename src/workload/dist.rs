@@ -87,11 +87,16 @@ impl Dist {
                 toml::Value::Integer(i) => *i as f64,
                 toml::Value::Float(f) => *f,
                 other => {
-                    return Err(err(format!("{what} must be a number (got {})", other.type_str())))
+                    return Err(err(format!(
+                        "{what} must be a number (got {})",
+                        other.type_str()
+                    )))
                 }
             };
             if !x.is_finite() || x < 0.0 {
-                return Err(err(format!("{what} must be a non-negative number (got {x})")));
+                return Err(err(format!(
+                    "{what} must be a non-negative number (got {x})"
+                )));
             }
             Ok(x)
         };
@@ -185,8 +190,17 @@ impl Dist {
         if kind != "uniform" && max < min {
             return Err(err(format!("min must be <= max (got {min} > {max})")));
         }
-        let (min, max) = if kind == "uniform" { (0.0, f64::INFINITY) } else { (min, max) };
-        Ok(Dist { shape, mean, min, max })
+        let (min, max) = if kind == "uniform" {
+            (0.0, f64::INFINITY)
+        } else {
+            (min, max)
+        };
+        Ok(Dist {
+            shape,
+            mean,
+            min,
+            max,
+        })
     }
 }
 
@@ -198,18 +212,33 @@ fn empirical_values(table: &toml::Table, key: &str, base: &Path) -> InputResult<
             .map(|v| match v {
                 toml::Value::Integer(i) if *i >= 0 => Ok(*i as f64),
                 toml::Value::Float(f) if f.is_finite() && *f >= 0.0 => Ok(*f),
-                other => Err(err(format!("empirical values must be non-negative numbers (got {other})"))),
+                other => Err(err(format!(
+                    "empirical values must be non-negative numbers (got {other})"
+                ))),
             })
             .collect::<InputResult<_>>()?,
         (None, Some(toml::Value::String(file))) => {
             let column = match table.get("column") {
                 Some(toml::Value::String(c)) => c.clone(),
-                None => return Err(err("empirical 'file' needs 'column' (a CSV header name)".into())),
-                Some(other) => return Err(err(format!("'column' must be a string (got {})", other.type_str()))),
+                None => {
+                    return Err(err(
+                        "empirical 'file' needs 'column' (a CSV header name)".into()
+                    ))
+                }
+                Some(other) => {
+                    return Err(err(format!(
+                        "'column' must be a string (got {})",
+                        other.type_str()
+                    )))
+                }
             };
             read_csv_column(&base.join(file), &column).map_err(|e| InputError::new(key, e))?
         }
-        _ => return Err(err("empirical needs either 'values = [...]' or 'file' and 'column'".into())),
+        _ => {
+            return Err(err(
+                "empirical needs either 'values = [...]' or 'file' and 'column'".into(),
+            ))
+        }
     };
     if values.is_empty() {
         return Err(err("empirical needs at least one value".into()));
@@ -218,8 +247,12 @@ fn empirical_values(table: &toml::Table, key: &str, base: &Path) -> InputResult<
 }
 
 fn read_csv_column(path: &Path, column: &str) -> Result<Vec<f64>, String> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let headers = rdr.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
+    let mut rdr =
+        csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
     let idx = headers
         .iter()
         .position(|h| h.trim() == column)
@@ -228,18 +261,27 @@ fn read_csv_column(path: &Path, column: &str) -> Result<Vec<f64>, String> {
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| format!("{}: line {}: {e}", path.display(), i + 2))?;
         let cell = rec.get(idx).unwrap_or("").trim();
-        let v: f64 = cell
-            .parse()
-            .map_err(|_| format!("{}: line {}: '{cell}' is not a number", path.display(), i + 2))?;
+        let v: f64 = cell.parse().map_err(|_| {
+            format!(
+                "{}: line {}: '{cell}' is not a number",
+                path.display(),
+                i + 2
+            )
+        })?;
         if !v.is_finite() || v < 0.0 {
-            return Err(format!("{}: line {}: negative or invalid value {v}", path.display(), i + 2));
+            return Err(format!(
+                "{}: line {}: negative or invalid value {v}",
+                path.display(),
+                i + 2
+            ));
         }
         out.push(v);
     }
     Ok(out)
 }
 
-/// A token-count distribution: samples rounded up to whole tokens, at least 1.
+/// A token-count distribution: samples rounded up to whole tokens, at least 1 and at most
+/// [`LengthDist::MAX_TOKENS`].
 #[derive(Clone, Debug)]
 pub struct LengthDist(pub Dist);
 
@@ -248,22 +290,31 @@ impl LengthDist {
         LengthDist(Dist::fixed(tokens as f64))
     }
 
+    /// No request is longer than this (2^30 tokens), so sums of lengths cannot overflow.
+    pub const MAX_TOKENS: u32 = 1 << 30;
+
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let v = self.0.sample(rng).ceil();
-        v.clamp(1.0, u32::MAX as f64 / 4.0) as u32
+        v.clamp(1.0, Self::MAX_TOKENS as f64) as u32
     }
 
     pub fn from_toml(value: &toml::Value, key: &str, base: &Path) -> InputResult<LengthDist> {
         let d = Dist::from_toml(value, key, base)?;
         if d.is_fixed() && d.mean() < 1.0 {
-            return Err(InputError::new(key, format!("must be at least 1 token (got {})", d.mean())));
+            return Err(InputError::new(
+                key,
+                format!("must be at least 1 token (got {})", d.mean()),
+            ));
         }
         Ok(LengthDist(d))
     }
 
     /// The largest length a sample can take.
     pub fn upper_bound(&self) -> f64 {
-        self.0.upper_bound().ceil().max(1.0)
+        self.0
+            .upper_bound()
+            .ceil()
+            .clamp(1.0, Self::MAX_TOKENS as f64)
     }
 }
 
@@ -324,7 +375,10 @@ mod tests {
             (r#"{ dist = "zipf" }"#, "unknown dist"),
             (r#"{ dist = "normal", mean = 5 }"#, "needs 'stddev'"),
             (r#"{ dist = "uniform", min = 9, max = 2 }"#, "min <= max"),
-            (r#"{ dist = "lognormal", mean = 5, stddev = 1, sigma = 2 }"#, "unknown field 'sigma'"),
+            (
+                r#"{ dist = "lognormal", mean = 5, stddev = 1, sigma = 2 }"#,
+                "unknown field 'sigma'",
+            ),
             ("-3", "non-negative"),
             (r#"{ dist = "empirical", values = [] }"#, "at least one"),
         ] {

@@ -54,7 +54,10 @@ pub enum Arrival {
     /// `users` closed-loop clients with a think time (seconds) between answer and next request.
     Closed { users: u32, think_s: Option<Dist> },
     /// Open-loop arrivals, optionally capped in concurrency.
-    Open { process: ArrivalProcess, cap: Option<u32> },
+    Open {
+        process: ArrivalProcess,
+        cap: Option<u32>,
+    },
     /// Replay of a trace: arrival times divided by `time_scale`, token counts multiplied by
     /// `token_scale`.
     Trace {

@@ -17,37 +17,62 @@ pub struct TraceRow {
 
 /// The Azure LLM inference traces (2023), compiled in: `builtin:azure-conv`, `builtin:azure-code`.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("azure-conv", include_str!("../../data/traces/azure_llm_2023_conv.csv")),
-    ("azure-code", include_str!("../../data/traces/azure_llm_2023_code.csv")),
+    (
+        "azure-conv",
+        include_str!("../../data/traces/azure_llm_2023_conv.csv"),
+    ),
+    (
+        "azure-code",
+        include_str!("../../data/traces/azure_llm_2023_code.csv"),
+    ),
 ];
 
 /// A compiled-in trace by name.
 pub fn builtin(name: &str) -> InputResult<Vec<TraceRow>> {
     let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-        let known: Vec<String> = BUILTIN.iter().map(|(n, _)| format!("builtin:{n}")).collect();
-        InputError::new("workload.trace", format!("unknown built-in trace '{name}' (known: {})", known.join(", ")))
+        let known: Vec<String> = BUILTIN
+            .iter()
+            .map(|(n, _)| format!("builtin:{n}"))
+            .collect();
+        InputError::new(
+            "workload.trace",
+            format!(
+                "unknown built-in trace '{name}' (known: {})",
+                known.join(", ")
+            ),
+        )
     })?;
-    parse(text).map_err(|(line, problem)| InputError::new(format!("builtin:{name} line {line}"), problem))
+    parse(text)
+        .map_err(|(line, problem)| InputError::new(format!("builtin:{name} line {line}"), problem))
 }
 
 /// Reads a trace file (or `builtin:NAME`); a malformed row stops with the file and line named.
 pub fn load(path: &Path) -> InputResult<Vec<TraceRow>> {
-    if let Some(name) = path.to_str().and_then(|p| p.rsplit_once("builtin:")).map(|(_, n)| n) {
+    if let Some(name) = path
+        .to_str()
+        .and_then(|p| p.rsplit_once("builtin:"))
+        .map(|(_, n)| n)
+    {
         return builtin(name);
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::new("workload.trace", format!("cannot read {}: {e}", path.display()))
+        InputError::new(
+            "workload.trace",
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
-    parse(&text).map_err(|(line, problem)| {
-        InputError::new(format!("line {line}"), problem).in_file(path)
-    })
+    parse(&text)
+        .map_err(|(line, problem)| InputError::new(format!("line {line}"), problem).in_file(path))
 }
 
 /// Parses trace text; errors carry the 1-based line number.
 pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
     let mut lines = text.lines().enumerate();
     let (_, header) = lines.next().ok_or((1, "the trace is empty".to_string()))?;
-    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
     let find = |names: &[&str]| cols.iter().position(|c| names.contains(&c.as_str()));
     let (Some(ts), Some(ctx), Some(gen)) = (
         find(&["timestamp"]),
@@ -56,7 +81,10 @@ pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
     ) else {
         return Err((
             1,
-            format!("header must name TIMESTAMP,ContextTokens,GeneratedTokens (got '{}')", header.trim()),
+            format!(
+                "header must name TIMESTAMP,ContextTokens,GeneratedTokens (got '{}')",
+                header.trim()
+            ),
         ));
     };
     let mut rows = Vec::new();
@@ -70,11 +98,18 @@ pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != cols.len() {
-            return Err((line_no, format!("expected {} fields, found {}", cols.len(), cells.len())));
+            return Err((
+                line_no,
+                format!("expected {} fields, found {}", cols.len(), cells.len()),
+            ));
         }
-        let t = parse_timestamp(cells[ts]).ok_or((line_no, format!("bad timestamp '{}'", cells[ts])))?;
+        let t = parse_timestamp(cells[ts])
+            .ok_or((line_no, format!("bad timestamp '{}'", cells[ts])))?;
         if t < last {
-            return Err((line_no, "timestamps go backwards (rows must be in time order)".to_string()));
+            return Err((
+                line_no,
+                "timestamps go backwards (rows must be in time order)".to_string(),
+            ));
         }
         last = t;
         let count = |cell: &str, what: &str| -> Result<u32, (usize, String)> {
@@ -108,7 +143,11 @@ fn parse_timestamp(s: &str) -> Option<i128> {
     }
     let (date, time) = s.split_once([' ', 'T'])?;
     let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let (y, m, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
     if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
@@ -117,7 +156,11 @@ fn parse_timestamp(s: &str) -> Option<i128> {
         None => (time, ""),
     };
     let mut t = hms.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let (hh, mm, ss): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
     if t.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
@@ -178,7 +221,11 @@ mod tests {
         let h = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
         for (body, line, needle) in [
             ("2023-11-16 18:15:46,10\n", 2, "expected 3 fields"),
-            ("2023-11-16 18:15:46,10,5\n2023-11-16 18:15:45,10,5\n", 3, "backwards"),
+            (
+                "2023-11-16 18:15:46,10,5\n2023-11-16 18:15:45,10,5\n",
+                3,
+                "backwards",
+            ),
             ("2023-11-16 18:15:46,-4,5\n", 2, "negative"),
             ("yesterday,4,5\n", 2, "bad timestamp"),
             ("1.5,4,x\n", 2, "not an integer"),

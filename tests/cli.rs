@@ -1,0 +1,360 @@
+//! The command line as users meet it: determinism of `--json`, the `--out` folder, `--set`,
+//! sweeps, and one clear line with exit status 2 for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn capsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("capsim runs")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("capsim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const GOOD: &str = r#"
+name = "cli-test"
+[model]
+preset = "mistral-7b"
+[hardware]
+gpu = "rtx4090"
+[engine]
+kind = "vllm"
+max_model_len = 4096
+[workload]
+arrival = "poisson"
+rate = 2.0
+concurrency = 16
+num_requests = 300
+input_tokens = { dist = "lognormal", mean = 800, stddev = 400, max = 3000 }
+output_tokens = { dist = "uniform", min = 16, max = 256 }
+seed = 3
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn same_scenario_and_seed_give_byte_identical_json() {
+    let dir = temp_dir("determinism");
+    let f = write(&dir, "s.toml", GOOD);
+    let sweep = r#"sweep."workload.rate"=[1, 2, 4, 8]"#;
+    let a = capsim(&["simulate", &f, "--json", "--set", sweep]);
+    let b = capsim(&["simulate", &f, "--json", "--set", sweep]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout, "two runs differ");
+    let v: serde_json::Value =
+        serde_json::from_slice(&a.stdout).expect("stdout is one JSON document");
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 4);
+    assert_eq!(arr[2]["point"]["workload.rate"], 4);
+    assert_eq!(arr[0]["source"], "simulated");
+    for field in [
+        "completed",
+        "failed",
+        "duration",
+        "request_throughput",
+        "output_throughput",
+        "total_token_throughput",
+        "mean_ttft_ms",
+        "median_ttft_ms",
+        "p90_ttft_ms",
+        "p99_ttft_ms",
+        "mean_tpot_ms",
+        "p99_tpot_ms",
+        "mean_itl_ms",
+        "p99_itl_ms",
+        "mean_e2el_ms",
+        "p99_e2el_ms",
+    ] {
+        assert!(arr[0][field].is_number(), "{field} missing");
+    }
+    // A different seed changes the result.
+    let c = capsim(&[
+        "simulate",
+        &f,
+        "--json",
+        "--set",
+        sweep,
+        "--set",
+        "workload.seed=4",
+    ]);
+    assert_ne!(a.stdout, c.stdout);
+}
+
+#[test]
+fn out_dir_holds_summary_and_one_record_per_request() {
+    let dir = temp_dir("out");
+    let f = write(&dir, "s.toml", GOOD);
+    let out = dir.join("results");
+    let o = capsim(&["simulate", &f, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("TTFT p99") && table.contains("datasheet projection"),
+        "{table}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary[0]["completed"], 300);
+    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 300);
+    for r in &lines {
+        for key in [
+            "id",
+            "scheduled_s",
+            "sent_s",
+            "first_token_s",
+            "end_s",
+            "input_tokens",
+            "output_tokens",
+            "error",
+        ] {
+            assert!(r.get(key).is_some(), "record lacks {key}");
+        }
+        assert!(r["first_token_s"].as_f64().unwrap() <= r["end_s"].as_f64().unwrap());
+        assert!(r["scheduled_s"].as_f64().unwrap() <= r["sent_s"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn shipped_scenarios_all_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let o = capsim(&["simulate", path.to_str().unwrap(), "--json"]);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(v.as_array().is_some_and(|a| !a.is_empty()));
+        n += 1;
+    }
+    assert!(n >= 5);
+}
+
+#[test]
+fn hardware_list_names_every_required_gpu() {
+    let o = capsim(&["hardware", "list"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for gpu in [
+        "rtx2080ti",
+        "rtx3090",
+        "rtx4090",
+        "rtx5090",
+        "l40s",
+        "a100-80g",
+        "h100-sxm",
+        "h200",
+    ] {
+        assert!(text.contains(gpu), "{gpu}");
+    }
+}
+
+/// (what is wrong, scenario text or edit, expected words in the one-line error)
+fn bad_inputs(dir: &Path) -> Vec<(&'static str, String, Vec<String>, &'static str)> {
+    let bad_trace = write(
+        dir,
+        "bad-trace.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.1,10,5\n2023-11-16 18:15:47.1,-3,5\n",
+    );
+    let _ = bad_trace;
+    let set = |s: &str| vec!["--set".to_string(), s.to_string()];
+    vec![
+        (
+            "unknown key",
+            GOOD.replace("seed = 3", "seed = 3\nsede = 4"),
+            vec![],
+            "sede",
+        ),
+        (
+            "wrong type",
+            GOOD.replace("rate = 2.0", "rate = \"fast\""),
+            vec![],
+            "workload.rate",
+        ),
+        (
+            "negative rate",
+            GOOD.to_string(),
+            set("workload.rate=-1"),
+            "workload.rate",
+        ),
+        (
+            "missing trace file",
+            GOOD.replace(
+                "arrival = \"poisson\"",
+                "arrival = \"trace\"\ntrace = \"nope.csv\"",
+            ),
+            vec![],
+            "nope.csv",
+        ),
+        (
+            "malformed trace row",
+            GOOD.replace(
+                "arrival = \"poisson\"",
+                "arrival = \"trace\"\ntrace = \"bad-trace.csv\"",
+            ),
+            vec![],
+            "line 3",
+        ),
+        (
+            "model too big",
+            GOOD.to_string(),
+            set("model.preset=qwen2.5-coder-32b"),
+            "does not fit",
+        ),
+        (
+            "max_model_len below the request",
+            GOOD.replace(
+                "input_tokens = { dist = \"lognormal\", mean = 800, stddev = 400, max = 3000 }",
+                "input_tokens = 4000",
+            )
+            .replace(
+                "output_tokens = { dist = \"uniform\", min = 16, max = 256 }",
+                "output_tokens = 200",
+            ),
+            vec![],
+            "max_model_len",
+        ),
+        (
+            "unknown gpu",
+            GOOD.to_string(),
+            set("hardware.gpu=rtx9090"),
+            "hardware.gpu",
+        ),
+        (
+            "toml syntax",
+            GOOD.replace("[workload]", "[workload"),
+            vec![],
+            "line",
+        ),
+        (
+            "bad --set",
+            GOOD.to_string(),
+            set("workload.rate"),
+            "KEY=VALUE",
+        ),
+        (
+            "nvlink on a 4090",
+            GOOD.to_string(),
+            vec![
+                "--set".into(),
+                "hardware.gpus_per_replica=2".into(),
+                "--set".into(),
+                "hardware.interconnect=nvlink".into(),
+            ],
+            "NVLink",
+        ),
+        (
+            "bad distribution",
+            GOOD.to_string(),
+            set(r#"workload.output_tokens={ dist = "zipf" }"#),
+            "workload.output_tokens",
+        ),
+        (
+            "bad sweep",
+            GOOD.to_string(),
+            set(r#"sweep."workload.rate"=5"#),
+            "sweep",
+        ),
+        (
+            "sweep point invalid",
+            GOOD.to_string(),
+            set(r#"sweep."workload.concurrency"=[4, 0]"#),
+            "workload.concurrency=0",
+        ),
+        (
+            "engine key for another engine",
+            GOOD.to_string(),
+            set("engine.parallel=4"),
+            "engine.parallel",
+        ),
+        (
+            "llama.cpp prompt beyond the slot",
+            GOOD.replace(
+                "kind = \"vllm\"\nmax_model_len = 4096",
+                "kind = \"llamacpp\"\nparallel = 4\nctx_size = 4096",
+            )
+            .replace(
+                "input_tokens = { dist = \"lognormal\", mean = 800, stddev = 400, max = 3000 }",
+                "input_tokens = 2000",
+            ),
+            vec![],
+            "slot",
+        ),
+        (
+            "missing profile",
+            GOOD.replace(
+                "[workload]",
+                "[calibration]\nprofile = \"missing.json\"\n[workload]",
+            ),
+            vec![],
+            "missing.json",
+        ),
+        ("empty file", String::new(), vec![], "model"),
+    ]
+}
+
+#[test]
+fn every_bad_input_exits_2_with_one_line_naming_file_and_key() {
+    let dir = temp_dir("bad");
+    for (what, text, extra, needle) in bad_inputs(&dir) {
+        let f = write(&dir, "bad.toml", &text);
+        let mut args = vec!["simulate".to_string(), f.clone(), "--json".to_string()];
+        args.extend(extra);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = capsim(&argv);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{what}: expected exit 2, got {:?}: {err}",
+            o.status
+        );
+        assert!(o.stdout.is_empty(), "{what}: nothing on stdout");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{what}: one line, got: {err}"
+        );
+        assert!(
+            err.contains("bad.toml") || err.contains("bad-trace.csv") || what == "bad --set",
+            "{what}: names the file: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{what}: expected '{needle}' in: {err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn missing_scenario_file_is_bad_input() {
+    let o = capsim(&["simulate", "no/such/scenario.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/scenario.toml"));
+}
