@@ -6,6 +6,7 @@ pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod hardware;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod output;

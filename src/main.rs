@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use capsim::error::InputError;
-use capsim::{bench, hardware, output, scenario};
+use capsim::{bench, hardware, live, output, scenario};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -35,6 +35,27 @@ enum Command {
         /// Write summary.json and request records (JSONL) into this folder.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Run the scenario's workload against a live OpenAI-compatible server and measure it.
+    Spot {
+        /// Scenario file (TOML); its workload and [endpoint] are used.
+        scenario: PathBuf,
+        /// Server base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Model name to send (default: the scenario's endpoint.model, else the server's first).
+        #[arg(long)]
+        model: Option<String>,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Folder for records (JSONL, written as requests end), summary.json and metadata.json.
+        /// Default: capsim-runs/NAME-UNIXTIME.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print exactly one JSON document (an array of summaries) on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// GPU datasheets the cost model knows.
     Hardware {
@@ -87,6 +108,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             out,
         } => simulate(path, &sets, json, out),
+        Command::Spot {
+            scenario: path,
+            url,
+            model,
+            sets,
+            out,
+            json,
+        } => spot(path, &url, model, &sets, out, json),
         Command::Hardware {
             command: HardwareCommand::List { json },
         } => {
@@ -152,6 +181,105 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn spot(
+    path: PathBuf,
+    url: &str,
+    model: Option<String>,
+    sets: &[String],
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let overrides = sets
+        .iter()
+        .map(|s| scenario::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let points = scenario::load(&path, &overrides)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(InputError::new("--url", format!("'{url}' is not an http:// URL")).into());
+    }
+    let dir = out.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from("capsim-runs").join(format!("{}-{now}", points[0].name))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut summaries = Vec::new();
+    let mut metadata = Vec::new();
+    let mut aborted = None;
+    for (i, point) in points.iter().enumerate() {
+        let name = if points.len() == 1 {
+            "records.jsonl".to_string()
+        } else {
+            format!("records-{i:03}.jsonl")
+        };
+        let mut opts = live::SpotOptions::new(url, dir.join(name));
+        opts.model = model.clone();
+        if points.len() > 1 {
+            let at: Vec<String> = point
+                .point
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            eprintln!("point {}/{}: {}", i + 1, points.len(), at.join(", "));
+        }
+        let run = live::spot(point, &opts)?;
+        if run.metadata.token_mismatches > 0 {
+            eprintln!(
+                "capsim: warning: {} requests generated a different number of tokens than asked (does the server honour ignore_eos and max_tokens?)",
+                run.metadata.token_mismatches
+            );
+        }
+        summaries.push(run.summary);
+        aborted = aborted.or(run.metadata.aborted.clone());
+        metadata.push(run.metadata);
+        // Keep the summary and metadata current after every point.
+        std::fs::write(
+            dir.join("summary.json"),
+            serde_json::to_string_pretty(&summaries)? + "\n",
+        )?;
+        std::fs::write(
+            dir.join("metadata.json"),
+            serde_json::to_string_pretty(&metadata)? + "\n",
+        )?;
+        if aborted.is_some() {
+            break;
+        }
+    }
+    let m = &metadata[0];
+    let header = format!(
+        "{}: measured at {} ({}{}, model {}, {} api)\n",
+        points[0].name,
+        m.url,
+        m.server.kind,
+        m.server
+            .version
+            .as_ref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        m.model,
+        m.api
+    );
+    let table = output::table(&summaries);
+    if json {
+        eprint!("{header}{table}");
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+    } else {
+        print!("{header}{table}");
+    }
+    eprintln!(
+        "records, summary.json and metadata.json in {}",
+        dir.display()
+    );
+    if let Some(why) = aborted {
+        anyhow::bail!(
+            "the spot run stopped early: {why}; what was measured is in {}",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn simulate(

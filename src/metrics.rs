@@ -37,6 +37,9 @@ pub struct RequestRecord {
     pub replica: Option<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub preemptions: u32,
+    /// Output tokens asked for, where the server produced a different number (or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_output_tokens: Option<u32>,
 }
 
 fn is_zero(x: &u32) -> bool {
@@ -336,6 +339,7 @@ mod tests {
             error: None,
             replica: None,
             preemptions: 0,
+            requested_output_tokens: None,
         }
     }
 

@@ -19,6 +19,27 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub cluster: ClusterSection,
     pub workload: WorkloadSection,
+    /// How `capsim spot` talks to a live server (ignored by `simulate`).
+    #[serde(default)]
+    pub endpoint: EndpointSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSection {
+    /// completions (`/v1/completions`, token-id prompts) | chat (`/v1/chat/completions`).
+    /// Default completions.
+    pub api: Option<String>,
+    /// Model name to send; default: `--model`, else the first of the server's `/v1/models`.
+    pub model: Option<String>,
+    /// Extra JSON fields merged into every request body (e.g. { temperature = 0.7 }).
+    pub extra: Option<toml::Table>,
+    /// Send `ignore_eos: true` so each request generates exactly `max_tokens`. Default true.
+    pub ignore_eos: Option<bool>,
+    /// Requests sent (one at a time) before measuring, excluded from the results. Default 1.
+    pub warmup_requests: Option<u32>,
+    /// Tokens every prompt starts with (a shared prefix a prefix cache can reuse). Default 0.
+    pub shared_prefix_tokens: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,6 +33,27 @@ pub enum EngineSpec {
     LlamaCpp(LlamaCppConfig),
 }
 
+/// Which OpenAI-compatible API a spot run calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `/v1/completions` with token-id prompts (exact lengths).
+    Completions,
+    /// `/v1/chat/completions` with text prompts sized through the server's tokenizer.
+    Chat,
+}
+
+/// How a spot run talks to the server (`[endpoint]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSpec {
+    pub api: Api,
+    pub model: Option<String>,
+    /// Extra fields merged into every request body.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub ignore_eos: bool,
+    pub warmup_requests: u32,
+    pub shared_prefix_tokens: u32,
+}
+
 /// One fully resolved scenario point, ready to simulate.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -51,6 +72,7 @@ pub struct Scenario {
     pub replicas: u32,
     pub router: RouterKind,
     pub workload: Workload,
+    pub endpoint: EndpointSpec,
 }
 
 /// One point's simulated results.
@@ -389,6 +411,7 @@ fn resolve(
     })?;
 
     let workload = resolve_workload(&raw, base, workload_lengths)?;
+    let endpoint = resolve_endpoint(&raw.endpoint)?;
     Ok(Scenario {
         name,
         file: path.to_path_buf(),
@@ -403,6 +426,48 @@ fn resolve(
         replicas,
         router,
         workload,
+        endpoint,
+    })
+}
+
+fn resolve_endpoint(e: &file::EndpointSection) -> InputResult<EndpointSpec> {
+    let api = match e.api.as_deref().unwrap_or("completions") {
+        "completions" => Api::Completions,
+        "chat" => Api::Chat,
+        other => {
+            return Err(InputError::new(
+                "endpoint.api",
+                format!("unknown api '{other}' (expected completions or chat)"),
+            ))
+        }
+    };
+    let extra = match &e.extra {
+        None => serde_json::Map::new(),
+        Some(t) => match toml_to_json(&toml::Value::Table(t.clone())) {
+            serde_json::Value::Object(m) => m,
+            _ => {
+                return Err(InputError::new(
+                    "endpoint.extra",
+                    "must be a table of JSON fields",
+                ))
+            }
+        },
+    };
+    for reserved in ["prompt", "messages", "stream", "max_tokens"] {
+        if extra.contains_key(reserved) {
+            return Err(InputError::new(
+                format!("endpoint.extra.{reserved}"),
+                "is set by capsim from the workload; remove it",
+            ));
+        }
+    }
+    Ok(EndpointSpec {
+        api,
+        model: e.model.clone(),
+        extra,
+        ignore_eos: e.ignore_eos.unwrap_or(true),
+        warmup_requests: e.warmup_requests.unwrap_or(1),
+        shared_prefix_tokens: e.shared_prefix_tokens.unwrap_or(0),
     })
 }
 

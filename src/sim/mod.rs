@@ -405,6 +405,7 @@ impl Sim {
                 error: r.error.map(Cow::Borrowed),
                 replica: Some(r.replica as u32),
                 preemptions: r.preemptions as u32,
+                requested_output_tokens: None,
             })
             .collect();
         let span = self.last_completion.0.max(1) as f64;

@@ -1,0 +1,160 @@
+//! What a server says about itself: llama-server's `/props`, `/slots` and `/v1/models` meta
+//! (context, slot count, vocabulary), vLLM's `/v1/models` (`max_model_len`) and `/version`,
+//! and whether `/metrics` and `/tokenize` exist. Everything is optional: a plain OpenAI-style
+//! server answers only `/v1/models`, and a silent one still gets a spot run.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Facts about the server, stored with each spot run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerInfo {
+    /// "llama.cpp", "vllm" or "unknown".
+    pub kind: String,
+    pub version: Option<String>,
+    pub models: Vec<String>,
+    /// vLLM's max_model_len.
+    pub max_model_len: Option<u32>,
+    /// llama-server: total context and slots.
+    pub n_ctx: Option<u32>,
+    pub slots: Option<u32>,
+    /// Context per slot.
+    pub n_ctx_slot: Option<u32>,
+    pub vocab_size: Option<u32>,
+    pub has_tokenize: bool,
+    pub has_metrics: bool,
+    /// The raw answers, for the record.
+    pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    let r = http
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+fn as_u32(v: Option<&serde_json::Value>) -> Option<u32> {
+    v.and_then(|x| x.as_u64()).map(|x| x as u32)
+}
+
+/// Asks the server at `base` about itself.
+pub async fn discover(http: &reqwest::Client, base: &str) -> ServerInfo {
+    let mut info = ServerInfo {
+        kind: "unknown".into(),
+        ..ServerInfo::default()
+    };
+    if let Some(models) = get_json(http, &format!("{base}/v1/models")).await {
+        if let Some(data) = models.get("data").and_then(|d| d.as_array()) {
+            for m in data {
+                if let Some(id) = m.get("id").and_then(|i| i.as_str()) {
+                    info.models.push(id.to_string());
+                }
+                if info.max_model_len.is_none() {
+                    info.max_model_len = as_u32(m.get("max_model_len"));
+                }
+                if let Some(meta) = m.get("meta") {
+                    info.vocab_size = as_u32(meta.get("n_vocab"));
+                }
+                if m.get("owned_by").and_then(|o| o.as_str()) == Some("vllm") {
+                    info.kind = "vllm".into();
+                }
+            }
+        }
+        info.raw.insert("v1_models".into(), models);
+    }
+    if let Some(props) = get_json(http, &format!("{base}/props")).await {
+        info.kind = "llama.cpp".into();
+        info.slots = as_u32(props.get("total_slots"));
+        let slot_ctx = as_u32(props.pointer("/default_generation_settings/n_ctx"));
+        info.n_ctx_slot = slot_ctx;
+        info.version = props
+            .get("build_info")
+            .and_then(|b| b.as_str())
+            .map(str::to_string);
+        info.raw.insert("props".into(), props);
+    }
+    if info.kind == "llama.cpp" {
+        if let Some(slots) = get_json(http, &format!("{base}/slots")).await {
+            if let Some(arr) = slots.as_array() {
+                info.slots = info.slots.or(Some(arr.len() as u32));
+                let per_slot = arr.first().and_then(|s| as_u32(s.get("n_ctx")));
+                info.n_ctx_slot = info.n_ctx_slot.or(per_slot);
+            }
+            info.raw.insert("slots".into(), slots);
+        }
+        if let (Some(s), Some(c)) = (info.slots, info.n_ctx_slot) {
+            info.n_ctx = Some(s * c);
+        }
+    } else if let Some(v) = get_json(http, &format!("{base}/version")).await {
+        info.version = v
+            .get("version")
+            .and_then(|x| x.as_str())
+            .map(str::to_string);
+        if info.version.is_some() && info.kind == "unknown" {
+            info.kind = "vllm".into();
+        }
+    }
+    info.has_metrics = http
+        .get(format!("{base}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    info.has_tokenize = tokenize(http, base, "hello world", false).await.is_some();
+    info
+}
+
+/// Token ids of `text` through the server's `/tokenize` (llama-server and vLLM have one).
+pub async fn tokenize(
+    http: &reqwest::Client,
+    base: &str,
+    text: &str,
+    add_special: bool,
+) -> Option<Vec<u32>> {
+    let r = http
+        .post(format!("{base}/tokenize"))
+        .json(&serde_json::json!({ "content": text, "prompt": text, "add_special": add_special }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let v: serde_json::Value = r.json().await.ok()?;
+    let tokens = v.get("tokens")?.as_array()?;
+    tokens
+        .iter()
+        .map(|t| {
+            t.as_u64()
+                .or_else(|| t.get("id").and_then(|i| i.as_u64()))
+                .map(|x| x as u32)
+        })
+        .collect()
+}
+
+/// Text of token ids through `/detokenize`.
+pub async fn detokenize(http: &reqwest::Client, base: &str, ids: &[u32]) -> Option<String> {
+    let r = http
+        .post(format!("{base}/detokenize"))
+        .json(&serde_json::json!({ "tokens": ids }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let v: serde_json::Value = r.json().await.ok()?;
+    v.get("content")
+        .or_else(|| v.get("prompt"))
+        .and_then(|c| c.as_str())
+        .map(str::to_string)
+}
