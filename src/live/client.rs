@@ -34,8 +34,8 @@ pub enum Prompt {
 #[derive(Clone, Debug)]
 pub struct Failure {
     pub reason: String,
-    /// What arrived before it failed.
-    pub partial: StreamTally,
+    /// Tokens that arrived before it failed.
+    pub tokens_seen: u32,
     /// The server could not be reached at all (connection refused or DNS): a dead server.
     pub unreachable: bool,
 }
@@ -102,7 +102,7 @@ pub async fn send(
         Ok(result) => result,
         Err(_) => Err(Failure {
             reason: format!("timeout after {:.1} s", target.timeout.as_secs_f64()),
-            partial: StreamTally::default(),
+            tokens_seen: 0,
             unreachable: false,
         }),
     }
@@ -115,9 +115,9 @@ async fn exchange(
     max_tokens: u32,
     sent: Instant,
 ) -> Result<StreamTally, Failure> {
-    let fail = |reason: String, partial: StreamTally, unreachable: bool| Failure {
+    let fail = |reason: String, tokens_seen: u32, unreachable: bool| Failure {
         reason,
-        partial,
+        tokens_seen,
         unreachable,
     };
     let response = http
@@ -127,7 +127,7 @@ async fn exchange(
         .await
         .map_err(|e| {
             let unreachable = e.is_connect();
-            fail(describe(&e), StreamTally::default(), unreachable)
+            fail(describe(&e), 0, unreachable)
         })?;
     let status = response.status();
     if !status.is_success() {
@@ -135,7 +135,7 @@ async fn exchange(
         let text: String = text.chars().take(200).collect();
         return Err(fail(
             format!("HTTP {}: {}", status.as_u16(), text.trim()),
-            StreamTally::default(),
+            0,
             false,
         ));
     }
@@ -146,10 +146,10 @@ async fn exchange(
         match piece {
             Ok(bytes) => {
                 if let Err(e) = parser.feed(&bytes, at) {
-                    return Err(fail(e, parser.tally().clone(), false));
+                    return Err(fail(e, parser.tally().tokens_seen, false));
                 }
             }
-            Err(e) => return Err(fail(describe(&e), parser.tally().clone(), false)),
+            Err(e) => return Err(fail(describe(&e), parser.tally().tokens_seen, false)),
         }
     }
     parser

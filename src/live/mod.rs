@@ -30,7 +30,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use stream::StreamTally;
 use tokio::sync::{watch, Semaphore};
 
 /// How to run one spot run.
@@ -509,7 +508,7 @@ async fn one_request(
         r = client::send(&ctx.http, &ctx.target, &p.prompt, p.output, sent) => r,
         _ = stopped(stop_rx.clone()) => Err(Failure {
             reason: format!("cancelled: {}", stop_rx.borrow().clone().unwrap_or_default()),
-            partial: StreamTally::default(),
+            tokens_seen: 0,
             unreachable: false,
         }),
     };
@@ -560,7 +559,7 @@ async fn one_request(
                 first_token_s: None,
                 end_s: None,
                 input_tokens: p.input,
-                output_tokens: f.partial.tokens_seen,
+                output_tokens: f.tokens_seen,
                 itl_s: None,
                 error: Some(Cow::Owned(f.reason)),
                 replica: None,

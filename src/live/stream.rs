@@ -156,12 +156,13 @@ impl StreamParser {
     }
 
     /// Ends the stream. A stream that ended before `[DONE]`, or carried no token, is an error.
-    pub fn finish(mut self) -> Result<StreamTally, (String, StreamTally)> {
+    /// On error: the reason and the tokens seen before it.
+    pub fn finish(mut self) -> Result<StreamTally, (String, u32)> {
         if !self.buf.is_empty() {
             let rest = String::from_utf8_lossy(&self.buf).to_string();
             self.buf.clear();
             if let Err(e) = self.line(rest.trim_end(), self.last_chunk_at.unwrap_or_default()) {
-                return Err((e, self.tally));
+                return Err((e, self.tally.tokens_seen));
             }
         }
         if !self.tally.done {
@@ -170,10 +171,10 @@ impl StreamParser {
             } else {
                 "stream ended before [DONE] (connection closed mid-response?)"
             };
-            return Err((why.to_string(), self.tally));
+            return Err((why.to_string(), self.tally.tokens_seen));
         }
         if self.tally.first_token.is_none() {
-            return Err(("stream carried no tokens".to_string(), self.tally));
+            return Err(("stream carried no tokens".to_string(), 0));
         }
         Ok(self.tally)
     }
@@ -261,7 +262,7 @@ mod tests {
             .unwrap();
         let (e, partial) = p.finish().unwrap_err();
         assert!(e.contains("before [DONE]"), "{e}");
-        assert_eq!(partial.tokens_seen, 1);
+        assert_eq!(partial, 1);
 
         let p = StreamParser::default();
         assert!(p.finish().unwrap_err().0.contains("without any data"));
