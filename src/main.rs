@@ -87,6 +87,21 @@ enum HardwareCommand {
     },
 }
 
+/// A spot run that ended before its plan: exit 130 after Ctrl-C, 1 otherwise.
+#[derive(Debug)]
+struct StoppedEarly {
+    interrupted: bool,
+    message: String,
+}
+
+impl std::fmt::Display for StoppedEarly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoppedEarly {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -95,6 +110,9 @@ fn main() -> ExitCode {
             if let Some(input) = err.downcast_ref::<InputError>() {
                 eprintln!("capsim: error: {input}");
                 ExitCode::from(2)
+            } else if let Some(stopped) = err.downcast_ref::<StoppedEarly>() {
+                eprintln!("capsim: {stopped}");
+                ExitCode::from(if stopped.interrupted { 130 } else { 1 })
             } else {
                 eprintln!("capsim: error: {err:#}");
                 ExitCode::from(1)
@@ -284,10 +302,14 @@ fn spot(
         dir.display()
     );
     if let Some(why) = aborted {
-        anyhow::bail!(
-            "the spot run stopped early: {why}; what was measured is in {}",
-            dir.display()
-        );
+        return Err(StoppedEarly {
+            interrupted: why.starts_with("interrupted"),
+            message: format!(
+                "the spot run stopped early: {why}; what was measured is in {}",
+                dir.display()
+            ),
+        }
+        .into());
     }
     Ok(())
 }

@@ -323,3 +323,60 @@ fn spot_command_writes_summary_metadata_and_records() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_the_spot_command_and_keeps_the_records() {
+    let _serial = common::serial();
+    let server = LlamaServer::start(&model(ModelSize::Small), &["--parallel", "2", "-c", "2048"]);
+    let dir = out_file("ctrl-c-run");
+    let scenario_path = out_file("ctrl-c.toml");
+    std::fs::write(
+        &scenario_path,
+        scenario_text("arrival = \"closed\"\nconcurrency = 2\nnum_requests = 500\ninput_tokens = 32\noutput_tokens = 48", ""),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args([
+            "spot",
+            scenario_path.to_str().unwrap(),
+            "--url",
+            &server.url,
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let records = dir.join("records.jsonl");
+    let start = Instant::now();
+    while std::fs::read_to_string(&records).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no request completed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let lines: Vec<RequestRecord> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().filter(|r| r.succeeded()).count() >= 3);
+    assert!(lines.len() < 500);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary[0]["completed"].as_u64().unwrap() as usize,
+        lines.iter().filter(|r| r.succeeded()).count()
+    );
+}
