@@ -335,7 +335,7 @@ fn ctrl_c_stops_the_spot_command_and_keeps_the_records() {
         scenario_text("arrival = \"closed\"\nconcurrency = 2\nnum_requests = 500\ninput_tokens = 32\noutput_tokens = 48", ""),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
         .args([
             "spot",
             scenario_path.to_str().unwrap(),
