@@ -64,7 +64,12 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
     let mut best: Option<BenchResult> = None;
     for _ in 0..repeats.max(1) {
         let t0 = Instant::now();
-        let out = crate::sim::run(sc.workload.clone(), sc.engines(), sc.router);
+        let out = crate::sim::run(
+            sc.workload.clone(),
+            sc.engines(),
+            sc.router,
+            sc.cost.request_latency(),
+        );
         let simulate_s = t0.elapsed().as_secs_f64();
         let summary = crate::metrics::summarize(
             Default::default(),

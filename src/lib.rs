@@ -14,3 +14,4 @@ pub mod scenario;
 pub mod sim;
 pub mod units;
 pub mod workload;
+pub mod calibrate;

@@ -62,6 +62,54 @@ impl Coefficients {
     }
 }
 
+/// A step model measured on one server for one model (the `step` block of a profile).
+///
+/// `T = (τ0 + τ_seq·seqs + w·passes + v·kv_tokens + u·tokens + a·pairs) · f(batch)`: memory and
+/// compute add up rather than overlap (what CPU and small-batch GPU engines show), and a pure
+/// decode step of batch B is scaled by the measured factor f(B) where the engine deviates from
+/// the smooth form (llama.cpp's CPU kernels tile batch sizes unevenly). Requests reach the
+/// engine `request_latency_ms` after they are sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredStep {
+    pub overhead_ms: f64,
+    pub per_seq_ms: f64,
+    /// w: reading the weights once (one forward pass).
+    pub weights_ms_per_pass: f64,
+    /// v: reading one cached token's KV.
+    pub kv_ns_per_token: f64,
+    /// u: computing one token (matmuls).
+    pub compute_us_per_token: f64,
+    /// a: one query × key attention pair.
+    pub attention_ns_per_pair: f64,
+    pub request_latency_ms: f64,
+    /// f(B) for B = 1, 2, …; the last applies to larger batches; empty = 1.
+    #[serde(default)]
+    pub decode_batch_factors: Vec<f64>,
+}
+
+impl MeasuredStep {
+    pub fn validate(&self) -> InputResult<()> {
+        for (k, v) in [
+            ("overhead_ms", self.overhead_ms),
+            ("per_seq_ms", self.per_seq_ms),
+            ("weights_ms_per_pass", self.weights_ms_per_pass),
+            ("kv_ns_per_token", self.kv_ns_per_token),
+            ("compute_us_per_token", self.compute_us_per_token),
+            ("attention_ns_per_pair", self.attention_ns_per_pair),
+            ("request_latency_ms", self.request_latency_ms),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(InputError::new(format!("step.{k}"), format!("must be a non-negative number (got {v})")));
+            }
+        }
+        if let Some(f) = self.decode_batch_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(InputError::new("step.decode_batch_factors", format!("must be positive (got {f})")));
+        }
+        Ok(())
+    }
+}
+
 /// A coefficient with its standard error, as a profile stores it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +160,30 @@ pub struct ProfileCoefficients {
     pub flops_efficiency: Estimate,
 }
 
+/// How well a fit matched what it was fitted on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitReport {
+    pub observations: usize,
+    /// Coefficient of determination of the step-time fit.
+    pub r2: f64,
+    pub rms_residual_ms: f64,
+    /// Per probe: what it was, measured and fitted step time.
+    #[serde(default)]
+    pub residuals: Vec<Residual>,
+    /// What the data showed that the smooth model does not (e.g. uneven batch sizes).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Residual {
+    pub probe: String,
+    pub measured_ms: f64,
+    pub fitted_ms: f64,
+}
+
 /// A calibration profile file (`calibration/*.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,62 +194,84 @@ pub struct Profile {
     pub provenance: Provenance,
     #[serde(default)]
     pub measured_on: MeasuredOn,
-    pub coefficients: ProfileCoefficients,
+    /// Efficiencies against the datasheet: what projects to other GPUs and models. Absent when
+    /// the model shape or hardware was unknown at calibration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coefficients: Option<ProfileCoefficients>,
+    /// The step model measured for `measured_on.model` on that server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<MeasuredStep>,
+    /// Standard errors of the `step` fields, by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub step_stderr: std::collections::BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitReport>,
 }
 
 impl Profile {
     /// Reads and checks a profile; every failure names the file.
     pub fn load(path: &Path) -> InputResult<Profile> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new(
-                "calibration.profile",
-                format!("cannot read {}: {e}", path.display()),
-            )
+            InputError::new("calibration.profile", format!("cannot read {}: {e}", path.display()))
         })?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
+        Profile::parse(&text).map_err(|e| {
+            InputError::new("calibration.profile", format!("{}: {}", path.display(), e.problem))
+        })
+    }
+
+    /// Parses and checks profile JSON.
+    pub fn parse(text: &str) -> InputResult<Profile> {
+        let de = &mut serde_json::Deserializer::from_str(text);
         let profile: Profile = serde_path_to_error::deserialize(de).map_err(|e| {
-            InputError::new(
-                "calibration.profile",
-                format!("{}: {} at '{}'", path.display(), e.inner(), e.path()),
-            )
+            InputError::new("", format!("not a capsim profile: {} at '{}'", e.inner(), e.path()))
         })?;
         if profile.capsim_profile != 1 {
             return Err(InputError::new(
-                "calibration.profile",
-                format!(
-                    "{}: profile format {} is not supported (this build reads 1)",
-                    path.display(),
-                    profile.capsim_profile
-                ),
+                "",
+                format!("profile format {} is not supported (this build reads 1)", profile.capsim_profile),
             ));
         }
-        if !matches!(
-            profile.provenance.kind.as_str(),
-            "measured" | "projected" | "datasheet"
-        ) {
+        if !matches!(profile.provenance.kind.as_str(), "measured" | "projected" | "datasheet") {
             return Err(InputError::new(
-                "calibration.profile",
+                "",
                 format!(
-                    "{}: provenance.kind must be measured, projected or datasheet (got '{}')",
-                    path.display(),
+                    "provenance.kind must be measured, projected or datasheet (got '{}')",
                     profile.provenance.kind
                 ),
             ));
         }
-        profile.coefficients().validate().map_err(|e| {
-            InputError::new("calibration.profile", format!("{}: {}", path.display(), e))
-        })?;
+        if profile.coefficients.is_none() && profile.step.is_none() {
+            return Err(InputError::new("", "a profile needs 'coefficients', 'step' or both"));
+        }
+        if let Some(c) = profile.coefficients() {
+            c.validate()?;
+        }
+        if let Some(step) = &profile.step {
+            step.validate()?;
+        }
         Ok(profile)
     }
 
-    pub fn coefficients(&self) -> Coefficients {
-        let c = &self.coefficients;
-        Coefficients {
+    pub fn coefficients(&self) -> Option<Coefficients> {
+        let c = self.coefficients.as_ref()?;
+        Some(Coefficients {
             overhead_s: c.overhead_ms.value / 1e3,
             per_seq_s: c.per_seq_ms.value / 1e3,
             bw_efficiency: c.bw_efficiency.value,
             flops_efficiency: c.flops_efficiency.value,
+        })
+    }
+
+    /// Writes the profile atomically (a temporary file renamed into place): a failure never
+    /// leaves a half-written profile.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n";
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
         }
+        let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
     }
 }
 

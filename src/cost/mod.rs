@@ -8,7 +8,7 @@
 
 pub mod coefficients;
 
-pub use coefficients::{Coefficients, Profile};
+pub use coefficients::{Coefficients, MeasuredStep, Profile};
 
 use crate::hardware::Device;
 use crate::model::{Dtype, ModelFootprint, ModelShape};
@@ -37,11 +37,20 @@ pub struct StepBreakdown {
     pub memory_s: f64,
     pub compute_s: f64,
     pub communication_s: f64,
+    /// Memory and compute add up (a measured step model) instead of overlapping (the roofline).
+    pub additive: bool,
+    /// Measured correction for a pure decode step of this batch size (1 = none).
+    pub batch_factor: f64,
 }
 
 impl StepBreakdown {
     pub fn total_s(&self) -> f64 {
-        self.overhead_s + self.memory_s.max(self.compute_s) + self.communication_s
+        let work = if self.additive {
+            self.memory_s + self.compute_s
+        } else {
+            self.memory_s.max(self.compute_s)
+        };
+        (self.overhead_s + work) * self.batch_factor + self.communication_s
     }
     /// Which roof binds this step.
     pub fn bound(&self) -> &'static str {
@@ -77,12 +86,15 @@ impl TensorParallel {
     pub const LINK_EFFICIENCY: f64 = 0.7;
 }
 
-/// A compiled step-time model for one replica: model footprint, device, coefficients.
+/// A compiled step-time model for one replica: model footprint, device, coefficients; or a
+/// step model measured on a server for this model.
 #[derive(Clone, Debug, Serialize)]
 pub struct CostModel {
     pub footprint: ModelFootprint,
     pub coefficients: Coefficients,
     pub tp: TensorParallel,
+    /// When set, steps cost what this measured model says (datasheet and η are not used).
+    pub measured: Option<MeasuredStep>,
     layers: u32,
     hidden: u32,
     /// Seconds per byte over the whole replica (1 / (tp·η_bw·BW)).
@@ -109,9 +121,26 @@ impl CostModel {
             footprint,
             coefficients,
             tp,
+            measured: None,
             layers: model.layers,
             hidden: model.hidden,
         }
+    }
+
+    /// Uses a step model measured on a server instead of the datasheet roofline.
+    pub fn with_measured(mut self, step: MeasuredStep) -> CostModel {
+        self.coefficients.overhead_s = step.overhead_ms / 1e3;
+        self.coefficients.per_seq_s = step.per_seq_ms / 1e3;
+        self.measured = Some(step);
+        self
+    }
+
+    /// Fixed delay between a client sending a request and the engine seeing it, plus the
+    /// answer's way back (HTTP, tokenisation, streaming); zero for the datasheet model.
+    pub fn request_latency(&self) -> Nanos {
+        self.measured
+            .as_ref()
+            .map_or(Nanos::ZERO, |m| Nanos::from_millis_f64(m.request_latency_ms))
     }
 
     /// KV-cache bytes per cached token (whole replica).
@@ -120,6 +149,25 @@ impl CostModel {
     }
 
     pub fn breakdown(&self, s: &StepShape) -> StepBreakdown {
+        if let Some(m) = &self.measured {
+            let pure_decode = s.tokens == s.seqs as u64 && s.seqs > 0;
+            let batch_factor = if pure_decode && !m.decode_batch_factors.is_empty() {
+                let i = (s.seqs as usize - 1).min(m.decode_batch_factors.len() - 1);
+                m.decode_batch_factors[i]
+            } else {
+                1.0
+            };
+            return StepBreakdown {
+                overhead_s: (m.overhead_ms + m.per_seq_ms * s.seqs as f64) / 1e3,
+                memory_s: (m.weights_ms_per_pass * s.passes.max(1) as f64) / 1e3
+                    + m.kv_ns_per_token * s.kv_read_tokens as f64 / 1e9,
+                compute_s: m.compute_us_per_token * s.tokens as f64 / 1e6
+                    + m.attention_ns_per_pair * s.attention_pairs / 1e9,
+                communication_s: 0.0,
+                additive: true,
+                batch_factor,
+            };
+        }
         let passes = s.passes.max(1) as u64;
         let tokens_per_pass = s.tokens.div_ceil(passes);
         let weights = self.footprint.weights_read(tokens_per_pass).0 * passes as f64;
@@ -141,6 +189,8 @@ impl CostModel {
             memory_s: bytes * self.sec_per_byte,
             compute_s: flops * self.sec_per_flop,
             communication_s,
+            additive: false,
+            batch_factor: 1.0,
         }
     }
 

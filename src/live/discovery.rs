@@ -3,11 +3,11 @@
 //! and whether `/metrics` and `/tokenize` exist. Everything is optional: a plain OpenAI-style
 //! server answers only `/v1/models`, and a silent one still gets a spot run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Facts about the server, stored with each spot run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// "llama.cpp", "vllm" or "unknown".
     pub kind: String,

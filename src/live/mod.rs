@@ -60,10 +60,12 @@ impl SpotOptions {
 }
 
 /// Facts of a spot run, saved next to its records.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RunMetadata {
     pub scenario: String,
     pub point: serde_json::Map<String, serde_json::Value>,
+    /// The `[workload]` table the run played (validate simulates it again).
+    pub workload: serde_json::Value,
     pub url: String,
     pub api: String,
     pub model: String,
@@ -280,6 +282,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
     let metadata = RunMetadata {
         scenario: sc.name.clone(),
         point: sc.point.clone(),
+        workload: sc.workload_table.clone(),
         url: base,
         api: match sc.endpoint.api {
             Api::Completions => "completions".into(),

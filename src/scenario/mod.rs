@@ -7,7 +7,7 @@ pub mod overrides;
 
 pub use overrides::{parse_set, Override};
 
-use crate::cost::{Coefficients, CostModel, Profile, TensorParallel};
+use crate::cost::{Coefficients, CostModel, MeasuredStep, Profile, TensorParallel};
 use crate::engine::llamacpp::{LlamaCppConfig, LlamaCppEngine};
 use crate::engine::vllm::{self, VllmConfig, VllmEngine};
 use crate::engine::Engine;
@@ -72,6 +72,9 @@ pub struct Scenario {
     pub replicas: u32,
     pub router: RouterKind,
     pub workload: Workload,
+    /// The `[workload]` table as given (after overrides), kept with spot runs so a run can be
+    /// simulated again exactly.
+    pub workload_table: serde_json::Value,
     pub endpoint: EndpointSpec,
 }
 
@@ -102,7 +105,12 @@ impl Scenario {
     /// Simulates this point.
     pub fn simulate(&self) -> PointResult {
         let router = self.router;
-        let mut out = sim::run(self.workload.clone(), self.engines(), router);
+        let mut out = sim::run(
+            self.workload.clone(),
+            self.engines(),
+            router,
+            self.cost.request_latency(),
+        );
         let records = std::mem::take(&mut out.records);
         let summary = metrics::summarize(
             self.point.clone(),
@@ -182,6 +190,7 @@ fn resolve(
     path: &Path,
     base: &Path,
 ) -> InputResult<Scenario> {
+    let workload_table = doc.get("workload").map(toml_to_json).unwrap_or_default();
     let raw: ScenarioFile =
         serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
             let key = e.path().to_string();
@@ -318,12 +327,13 @@ fn resolve(
         },
     };
 
-    // Cost coefficients.
+    // Cost coefficients: a measured step model when the profile was measured for this model on
+    // this hardware; otherwise its efficiencies against this datasheet (a projection).
     let cal = &raw.calibration;
+    let mut measured: Option<MeasuredStep> = None;
     let (mut coefficients, mut cost_source) = match &cal.profile {
         Some(p) => {
-            let profile_path = base.join(p);
-            let profile = Profile::load(&profile_path)?;
+            let profile = Profile::load(&base.join(p))?;
             let prov = &profile.provenance;
             let mut words = format!("profile '{}' ({}", profile.name, prov.kind);
             for part in [&prov.server, &prov.server_version, &prov.date]
@@ -334,7 +344,42 @@ fn resolve(
                 words.push_str(part);
             }
             words.push(')');
-            (profile.coefficients(), words)
+            let on = &profile.measured_on;
+            let same_model = on.model.as_deref().is_none_or(|m| m == model.name);
+            let same_hw = on.hardware.as_deref().is_none_or(|h| h == device.name);
+            match (&profile.step, profile.coefficients()) {
+                (Some(step), c) if (same_model && same_hw) || c.is_none() => {
+                    if !(same_model && same_hw) {
+                        return Err(InputError::new(
+                            "calibration.profile",
+                            format!(
+                                "profile '{}' was measured for {} on {} and has no efficiencies to move to {} on {}; calibrate with --scenario, or use this scenario's model and hardware",
+                                profile.name,
+                                on.model.as_deref().unwrap_or("?"),
+                                on.hardware.as_deref().unwrap_or("?"),
+                                model.name,
+                                device.name
+                            ),
+                        ));
+                    }
+                    measured = Some(step.clone());
+                    let c = c.unwrap_or_else(Coefficients::datasheet_defaults);
+                    (c, format!("{words}, measured step model"))
+                }
+                (_, Some(c)) => {
+                    if !same_hw || !same_model {
+                        words.push_str(&format!(
+                            ", efficiencies projected from {} on {} to {} on {}",
+                            on.model.as_deref().unwrap_or("?"),
+                            on.hardware.as_deref().unwrap_or("?"),
+                            model.name,
+                            device.name
+                        ));
+                    }
+                    (c, words)
+                }
+                _ => unreachable!("Profile::parse requires coefficients or step"),
+            }
         }
         None => (
             Coefficients::datasheet_defaults(),
@@ -343,30 +388,10 @@ fn resolve(
     };
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
-        (
-            "overhead_ms",
-            cal.overhead_ms,
-            &mut coefficients.overhead_s,
-            1e-3,
-        ),
-        (
-            "per_seq_ms",
-            cal.per_seq_ms,
-            &mut coefficients.per_seq_s,
-            1e-3,
-        ),
-        (
-            "bw_efficiency",
-            cal.bw_efficiency,
-            &mut coefficients.bw_efficiency,
-            1.0,
-        ),
-        (
-            "flops_efficiency",
-            cal.flops_efficiency,
-            &mut coefficients.flops_efficiency,
-            1.0,
-        ),
+        ("overhead_ms", cal.overhead_ms, &mut coefficients.overhead_s, 1e-3),
+        ("per_seq_ms", cal.per_seq_ms, &mut coefficients.per_seq_s, 1e-3),
+        ("bw_efficiency", cal.bw_efficiency, &mut coefficients.bw_efficiency, 1.0),
+        ("flops_efficiency", cal.flops_efficiency, &mut coefficients.flops_efficiency, 1.0),
     ] {
         if let Some(v) = v {
             *slot = v * scale;
@@ -374,10 +399,13 @@ fn resolve(
         }
     }
     if !overridden.is_empty() {
+        if measured.take().is_some() {
+            cost_source.push_str("; the scenario's coefficients replace the measured step model with the datasheet roofline");
+        }
         cost_source = format!("{cost_source}; set in scenario: {}", overridden.join(", "));
     }
     coefficients.validate()?;
-    let cost = CostModel::new(
+    let mut cost = CostModel::new(
         &model,
         weight_dtype,
         kv_dtype,
@@ -385,6 +413,9 @@ fn resolve(
         coefficients,
         tp.clone(),
     );
+    if let Some(step) = measured {
+        cost = cost.with_measured(step);
+    }
     let memory = Bytes(device.memory().0 * tp_degree as f64);
 
     // Engine.
@@ -426,6 +457,7 @@ fn resolve(
         replicas,
         router,
         workload,
+        workload_table,
         endpoint,
     })
 }

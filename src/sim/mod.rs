@@ -36,6 +36,8 @@ pub struct SimOutput {
 enum Event {
     Arrival,
     UserReady(u32),
+    /// A sent request reaches its replica's engine (after the request latency).
+    Deliver(ReqId),
     Kick(u16),
     StepDone(u16),
 }
@@ -85,10 +87,17 @@ struct Sim {
     rng_arrivals: Xoshiro256PlusPlus,
     rng_lengths: Xoshiro256PlusPlus,
     rng_think: Xoshiro256PlusPlus,
+    request_latency: Nanos,
 }
 
-/// Runs `workload` against `engines` (one per replica) behind a `router`.
-pub fn run(workload: Workload, engines: Vec<Box<dyn Engine>>, router: RouterKind) -> SimOutput {
+/// Runs `workload` against `engines` (one per replica) behind a `router`. Each request reaches
+/// its engine `request_latency` after it is sent (HTTP, tokenisation: measured by calibration).
+pub fn run(
+    workload: Workload,
+    engines: Vec<Box<dyn Engine>>,
+    router: RouterKind,
+    request_latency: Nanos,
+) -> SimOutput {
     assert!(!engines.is_empty(), "at least one replica");
     let seed = workload.seed;
     let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(seed ^ stream);
@@ -120,6 +129,7 @@ pub fn run(workload: Workload, engines: Vec<Box<dyn Engine>>, router: RouterKind
         rng_arrivals: rng(streams::ARRIVALS),
         rng_lengths: rng(streams::LENGTHS),
         rng_think: rng(streams::THINK),
+        request_latency,
         workload,
     };
     sim.start();
@@ -178,6 +188,10 @@ impl Sim {
                         let id = self.issue(u);
                         self.dispatch(id);
                     }
+                }
+                Event::Deliver(id) => {
+                    self.deliver(id);
+                    self.handle_work();
                 }
                 Event::Kick(r) => {
                     let rep = &mut self.replicas[r as usize];
@@ -279,7 +293,7 @@ impl Sim {
         self.handle_work();
     }
 
-    /// Sends a request to a replica now.
+    /// Sends a request now: the router picks its replica, which sees it after the latency.
     fn dispatch(&mut self, id: ReqId) {
         let now = self.now;
         let replicas = &self.replicas;
@@ -290,12 +304,24 @@ impl Sim {
         let req = &mut self.reqs[id as usize];
         req.sent = now;
         req.replica = r as u16;
+        self.set_in_flight(1);
+        if self.request_latency > Nanos::ZERO {
+            self.push(now + self.request_latency, Event::Deliver(id));
+        } else {
+            self.deliver(id);
+        }
+    }
+
+    /// The request reaches its replica's engine now.
+    fn deliver(&mut self, id: ReqId) {
+        let now = self.now;
+        let req = &self.reqs[id as usize];
+        let r = req.replica as usize;
         let er = EngineRequest {
             id,
             input_tokens: req.input,
             output_tokens: req.output,
         };
-        self.set_in_flight(1);
         let rep = &mut self.replicas[r];
         rep.engine.submit(er, now, &mut self.buf);
         if !rep.busy && !rep.kick_pending {

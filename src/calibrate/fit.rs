@@ -1,0 +1,375 @@
+//! Fitting the measured step model to step-level observations: non-negative least squares
+//! (Lawson–Hanson, on nalgebra) over the features of each step, with a standard error for every
+//! coefficient, R², residuals, and a per-batch-size correction where decode steps deviate from
+//! the smooth form by more than the noise.
+//!
+//! Features of a step (what the additive step model multiplies):
+//! `[1, seqs, passes, kv_read_tokens, tokens, attention_pairs]` →
+//! `[τ0, τ_seq, w, v, u, a]` (ms, ms, ms, ms/token, ms/token, ms/pair). A feature that does not
+//! vary independently in the data (e.g. passes when every prompt fits one micro-batch) is left
+//! out and its coefficient reported as 0 with a note.
+
+use crate::cost::coefficients::{FitReport, Residual};
+use crate::cost::{MeasuredStep, StepShape};
+use nalgebra::{DMatrix, DVector};
+use std::collections::BTreeMap;
+
+/// One measured step: its shape and how long it took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    pub label: String,
+    pub shape: StepShape,
+    pub ms: f64,
+    /// A pure decode step (its batch size gets a correction factor if it deviates).
+    pub decode: bool,
+    /// Measured by the client from send to first token: includes the request latency.
+    pub includes_latency: bool,
+}
+
+const K: usize = 7;
+
+const NAMES: [&str; K] = [
+    "overhead_ms",
+    "per_seq_ms",
+    "weights_ms_per_pass",
+    "kv_ns_per_token",
+    "compute_us_per_token",
+    "attention_ns_per_pair",
+    "request_latency_ms",
+];
+
+fn features(o: &Observation) -> [f64; K] {
+    let s = &o.shape;
+    [
+        1.0,
+        s.seqs as f64,
+        s.passes.max(1) as f64,
+        s.kv_read_tokens as f64,
+        s.tokens as f64,
+        s.attention_pairs,
+        if o.includes_latency { 1.0 } else { 0.0 },
+    ]
+}
+
+/// Converts fitted ms-per-unit coefficients to the units of [`MeasuredStep`].
+const UNIT: [f64; K] = [1.0, 1.0, 1.0, 1e6, 1e3, 1e6, 1.0];
+
+/// Lawson–Hanson non-negative least squares: min ‖Ax − b‖ subject to x ≥ 0.
+pub fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> DVector<f64> {
+    let n = a.ncols();
+    let mut x = DVector::zeros(n);
+    let mut passive = vec![false; n];
+    let tol = 1e-12 * (a.norm() * b.norm()).max(1e-300);
+    for _outer in 0..(3 * n + 10) {
+        let w = a.transpose() * (b - a * &x);
+        let candidate = (0..n)
+            .filter(|&j| !passive[j] && w[j] > tol)
+            .max_by(|&i, &j| w[i].total_cmp(&w[j]));
+        let Some(j) = candidate else { break };
+        passive[j] = true;
+        for _inner in 0..(3 * n + 10) {
+            let idx: Vec<usize> = (0..n).filter(|&k| passive[k]).collect();
+            let sub = a.select_columns(&idx);
+            let Some(z_sub) = sub.clone().svd(true, true).solve(b, 1e-14).ok() else { break };
+            if z_sub.iter().all(|&v| v > 0.0) {
+                for (k, &col) in idx.iter().enumerate() {
+                    x[col] = z_sub[k];
+                }
+                break;
+            }
+            // Step back towards the feasible region and drop the coefficients that hit zero.
+            let mut alpha = f64::INFINITY;
+            for (k, &col) in idx.iter().enumerate() {
+                if z_sub[k] <= 0.0 {
+                    let denom = x[col] - z_sub[k];
+                    if denom > 0.0 {
+                        alpha = alpha.min(x[col] / denom);
+                    }
+                }
+            }
+            if !alpha.is_finite() {
+                alpha = 0.0;
+            }
+            for (k, &col) in idx.iter().enumerate() {
+                x[col] += alpha * (z_sub[k] - x[col]);
+                if x[col] <= 1e-15 {
+                    x[col] = 0.0;
+                    passive[col] = false;
+                }
+            }
+        }
+    }
+    x
+}
+
+/// The result of a fit.
+#[derive(Clone, Debug)]
+pub struct Fit {
+    pub step: MeasuredStep,
+    /// Standard errors by [`MeasuredStep`] field name.
+    pub stderr: BTreeMap<String, f64>,
+    pub report: FitReport,
+}
+
+/// Fits the step model. The request latency is fitted where observations include it (client
+/// TTFTs); otherwise `request_latency_ms` (measured separately) is passed through.
+pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, String> {
+    let n = observations.len();
+    if n < 4 {
+        return Err(format!("{n} step observations are too few to fit the step model (need at least 4)"));
+    }
+    let rows: Vec<[f64; K]> = observations.iter().map(features).collect();
+    // Keep only features that vary independently of those already kept.
+    let mut notes = Vec::new();
+    let mut keep: Vec<usize> = vec![0];
+    for j in 1..K {
+        let col: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+        if col.iter().all(|&v| v == 0.0) {
+            continue; // not in these data at all (e.g. no client TTFTs)
+        }
+        let mut trial = keep.clone();
+        trial.push(j);
+        let m = DMatrix::from_fn(n, trial.len(), |i, k| rows[i][trial[k]] / scale(&rows, trial[k]));
+        let rank = m.clone().svd(false, false).rank(1e-9 * m.norm().max(1e-300));
+        if rank == trial.len() && col.iter().any(|&v| v != col[0]) {
+            keep = trial;
+        } else {
+            notes.push(format!("{} is not identifiable from these probes; fixed at 0", NAMES[j]));
+        }
+    }
+    let scales: Vec<f64> = keep.iter().map(|&j| scale(&rows, j)).collect();
+    let a = DMatrix::from_fn(n, keep.len(), |i, k| rows[i][keep[k]] / scales[k]);
+    let b = DVector::from_iterator(n, observations.iter().map(|o| o.ms));
+    let x_scaled = nnls(&a, &b);
+    let fitted = &a * &x_scaled;
+    let resid = &b - &fitted;
+    let sse = resid.norm_squared();
+    let mean = b.mean();
+    let sst: f64 = b.iter().map(|v| (v - mean).powi(2)).sum();
+    let r2 = if sst > 0.0 { 1.0 - sse / sst } else { 1.0 };
+    // Standard errors from the covariance of the coefficients left free (x > 0).
+    let free: Vec<usize> = (0..keep.len()).filter(|&k| x_scaled[k] > 0.0).collect();
+    let dof = n.saturating_sub(free.len()).max(1) as f64;
+    let sigma2 = sse / dof;
+    let mut se_scaled = vec![0.0; keep.len()];
+    if !free.is_empty() {
+        let af = a.select_columns(&free);
+        if let Some(inv) = (af.transpose() * &af).try_inverse() {
+            for (k, &col) in free.iter().enumerate() {
+                se_scaled[col] = (sigma2 * inv[(k, k)]).max(0.0).sqrt();
+            }
+        }
+    }
+    let mut coef = [0.0; K];
+    let mut stderr = BTreeMap::new();
+    for (k, &j) in keep.iter().enumerate() {
+        coef[j] = x_scaled[k] / scales[k];
+        stderr.insert(NAMES[j].to_string(), se_scaled[k] / scales[k] * UNIT[j]);
+    }
+    let mut step = MeasuredStep {
+        overhead_ms: coef[0],
+        per_seq_ms: coef[1],
+        weights_ms_per_pass: coef[2],
+        kv_ns_per_token: coef[3] * UNIT[3],
+        compute_us_per_token: coef[4] * UNIT[4],
+        attention_ns_per_pair: coef[5] * UNIT[5],
+        request_latency_ms: if keep.contains(&6) { coef[6] } else { request_latency_ms.max(0.0) },
+        decode_batch_factors: Vec::new(),
+    };
+    // Decode batch sizes where the engine departs from the smooth form by more than the noise.
+    let rms = (sse / n as f64).sqrt();
+    let mut by_batch: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for (i, o) in observations.iter().enumerate() {
+        if o.decode && fitted[i] > 0.0 {
+            by_batch.entry(o.shape.seqs).or_default().push(o.ms / fitted[i]);
+        }
+    }
+    let factors: BTreeMap<u32, f64> = by_batch
+        .iter()
+        .map(|(&b, r)| (b, r.iter().sum::<f64>() / r.len() as f64))
+        .collect();
+    let deviates = factors.values().any(|f| (f - 1.0).abs() > 0.05);
+    if deviates && !factors.is_empty() {
+        let max_b = *factors.keys().last().expect("non-empty");
+        let mut table = Vec::with_capacity(max_b as usize);
+        for b in 1..=max_b {
+            table.push(interpolate(&factors, b));
+        }
+        let shown: Vec<String> = factors.iter().map(|(b, f)| format!("B={b}: {:+.0}%", (f - 1.0) * 100.0)).collect();
+        notes.push(format!(
+            "decode step time is not smooth in batch size (measured vs smooth fit: {}); a per-batch-size correction is applied",
+            shown.join(", ")
+        ));
+        step.decode_batch_factors = table;
+    }
+    let residuals = observations
+        .iter()
+        .enumerate()
+        .map(|(i, o)| Residual {
+            probe: o.label.clone(),
+            measured_ms: o.ms,
+            fitted_ms: fitted[i],
+        })
+        .collect();
+    Ok(Fit {
+        step,
+        stderr,
+        report: FitReport {
+            observations: n,
+            r2,
+            rms_residual_ms: rms,
+            residuals,
+            notes,
+        },
+    })
+}
+
+fn scale(rows: &[[f64; K]], j: usize) -> f64 {
+    rows.iter().map(|r| r[j].abs()).fold(0.0, f64::max).max(1e-300)
+}
+
+fn interpolate(points: &BTreeMap<u32, f64>, b: u32) -> f64 {
+    if let Some(v) = points.get(&b) {
+        return *v;
+    }
+    let below = points.range(..b).next_back();
+    let above = points.range(b..).next();
+    match (below, above) {
+        (Some((&b0, &f0)), Some((&b1, &f1))) => f0 + (f1 - f0) * (b - b0) as f64 / (b1 - b0) as f64,
+        (Some((_, &f)), None) | (None, Some((_, &f))) => f,
+        (None, None) => 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(b: u32, l: u64, ms: f64) -> Observation {
+        Observation {
+            label: format!("decode B={b}"),
+            shape: StepShape {
+                seqs: b,
+                tokens: b as u64,
+                kv_read_tokens: b as u64 * l,
+                attention_pairs: (b as u64 * l) as f64,
+                passes: 1,
+            },
+            ms,
+            decode: true,
+            includes_latency: false,
+        }
+    }
+
+    fn prefill(p: u64, ms: f64) -> Observation {
+        Observation {
+            label: format!("prefill {p}"),
+            shape: StepShape {
+                seqs: 1,
+                tokens: p,
+                kv_read_tokens: p,
+                attention_pairs: p as f64 * p as f64 / 2.0,
+                passes: p.div_ceil(512) as u32,
+            },
+            ms,
+            decode: false,
+            includes_latency: false,
+        }
+    }
+
+    fn truth(o: &Observation) -> f64 {
+        let s = &o.shape;
+        2.0 + 0.8 * s.seqs as f64 + 1.5 * s.passes as f64 + 2e-4 * s.kv_read_tokens as f64
+            + 0.4 * s.tokens as f64
+            + 3e-4 * s.attention_pairs
+    }
+
+    #[test]
+    fn nnls_recovers_a_nonnegative_solution() {
+        let a = DMatrix::from_row_slice(3, 2, &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        let b = DVector::from_vec(vec![2.0, -1.0, 1.0]);
+        let x = nnls(&a, &b);
+        assert!(x[1] == 0.0 && (x[0] - 1.5).abs() < 1e-9, "{x}");
+    }
+
+    #[test]
+    fn fit_recovers_known_coefficients_from_noise_free_probes() {
+        let mut obs = Vec::new();
+        for p in [16, 64, 256, 512, 1024, 1536, 2048] {
+            obs.push(prefill(p, 0.0));
+        }
+        for b in 1..=8 {
+            for l in [64, 1024] {
+                obs.push(decode(b, l, 0.0));
+            }
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o);
+        }
+        let f = fit(&obs, 3.0).unwrap();
+        let s = &f.step;
+        assert!((s.overhead_ms - 2.0).abs() < 1e-6, "{s:?}");
+        assert!((s.per_seq_ms - 0.8).abs() < 1e-6);
+        assert!((s.weights_ms_per_pass - 1.5).abs() < 1e-6);
+        assert!((s.kv_ns_per_token - 200.0).abs() < 1e-3);
+        assert!((s.compute_us_per_token - 400.0).abs() < 1e-3);
+        assert!((s.attention_ns_per_pair - 300.0).abs() < 1e-3);
+        assert_eq!(s.request_latency_ms, 3.0);
+        assert!(f.report.r2 > 0.999999);
+        assert!(s.decode_batch_factors.is_empty(), "smooth data needs no correction");
+    }
+
+    #[test]
+    fn uneven_batch_sizes_get_a_correction_and_a_note() {
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024].iter().map(|&p| prefill(p, 0.0)).collect();
+        for b in 1..=8 {
+            obs.push(decode(b, 100, 0.0));
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o) * if o.decode && o.shape.seqs == 3 { 1.4 } else { 1.0 };
+        }
+        let f = fit(&obs, 0.0).unwrap();
+        assert_eq!(f.step.decode_batch_factors.len(), 8);
+        assert!(f.step.decode_batch_factors[2] > 1.2);
+        assert!(f.report.notes.iter().any(|n| n.contains("not smooth")));
+    }
+
+    #[test]
+    fn constant_features_are_left_out_with_a_note() {
+        let mut obs: Vec<Observation> = [16, 128, 256, 400].iter().map(|&p| prefill(p, 0.0)).collect();
+        for b in 1..=4 {
+            obs.push(decode(b, 100, 0.0));
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o);
+        }
+        let f = fit(&obs, 0.0).unwrap();
+        assert_eq!(f.step.weights_ms_per_pass, 0.0);
+        assert!(f.report.notes.iter().any(|n| n.contains("weights_ms_per_pass")));
+        // Predictions still match: the fixed per-pass cost moved into the overhead.
+        assert!(f.report.rms_residual_ms < 1e-6);
+    }
+
+    #[test]
+    fn request_latency_is_fitted_from_client_ttfts() {
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024, 2048].iter().map(|&p| prefill(p, 0.0)).collect();
+        for b in 1..=4 {
+            obs.push(decode(b, 100, 0.0));
+            obs.push(decode(b, 900, 0.0));
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o);
+            if !o.decode {
+                o.includes_latency = true;
+                o.ms += 7.0;
+            }
+        }
+        let f = fit(&obs, 0.0).unwrap();
+        assert!((f.step.request_latency_ms - 7.0).abs() < 1e-6, "{:?}", f.step);
+    }
+
+    #[test]
+    fn too_few_observations_is_an_error() {
+        assert!(fit(&[prefill(10, 1.0)], 0.0).is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! The probe plan against a live server, inside a time budget: decode steps at increasing batch
+//! sizes with short prompts (B requests sent together decode in lockstep; the median gap in the
+//! middle of their streams is one decode step at batch B), decode at long context (KV-read
+//! cost), and prefill at one user across prompt lengths (client TTFT, and the server's own
+//! `prompt_ms` where it reports timings). It adapts to what the server says about itself:
+//! llama-server's slot count and context per slot, vLLM's max_model_len.
+
+use super::fit::Observation;
+use crate::cost::StepShape;
+use crate::live::client::{self, Prompt, Target};
+use crate::live::discovery::{self, ServerInfo};
+use crate::live::prompts::PromptMaker;
+use crate::scenario::Api;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::time::{Duration, Instant};
+
+/// What probing found.
+pub struct Probed {
+    pub observations: Vec<Observation>,
+    pub server: ServerInfo,
+    pub model: String,
+    /// Probe requests sent.
+    pub requests: u64,
+    pub elapsed: Duration,
+    /// Client TTFT minus the server's prompt time (median), where the server reports timings.
+    pub request_latency_ms: f64,
+    pub notes: Vec<String>,
+}
+
+/// How to probe.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    pub url: String,
+    pub model: Option<String>,
+    pub budget: Duration,
+    /// llama.cpp physical batch (`-ub`), for the forward passes of long prompts.
+    pub n_ubatch: u32,
+    pub seed: u64,
+}
+
+pub fn decode_shape(batch: u32, context: u64) -> StepShape {
+    StepShape {
+        seqs: batch,
+        tokens: batch as u64,
+        kv_read_tokens: batch as u64 * context,
+        attention_pairs: (batch as u64 * context) as f64,
+        passes: 1,
+    }
+}
+
+pub fn prefill_shape(prompt: u64, n_ubatch: u32) -> StepShape {
+    StepShape {
+        seqs: 1,
+        tokens: prompt,
+        kv_read_tokens: prompt,
+        attention_pairs: prompt as f64 * prompt as f64 / 2.0,
+        passes: prompt.div_ceil(n_ubatch.max(1) as u64) as u32,
+    }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(crate::metrics::percentile_sorted(v, 50.0))
+}
+
+/// B requests sent together decode in lockstep: the median gap in the middle of their streams
+/// is one decode step at batch B.
+async fn decode_probe(
+    http: &reqwest::Client,
+    target: &Target,
+    maker: &PromptMaker,
+    rng: &mut Xoshiro256PlusPlus,
+    batch: u32,
+    prompt: u64,
+    out: u32,
+) -> anyhow::Result<Option<f64>> {
+    let prompts: Vec<Prompt> = (0..batch)
+        .map(|_| Prompt::Tokens(maker.token_ids(prompt as u32, rng)))
+        .collect();
+    let sends = prompts.iter().map(|p| client::send(http, target, p, out, Instant::now()));
+    let results = futures_util::future::join_all(sends).await;
+    let mut gaps = Vec::new();
+    for r in results {
+        let tally = r.map_err(|f| {
+            anyhow::anyhow!("calibration probe (decode, batch {batch}) failed: {}", f.reason)
+        })?;
+        let itl = &tally.itl_s;
+        let (lo, hi) = (itl.len() / 5, itl.len() - itl.len() / 5);
+        gaps.extend(itl[lo..hi].iter().filter(|g| **g > 0.0).map(|g| g * 1e3));
+    }
+    Ok(median(&mut gaps))
+}
+
+/// Runs the probe plan. Any failed probe request ends calibration with its reason: a profile is
+/// never fitted from a server that broke halfway.
+pub fn probe(opts: &ProbeOptions) -> anyhow::Result<Probed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(opts))
+}
+
+async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
+    let start = Instant::now();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let base = opts.url.trim_end_matches('/').to_string();
+    let server = discovery::discover(&http, &base).await;
+    let model = opts
+        .model
+        .clone()
+        .or_else(|| server.models.first().cloned())
+        .ok_or_else(|| anyhow::anyhow!("the server at {base} lists no model under /v1/models (is it up?); pass --model"))?;
+    let target = Target {
+        base: base.clone(),
+        api: Api::Completions,
+        model: model.clone(),
+        extra: serde_json::Map::new(),
+        ignore_eos: true,
+        llama_cpp: server.kind == "llama.cpp",
+        timeout: Duration::from_secs(120),
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let maker = PromptMaker::new(server.vocab_size, 0, false, &mut rng);
+    let context = server
+        .n_ctx_slot
+        .or(server.max_model_len)
+        .unwrap_or(4096)
+        .max(64) as u64;
+    let max_batch = match server.slots {
+        Some(s) => s.clamp(1, 64),
+        None => 32,
+    };
+    let batches: Vec<u32> = if server.slots.is_some() {
+        (1..=max_batch).collect()
+    } else {
+        [1, 2, 4, 8, 16, 32].into_iter().filter(|&b| b <= max_batch).collect()
+    };
+    let n_ubatch = if server.kind == "llama.cpp" { opts.n_ubatch } else { u32::MAX };
+    let mut notes = vec![format!(
+        "server: {} {}, {} slot(s), {} tokens of context per sequence",
+        server.kind,
+        server.version.clone().unwrap_or_default(),
+        server.slots.map_or("?".to_string(), |s| s.to_string()),
+        context
+    )];
+    let mut observations = Vec::new();
+    let mut requests = 0u64;
+    let deadline = start + opts.budget.mul_f64(0.85);
+    let over = || Instant::now() >= deadline;
+
+    // Warm-up, not measured.
+    for _ in 0..2 {
+        let prompt = Prompt::Tokens(maker.token_ids(16, &mut rng));
+        client::send(&http, &target, &prompt, 4, Instant::now())
+            .await
+            .map_err(|f| anyhow::anyhow!("calibration warm-up request to {base} failed: {}", f.reason))?;
+        requests += 1;
+    }
+
+    let decode_out: u32 = 48;
+    let short_prompt: u64 = 32;
+    let decode_at = |batch: u32, prompt: u64, ms: Option<f64>, obs: &mut Vec<Observation>| {
+        if let Some(ms) = ms {
+            let l = prompt + decode_out as u64 / 2;
+            obs.push(Observation {
+                label: format!("decode B={batch} L={l}"),
+                shape: decode_shape(batch, l),
+                ms,
+                decode: true,
+                includes_latency: false,
+            });
+        }
+    };
+
+    // 1. Decode at batch 1, short context.
+    let ms = decode_probe(&http, &target, &maker, &mut rng, 1, short_prompt, decode_out).await?;
+    requests += 1;
+    decode_at(1, short_prompt, ms, &mut observations);
+
+    // 2. Prefill across prompt lengths at one user.
+    let longest = (context * 9 / 10).min(4096).max(32);
+    let mut lengths = vec![16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096];
+    lengths.retain(|&p| p <= longest);
+    let mut latencies = Vec::new();
+    for round in 0..2 {
+        for &p in &lengths {
+            if over() {
+                break;
+            }
+            let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
+            let sent = Instant::now();
+            let tally = client::send(&http, &target, &prompt, 1, sent)
+                .await
+                .map_err(|f| anyhow::anyhow!("calibration probe (prefill {p} tokens) failed: {}", f.reason))?;
+            requests += 1;
+            let Some(ttft) = tally.first_token else { continue };
+            let ttft_ms = ttft.as_secs_f64() * 1e3;
+            let (ms, label, includes_latency) = match tally.server_prompt {
+                Some((n, prompt_ms)) if n as u64 == p => {
+                    latencies.push(ttft_ms - prompt_ms);
+                    (prompt_ms, format!("prefill {p} (server prompt_ms, round {})", round + 1), false)
+                }
+                _ => (ttft_ms, format!("prefill {p} (client TTFT, round {})", round + 1), true),
+            };
+            observations.push(Observation {
+                label,
+                shape: prefill_shape(p, n_ubatch),
+                ms,
+                decode: false,
+                includes_latency,
+            });
+        }
+    }
+
+    // 3. Decode across batch sizes (short prompts), then at long context.
+    for round in 0..2 {
+        for &b in &batches {
+            if over() || (round == 1 && b == 1) {
+                continue;
+            }
+            let ms = decode_probe(&http, &target, &maker, &mut rng, b, short_prompt, decode_out).await?;
+            requests += b as u64;
+            decode_at(b, short_prompt, ms, &mut observations);
+        }
+    }
+    let long_prompt = (context * 6 / 10).min(8192).max(short_prompt);
+    for b in [1, max_batch] {
+        if over() || long_prompt <= short_prompt * 4 {
+            break;
+        }
+        let ms = decode_probe(&http, &target, &maker, &mut rng, b, long_prompt, decode_out).await?;
+        requests += b as u64;
+        decode_at(b, long_prompt, ms, &mut observations);
+    }
+    if over() {
+        notes.push(format!("the {:.0} s budget ended the probe plan early", opts.budget.as_secs_f64()));
+    }
+    let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
+    if latencies.is_empty() {
+        notes.push("the server reports no prompt timings: request latency is folded into the fitted overhead".into());
+    } else {
+        notes.push(format!(
+            "request latency (client TTFT minus the server's prompt time, median of {}): {request_latency_ms:.2} ms",
+            latencies.len()
+        ));
+    }
+    notes.push(format!("{requests} probe requests in {:.1} s", start.elapsed().as_secs_f64()));
+    Ok(Probed {
+        observations,
+        server,
+        model,
+        requests,
+        elapsed: start.elapsed(),
+        request_latency_ms,
+        notes,
+    })
+}
