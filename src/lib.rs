@@ -15,3 +15,4 @@ pub mod sim;
 pub mod units;
 pub mod workload;
 pub mod calibrate;
+pub mod validate;

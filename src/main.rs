@@ -57,6 +57,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fit the step-time model: probe a live server (--url) or read recorded runs (--from).
+    Calibrate {
+        /// Live server base URL to probe.
+        #[arg(long, conflicts_with = "from")]
+        url: Option<String>,
+        /// Recorded runs: capsim run folders or records (JSONL), or vllm bench --save-result JSON.
+        #[arg(long, num_args = 1.., value_name = "RUNS")]
+        from: Vec<PathBuf>,
+        /// Where to write the profile (JSON); written only when the fit succeeds.
+        #[arg(long)]
+        out: PathBuf,
+        /// Time budget for probing a live server, seconds.
+        #[arg(long, default_value_t = 180.0)]
+        budget: f64,
+        /// Scenario with the model shape and hardware datasheet: adds efficiencies, so the
+        /// profile also projects to other GPUs and models.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Override a key of that scenario (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Model name to send (default: the server's first).
+        #[arg(long)]
+        model: Option<String>,
+        /// llama.cpp physical batch (-ub) of the server, for long prompts.
+        #[arg(long, default_value_t = 512)]
+        n_ubatch: u32,
+    },
+    /// Simulate the points recorded runs measured and compare prediction with measurement.
+    Validate {
+        /// Scenario: model, hardware, engine, cluster and calibration (workloads come from the runs).
+        scenario: PathBuf,
+        /// Recorded runs: capsim run folders or records (JSONL), or vllm bench --save-result JSON.
+        #[arg(long, num_args = 1.., required = true, value_name = "DIR_OR_FILE")]
+        runs: Vec<PathBuf>,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document (an array, one element per measured point).
+        #[arg(long)]
+        json: bool,
+    },
     /// GPU datasheets the cost model knows.
     Hardware {
         #[command(subcommand)]
@@ -137,6 +179,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             json,
         } => spot(path, &url, model, &sets, out, json),
+        Command::Calibrate {
+            url,
+            from,
+            out,
+            budget,
+            scenario: scenario_path,
+            sets,
+            model,
+            n_ubatch,
+        } => calibrate(url, from, out, budget, scenario_path, &sets, model, n_ubatch),
+        Command::Validate {
+            scenario: path,
+            runs,
+            sets,
+            json,
+        } => {
+            let overrides = parse_sets(&sets)?;
+            let runs = capsim::calibrate::runs::load(&runs)?;
+            let points = capsim::validate::validate(&path, &overrides, &runs)?;
+            let table = capsim::validate::table(&points);
+            if json {
+                eprint!("{table}");
+                println!("{}", serde_json::to_string_pretty(&points)?);
+            } else {
+                print!("{table}");
+            }
+            Ok(())
+        }
         Command::Hardware {
             command: HardwareCommand::List { json },
         } => {
@@ -209,6 +279,123 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_sets(sets: &[String]) -> Result<Vec<scenario::Override>, InputError> {
+    sets.iter().map(|s| scenario::parse_set(s)).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn calibrate(
+    url: Option<String>,
+    from: Vec<PathBuf>,
+    out: PathBuf,
+    budget: f64,
+    scenario_path: Option<PathBuf>,
+    sets: &[String],
+    model: Option<String>,
+    n_ubatch: u32,
+) -> anyhow::Result<()> {
+    use capsim::calibrate::{self, fit, probe, runs};
+    use capsim::cost::coefficients::{MeasuredOn, Provenance};
+    let scenario = match &scenario_path {
+        Some(p) => Some(scenario::load(p, &parse_sets(sets)?)?.remove(0)),
+        None => None,
+    };
+    if !(budget.is_finite() && budget > 0.0) {
+        return Err(InputError::new("--budget", format!("must be a positive number of seconds (got {budget})")).into());
+    }
+    let name = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "profile".into());
+    let (fitted, provenance, measured_on, notes) = match (url, from.is_empty()) {
+        (Some(url), true) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(InputError::new("--url", format!("'{url}' is not an http:// URL")).into());
+            }
+            eprintln!("calibrate: probing {url} for at most {budget:.0} s");
+            let probed = probe::probe(&probe::ProbeOptions {
+                url: url.clone(),
+                model,
+                budget: std::time::Duration::from_secs_f64(budget),
+                n_ubatch,
+                // Fresh prompts every calibration, so no server cache answers a probe.
+                seed: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            })?;
+            let fitted = fit::fit(&probed.observations, probed.request_latency_ms)
+                .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
+            let provenance = Provenance {
+                kind: "measured".into(),
+                server: Some(probed.server.kind.clone()),
+                server_version: probed.server.version.clone(),
+                date: Some(calibrate::today()),
+                notes: Some(format!("probed {url} ({} requests, {:.1} s)", probed.requests, probed.elapsed.as_secs_f64())),
+            };
+            let measured_on = MeasuredOn {
+                hardware: None,
+                model: Some(probed.model.clone()),
+                engine: Some(probed.server.kind.clone()),
+                weight_dtype: None,
+            };
+            (fitted, provenance, measured_on, probed.notes)
+        }
+        (None, false) => {
+            let recorded = runs::load(&from)?;
+            let observations = runs::observations(&recorded);
+            let fitted = fit::fit(&observations, 0.0).map_err(|e| {
+                InputError::new("--from", format!("cannot fit the step model from these runs: {e}"))
+            })?;
+            let server = recorded.iter().find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
+            let provenance = Provenance {
+                kind: "measured".into(),
+                server: server.as_ref().map(|s| s.kind.clone()),
+                server_version: server.as_ref().and_then(|s| s.version.clone()),
+                date: Some(calibrate::today()),
+                notes: Some(format!("fitted from {} recorded run(s)", recorded.len())),
+            };
+            let measured_on = MeasuredOn {
+                hardware: None,
+                model: recorded.iter().find_map(|r| r.metadata.as_ref().map(|m| m.model.clone())),
+                engine: server.map(|s| s.kind),
+                weight_dtype: None,
+            };
+            let notes = vec![format!("{} step observations from {} run(s)", observations.len(), recorded.len())];
+            (fitted, provenance, measured_on, notes)
+        }
+        _ => {
+            return Err(InputError::new("calibrate", "give either --url URL (a live server) or --from RUNS... (recorded runs)").into())
+        }
+    };
+    let profile = calibrate::profile_from_fit(&name, fitted, provenance, measured_on, scenario.as_ref(), notes);
+    profile
+        .save(&out)
+        .with_context(|| format!("writing the profile {}", out.display()))?;
+    let step = profile.step.as_ref().expect("a fitted profile has a step model");
+    let se = |k: &str| profile.step_stderr.get(k).copied().unwrap_or(0.0);
+    println!("profile {} written to {}", profile.name, out.display());
+    println!("  overhead            {:>10.4} ms      ± {:.4}", step.overhead_ms, se("overhead_ms"));
+    println!("  per sequence        {:>10.4} ms      ± {:.4}", step.per_seq_ms, se("per_seq_ms"));
+    println!("  weights per pass    {:>10.4} ms      ± {:.4}", step.weights_ms_per_pass, se("weights_ms_per_pass"));
+    println!("  KV read per token   {:>10.4} ns      ± {:.4}", step.kv_ns_per_token, se("kv_ns_per_token"));
+    println!("  compute per token   {:>10.4} us      ± {:.4}", step.compute_us_per_token, se("compute_us_per_token"));
+    println!("  attention per pair  {:>10.4} ns      ± {:.4}", step.attention_ns_per_pair, se("attention_ns_per_pair"));
+    println!("  request latency     {:>10.4} ms", step.request_latency_ms);
+    if let Some(c) = &profile.coefficients {
+        println!(
+            "  efficiencies vs datasheet: bandwidth {:.3}, compute {:.3}",
+            c.bw_efficiency.value, c.flops_efficiency.value
+        );
+    }
+    if let Some(fit) = &profile.fit {
+        println!("  fit: {} observations, R² {:.4}, RMS residual {:.3} ms", fit.observations, fit.r2, fit.rms_residual_ms);
+        for n in &fit.notes {
+            println!("  note: {n}");
+        }
+    }
+    Ok(())
 }
 
 fn spot(

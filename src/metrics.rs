@@ -174,8 +174,91 @@ pub fn percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
+/// Low and high prediction of one summary field.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    pub low: f64,
+    pub high: f64,
+}
+
 /// Low and high predictions of each summary field, where parameter uncertainty is known.
-pub type Band = BTreeMap<String, [f64; 2]>;
+pub type Band = BTreeMap<String, Range>;
+
+/// The summary fields that bands, validation and errors are computed for.
+pub const METRIC_FIELDS: &[&str] = &[
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p90_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "p90_tpot_ms",
+    "p99_tpot_ms",
+    "mean_itl_ms",
+    "median_itl_ms",
+    "p90_itl_ms",
+    "p99_itl_ms",
+    "mean_e2el_ms",
+    "median_e2el_ms",
+    "p90_e2el_ms",
+    "p99_e2el_ms",
+    "mean_user_output_throughput",
+];
+
+impl Summary {
+    /// A metric by its field name (see [`METRIC_FIELDS`]).
+    pub fn metric(&self, field: &str) -> Option<f64> {
+        Some(match field {
+            "request_throughput" => self.request_throughput,
+            "output_throughput" => self.output_throughput,
+            "total_token_throughput" => self.total_token_throughput,
+            "mean_ttft_ms" => self.mean_ttft_ms,
+            "median_ttft_ms" => self.median_ttft_ms,
+            "p90_ttft_ms" => self.p90_ttft_ms,
+            "p99_ttft_ms" => self.p99_ttft_ms,
+            "mean_tpot_ms" => self.mean_tpot_ms,
+            "median_tpot_ms" => self.median_tpot_ms,
+            "p90_tpot_ms" => self.p90_tpot_ms,
+            "p99_tpot_ms" => self.p99_tpot_ms,
+            "mean_itl_ms" => self.mean_itl_ms,
+            "median_itl_ms" => self.median_itl_ms,
+            "p90_itl_ms" => self.p90_itl_ms,
+            "p99_itl_ms" => self.p99_itl_ms,
+            "mean_e2el_ms" => self.mean_e2el_ms,
+            "median_e2el_ms" => self.median_e2el_ms,
+            "p90_e2el_ms" => self.p90_e2el_ms,
+            "p99_e2el_ms" => self.p99_e2el_ms,
+            "mean_user_output_throughput" => self.mean_user_output_throughput,
+            "completed" => self.completed as f64,
+            "failed" => self.failed as f64,
+            "duration" => self.duration,
+            "preemptions" => self.preemptions as f64,
+            _ => return None,
+        })
+    }
+
+    /// Band spanned by summaries of the same point simulated at parameter draws.
+    pub fn band_of(draws: &[Summary]) -> Band {
+        let mut band = Band::new();
+        for field in METRIC_FIELDS {
+            let values: Vec<f64> = draws
+                .iter()
+                .filter_map(|s| s.metric(field))
+                .filter(|v| v.is_finite())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let low = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            let high = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            band.insert(field.to_string(), Range { low, high });
+        }
+        band
+    }
+}
 
 /// One scenario point's results (vLLM bench field names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -183,11 +183,14 @@ impl ModelShape {
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
-        let name = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "custom".into());
+        // `.../NAME/config.json` is model NAME (the HF layout); any other file is its stem.
+        let name = if path.file_name().is_some_and(|f| f == "config.json") {
+            path.parent().and_then(|p| p.file_name())
+        } else {
+            path.file_stem()
+        }
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "custom".into());
         ModelShape::from_config_json(&name, &text).map_err(|e| {
             InputError::new("model.config", format!("{}: {}", path.display(), e.problem))
         })

@@ -138,19 +138,25 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         }
     }
     let scales: Vec<f64> = keep.iter().map(|&j| scale(&rows, j)).collect();
-    let a = DMatrix::from_fn(n, keep.len(), |i, k| rows[i][keep[k]] / scales[k]);
+    // Relative errors matter: a 10 ms decode step and a 2 s prefill weigh alike. Each row is
+    // divided by its measured time (weighted least squares on relative residuals).
+    let weight: Vec<f64> = observations.iter().map(|o| 1.0 / o.ms.abs().max(1e-3)).collect();
+    let a_raw = DMatrix::from_fn(n, keep.len(), |i, k| rows[i][keep[k]] / scales[k]);
+    let a = DMatrix::from_fn(n, keep.len(), |i, k| a_raw[(i, k)] * weight[i]);
     let b = DVector::from_iterator(n, observations.iter().map(|o| o.ms));
-    let x_scaled = nnls(&a, &b);
-    let fitted = &a * &x_scaled;
+    let bw = DVector::from_iterator(n, (0..n).map(|i| b[i] * weight[i]));
+    let x_scaled = nnls(&a, &bw);
+    let fitted = &a_raw * &x_scaled;
     let resid = &b - &fitted;
     let sse = resid.norm_squared();
     let mean = b.mean();
     let sst: f64 = b.iter().map(|v| (v - mean).powi(2)).sum();
     let r2 = if sst > 0.0 { 1.0 - sse / sst } else { 1.0 };
-    // Standard errors from the covariance of the coefficients left free (x > 0).
+    // Standard errors from the covariance of the coefficients left free (x > 0), in the
+    // weighted problem.
     let free: Vec<usize> = (0..keep.len()).filter(|&k| x_scaled[k] > 0.0).collect();
     let dof = n.saturating_sub(free.len()).max(1) as f64;
-    let sigma2 = sse / dof;
+    let sigma2 = (&bw - &a * &x_scaled).norm_squared() / dof;
     let mut se_scaled = vec![0.0; keep.len()];
     if !free.is_empty() {
         let af = a.select_columns(&free);

@@ -115,11 +115,16 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         .clone()
         .or_else(|| server.models.first().cloned())
         .ok_or_else(|| anyhow::anyhow!("the server at {base} lists no model under /v1/models (is it up?); pass --model"))?;
+    // Probes measure full prefills: llama-server must not reuse a cached prompt.
+    let mut extra = serde_json::Map::new();
+    if server.kind == "llama.cpp" {
+        extra.insert("cache_prompt".into(), false.into());
+    }
     let target = Target {
         base: base.clone(),
         api: Api::Completions,
         model: model.clone(),
-        extra: serde_json::Map::new(),
+        extra,
         ignore_eos: true,
         llama_cpp: server.kind == "llama.cpp",
         timeout: Duration::from_secs(120),
@@ -242,7 +247,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     }
     let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
     if latencies.is_empty() {
-        notes.push("the server reports no prompt timings: request latency is folded into the fitted overhead".into());
+        notes.push("the server reports no prompt timings: the request latency is fitted from client TTFTs".into());
     } else {
         notes.push(format!(
             "request latency (client TTFT minus the server's prompt time, median of {}): {request_latency_ms:.2} ms",

@@ -89,6 +89,35 @@ pub struct MeasuredStep {
 }
 
 impl MeasuredStep {
+    fn field_mut(&mut self, name: &str) -> Option<&mut f64> {
+        Some(match name {
+            "overhead_ms" => &mut self.overhead_ms,
+            "per_seq_ms" => &mut self.per_seq_ms,
+            "weights_ms_per_pass" => &mut self.weights_ms_per_pass,
+            "kv_ns_per_token" => &mut self.kv_ns_per_token,
+            "compute_us_per_token" => &mut self.compute_us_per_token,
+            "attention_ns_per_pair" => &mut self.attention_ns_per_pair,
+            "request_latency_ms" => &mut self.request_latency_ms,
+            _ => return None,
+        })
+    }
+
+    /// A draw of the coefficients: each moved by a normal error of its standard error,
+    /// kept non-negative.
+    pub fn draw(&self, stderr: &std::collections::BTreeMap<String, f64>, rng: &mut impl rand::Rng) -> MeasuredStep {
+        let mut out = self.clone();
+        for (name, se) in stderr {
+            if !(se.is_finite() && *se > 0.0) {
+                continue;
+            }
+            if let Some(v) = out.field_mut(name) {
+                let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+                *v = (*v + z * se).max(0.0);
+            }
+        }
+        out
+    }
+
     pub fn validate(&self) -> InputResult<()> {
         for (k, v) in [
             ("overhead_ms", self.overhead_ms),

@@ -184,7 +184,12 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
     };
 
     let seed = sc.workload.seed;
-    let mut prompt_rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROMPTS_STREAM);
+    // Fresh prompt content every run (lengths stay those of the seed): a second run against the
+    // same server must not find its prompts in the server's prompt cache.
+    let fresh = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut prompt_rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROMPTS_STREAM ^ fresh);
     let mut maker = prompts::PromptMaker::new(
         info.vocab_size,
         sc.endpoint.shared_prefix_tokens,
@@ -312,17 +317,21 @@ const PROMPTS_STREAM: u64 = 0x7072_6f6d_7074_7300;
 
 /// Summary of measured records, by the same code as simulations.
 pub fn summarize_measured(sc: &Scenario, records: &[RequestRecord]) -> Summary {
+    summarize_records(sc.point.clone(), records)
+}
+
+/// Summary of measured records for a point.
+pub fn summarize_records(
+    point: serde_json::Map<String, serde_json::Value>,
+    records: &[RequestRecord],
+) -> Summary {
     let itl = ItlStats::from_records(records);
-    let duration = records
-        .iter()
-        .filter_map(|r| r.end_s)
-        .fold(0.0_f64, f64::max);
-    let busy: f64 = records
-        .iter()
-        .filter_map(|r| Some(r.end_s? - r.sent_s))
-        .sum();
+    let start = records.iter().map(|r| r.scheduled_s).fold(f64::INFINITY, f64::min);
+    let end = records.iter().filter_map(|r| r.end_s).fold(0.0_f64, f64::max);
+    let duration = end - start.min(end);
+    let busy: f64 = records.iter().filter_map(|r| Some(r.end_s? - r.sent_s)).sum();
     metrics::summarize(
-        sc.point.clone(),
+        point,
         "measured",
         records,
         &itl,

@@ -18,6 +18,8 @@ use crate::model::{Dtype, ModelShape};
 use crate::sim::{self, RouterKind, SimOutput};
 use crate::units::{Bytes, Nanos};
 use crate::workload::{trace, Arrival, ArrivalProcess, Dist, LengthDist, Workload};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 use file::ScenarioFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +71,8 @@ pub struct Scenario {
     pub cost: CostModel,
     /// Where the step costs come from, in words.
     pub cost_source: String,
+    /// Standard errors of the measured step model's coefficients (empty: no band).
+    pub cost_uncertainty: std::collections::BTreeMap<String, f64>,
     pub replicas: u32,
     pub router: RouterKind,
     pub workload: Workload,
@@ -102,15 +106,41 @@ impl Scenario {
             .collect()
     }
 
-    /// Simulates this point.
+    /// Simulates this point; with calibration uncertainty, also at parameter draws, giving the
+    /// summary a `band`.
     pub fn simulate(&self) -> PointResult {
-        let router = self.router;
-        let mut out = sim::run(
-            self.workload.clone(),
-            self.engines(),
-            router,
-            self.cost.request_latency(),
-        );
+        let mut result = self.simulate_with(&self.cost);
+        if let Some(step) = self.cost.measured.as_ref().filter(|_| !self.cost_uncertainty.is_empty()) {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.workload.seed ^ BAND_STREAM);
+            let draws: Vec<Summary> = (0..BAND_DRAWS)
+                .map(|_| {
+                    let cost = self.cost.clone().with_measured(step.draw(&self.cost_uncertainty, &mut rng));
+                    self.simulate_with(&cost).summary
+                })
+                .collect();
+            let mut band = Summary::band_of(&draws);
+            // The band always contains the central prediction.
+            for (field, range) in band.iter_mut() {
+                if let Some(v) = result.summary.metric(field).filter(|v| v.is_finite()) {
+                    range.low = range.low.min(v);
+                    range.high = range.high.max(v);
+                }
+            }
+            result.summary.band = Some(band);
+        }
+        result
+    }
+
+    fn simulate_with(&self, cost: &CostModel) -> PointResult {
+        let engines = (0..self.replicas)
+            .map(|_| -> Box<dyn Engine> {
+                match &self.engine {
+                    EngineSpec::Vllm { config, .. } => Box::new(VllmEngine::new(config.clone(), cost.clone())),
+                    EngineSpec::LlamaCpp(cfg) => Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone())),
+                }
+            })
+            .collect();
+        let mut out = sim::run(self.workload.clone(), engines, self.router, cost.request_latency());
         let records = std::mem::take(&mut out.records);
         let summary = metrics::summarize(
             self.point.clone(),
@@ -130,6 +160,10 @@ impl Scenario {
         }
     }
 }
+
+/// Parameter draws behind a prediction band (8 draws: the band spans their min and max).
+const BAND_DRAWS: usize = 8;
+const BAND_STREAM: u64 = 0x6261_6e64_0000_0000;
 
 /// Reads a scenario file, applies `--set` overrides, and resolves every sweep point.
 pub fn load(path: &Path, sets: &[Override]) -> InputResult<Vec<Scenario>> {
@@ -331,6 +365,7 @@ fn resolve(
     // this hardware; otherwise its efficiencies against this datasheet (a projection).
     let cal = &raw.calibration;
     let mut measured: Option<MeasuredStep> = None;
+    let mut cost_uncertainty = std::collections::BTreeMap::new();
     let (mut coefficients, mut cost_source) = match &cal.profile {
         Some(p) => {
             let profile = Profile::load(&base.join(p))?;
@@ -363,6 +398,7 @@ fn resolve(
                         ));
                     }
                     measured = Some(step.clone());
+                    cost_uncertainty = profile.step_stderr.clone();
                     let c = c.unwrap_or_else(Coefficients::datasheet_defaults);
                     (c, format!("{words}, measured step model"))
                 }
@@ -400,6 +436,7 @@ fn resolve(
     }
     if !overridden.is_empty() {
         if measured.take().is_some() {
+            cost_uncertainty.clear();
             cost_source.push_str("; the scenario's coefficients replace the measured step model with the datasheet roofline");
         }
         cost_source = format!("{cost_source}; set in scenario: {}", overridden.join(", "));
@@ -454,6 +491,7 @@ fn resolve(
         engine,
         cost,
         cost_source,
+        cost_uncertainty,
         replicas,
         router,
         workload,

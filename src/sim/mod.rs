@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineEvent, EngineRequest, EngineStats, ReqId};
 use crate::metrics::{ItlStats, RequestRecord};
 use crate::units::Nanos;
 use crate::workload::{streams, Arrival, LengthDist, Workload};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -87,6 +87,7 @@ struct Sim {
     rng_arrivals: Xoshiro256PlusPlus,
     rng_lengths: Xoshiro256PlusPlus,
     rng_think: Xoshiro256PlusPlus,
+    rng_latency: Xoshiro256PlusPlus,
     request_latency: Nanos,
 }
 
@@ -129,6 +130,7 @@ pub fn run(
         rng_arrivals: rng(streams::ARRIVALS),
         rng_lengths: rng(streams::LENGTHS),
         rng_think: rng(streams::THINK),
+        rng_latency: rng(streams::LATENCY),
         request_latency,
         workload,
     };
@@ -306,7 +308,11 @@ impl Sim {
         req.replica = r as u16;
         self.set_in_flight(1);
         if self.request_latency > Nanos::ZERO {
-            self.push(now + self.request_latency, Event::Deliver(id));
+            // Real request latency varies (±25% here), which is what keeps closed-loop users from
+            // moving in lockstep forever.
+            let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
+            let delay = Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter);
+            self.push(now + delay, Event::Deliver(id));
         } else {
             self.deliver(id);
         }
@@ -326,7 +332,10 @@ impl Sim {
         rep.engine.submit(er, now, &mut self.buf);
         if !rep.busy && !rep.kick_pending {
             rep.kick_pending = true;
-            self.push(now, Event::Kick(r as u16));
+            // An idle server picks up requests that arrive within a moment of each other in one
+            // step (its loop wakes, parses, schedules): half the request latency here.
+            let window = Nanos(self.request_latency.0 / 2);
+            self.push(now + window, Event::Kick(r as u16));
         }
         self.work.extend(self.buf.drain(..));
     }

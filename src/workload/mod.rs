@@ -87,4 +87,5 @@ pub mod streams {
     pub const LENGTHS: u64 = 0x6c65_6e67_7468_7300;
     pub const THINK: u64 = 0x7468_696e_6b00_0000;
     pub const ROUTING: u64 = 0x726f_7574_696e_6700;
+    pub const LATENCY: u64 = 0x6c61_7465_6e63_7900;
 }
