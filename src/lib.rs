@@ -2,6 +2,7 @@
 //! discrete-event simulation, metrics) with I/O at the edges (scenario files, CLI output).
 
 pub mod bench;
+pub mod calibrate;
 pub mod cost;
 pub mod engine;
 pub mod error;
@@ -13,6 +14,5 @@ pub mod output;
 pub mod scenario;
 pub mod sim;
 pub mod units;
-pub mod workload;
-pub mod calibrate;
 pub mod validate;
+pub mod workload;

@@ -188,7 +188,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sets,
             model,
             n_ubatch,
-        } => calibrate(url, from, out, budget, scenario_path, &sets, model, n_ubatch),
+        } => calibrate(
+            url,
+            from,
+            out,
+            budget,
+            scenario_path,
+            &sets,
+            model,
+            n_ubatch,
+        ),
         Command::Validate {
             scenario: path,
             runs,
@@ -303,7 +312,11 @@ fn calibrate(
         None => None,
     };
     if !(budget.is_finite() && budget > 0.0) {
-        return Err(InputError::new("--budget", format!("must be a positive number of seconds (got {budget})")).into());
+        return Err(InputError::new(
+            "--budget",
+            format!("must be a positive number of seconds (got {budget})"),
+        )
+        .into());
     }
     let name = out
         .file_stem()
@@ -312,7 +325,9 @@ fn calibrate(
     let (fitted, provenance, measured_on, notes) = match (url, from.is_empty()) {
         (Some(url), true) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(InputError::new("--url", format!("'{url}' is not an http:// URL")).into());
+                return Err(
+                    InputError::new("--url", format!("'{url}' is not an http:// URL")).into(),
+                );
             }
             eprintln!("calibrate: probing {url} for at most {budget:.0} s");
             let probed = probe::probe(&probe::ProbeOptions {
@@ -332,7 +347,11 @@ fn calibrate(
                 server: Some(probed.server.kind.clone()),
                 server_version: probed.server.version.clone(),
                 date: Some(calibrate::today()),
-                notes: Some(format!("probed {url} ({} requests, {:.1} s)", probed.requests, probed.elapsed.as_secs_f64())),
+                notes: Some(format!(
+                    "probed {url} ({} requests, {:.1} s)",
+                    probed.requests,
+                    probed.elapsed.as_secs_f64()
+                )),
             };
             let measured_on = MeasuredOn {
                 hardware: None,
@@ -346,9 +365,14 @@ fn calibrate(
             let recorded = runs::load(&from)?;
             let observations = runs::observations(&recorded);
             let fitted = fit::fit(&observations, 0.0).map_err(|e| {
-                InputError::new("--from", format!("cannot fit the step model from these runs: {e}"))
+                InputError::new(
+                    "--from",
+                    format!("cannot fit the step model from these runs: {e}"),
+                )
             })?;
-            let server = recorded.iter().find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
+            let server = recorded
+                .iter()
+                .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
             let provenance = Provenance {
                 kind: "measured".into(),
                 server: server.as_ref().map(|s| s.kind.clone()),
@@ -358,30 +382,74 @@ fn calibrate(
             };
             let measured_on = MeasuredOn {
                 hardware: None,
-                model: recorded.iter().find_map(|r| r.metadata.as_ref().map(|m| m.model.clone())),
+                model: recorded
+                    .iter()
+                    .find_map(|r| r.metadata.as_ref().map(|m| m.model.clone())),
                 engine: server.map(|s| s.kind),
                 weight_dtype: None,
             };
-            let notes = vec![format!("{} step observations from {} run(s)", observations.len(), recorded.len())];
+            let notes = vec![format!(
+                "{} step observations from {} run(s)",
+                observations.len(),
+                recorded.len()
+            )];
             (fitted, provenance, measured_on, notes)
         }
         _ => {
-            return Err(InputError::new("calibrate", "give either --url URL (a live server) or --from RUNS... (recorded runs)").into())
+            return Err(InputError::new(
+                "calibrate",
+                "give either --url URL (a live server) or --from RUNS... (recorded runs)",
+            )
+            .into())
         }
     };
-    let profile = calibrate::profile_from_fit(&name, fitted, provenance, measured_on, scenario.as_ref(), notes);
+    let profile = calibrate::profile_from_fit(
+        &name,
+        fitted,
+        provenance,
+        measured_on,
+        scenario.as_ref(),
+        notes,
+    );
     profile
         .save(&out)
         .with_context(|| format!("writing the profile {}", out.display()))?;
-    let step = profile.step.as_ref().expect("a fitted profile has a step model");
+    let step = profile
+        .step
+        .as_ref()
+        .expect("a fitted profile has a step model");
     let se = |k: &str| profile.step_stderr.get(k).copied().unwrap_or(0.0);
     println!("profile {} written to {}", profile.name, out.display());
-    println!("  overhead            {:>10.4} ms      ± {:.4}", step.overhead_ms, se("overhead_ms"));
-    println!("  per sequence        {:>10.4} ms      ± {:.4}", step.per_seq_ms, se("per_seq_ms"));
-    println!("  weights per pass    {:>10.4} ms      ± {:.4}", step.weights_ms_per_pass, se("weights_ms_per_pass"));
-    println!("  KV read per token   {:>10.4} ns      ± {:.4}", step.kv_ns_per_token, se("kv_ns_per_token"));
-    println!("  compute per token   {:>10.4} us      ± {:.4}", step.compute_us_per_token, se("compute_us_per_token"));
-    println!("  attention per pair  {:>10.4} ns      ± {:.4}", step.attention_ns_per_pair, se("attention_ns_per_pair"));
+    println!(
+        "  overhead            {:>10.4} ms      ± {:.4}",
+        step.overhead_ms,
+        se("overhead_ms")
+    );
+    println!(
+        "  per sequence        {:>10.4} ms      ± {:.4}",
+        step.per_seq_ms,
+        se("per_seq_ms")
+    );
+    println!(
+        "  weights per pass    {:>10.4} ms      ± {:.4}",
+        step.weights_ms_per_pass,
+        se("weights_ms_per_pass")
+    );
+    println!(
+        "  KV read per token   {:>10.4} ns      ± {:.4}",
+        step.kv_ns_per_token,
+        se("kv_ns_per_token")
+    );
+    println!(
+        "  compute per token   {:>10.4} us      ± {:.4}",
+        step.compute_us_per_token,
+        se("compute_us_per_token")
+    );
+    println!(
+        "  attention per pair  {:>10.4} ns      ± {:.4}",
+        step.attention_ns_per_pair,
+        se("attention_ns_per_pair")
+    );
     println!("  request latency     {:>10.4} ms", step.request_latency_ms);
     if let Some(c) = &profile.coefficients {
         println!(
@@ -390,7 +458,10 @@ fn calibrate(
         );
     }
     if let Some(fit) = &profile.fit {
-        println!("  fit: {} observations, R² {:.4}, RMS residual {:.3} ms", fit.observations, fit.r2, fit.rms_residual_ms);
+        println!(
+            "  fit: {} observations, R² {:.4}, RMS residual {:.3} ms",
+            fit.observations, fit.r2, fit.rms_residual_ms
+        );
         for n in &fit.notes {
             println!("  note: {n}");
         }

@@ -38,7 +38,11 @@ fn workload_of(run: &RecordedRun) -> (toml::Table, serde_json::Map<String, serde
     }
     let n = run.records.len();
     let lengths = |f: fn(&crate::metrics::RequestRecord) -> u32| {
-        let values: Vec<toml::Value> = run.records.iter().map(|r| toml::Value::Integer(f(r) as i64)).collect();
+        let values: Vec<toml::Value> = run
+            .records
+            .iter()
+            .map(|r| toml::Value::Integer(f(r) as i64))
+            .collect();
         let mut t = toml::Table::new();
         t.insert("dist".into(), "empirical".into());
         t.insert("values".into(), toml::Value::Array(values));
@@ -50,7 +54,15 @@ fn workload_of(run: &RecordedRun) -> (toml::Table, serde_json::Map<String, serde
     match run.request_rate {
         Some(rate) => {
             let burst = run.burstiness.unwrap_or(1.0);
-            w.insert("arrival".into(), if (burst - 1.0).abs() < 1e-9 { "poisson" } else { "gamma" }.into());
+            w.insert(
+                "arrival".into(),
+                if (burst - 1.0).abs() < 1e-9 {
+                    "poisson"
+                } else {
+                    "gamma"
+                }
+                .into(),
+            );
             w.insert("rate".into(), rate.into());
             w.insert("burstiness".into(), burst.into());
             if let Some(c) = cap {
@@ -73,9 +85,14 @@ fn workload_of(run: &RecordedRun) -> (toml::Table, serde_json::Map<String, serde
 }
 
 /// Validates the scenario against every run.
-pub fn validate(scenario_path: &Path, sets: &[Override], runs: &[RecordedRun]) -> InputResult<Vec<PointValidation>> {
-    let text = std::fs::read_to_string(scenario_path)
-        .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(scenario_path))?;
+pub fn validate(
+    scenario_path: &Path,
+    sets: &[Override],
+    runs: &[RecordedRun],
+) -> InputResult<Vec<PointValidation>> {
+    let text = std::fs::read_to_string(scenario_path).map_err(|e| {
+        InputError::new("", format!("cannot read the scenario: {e}")).in_file(scenario_path)
+    })?;
     let mut out = Vec::with_capacity(runs.len());
     for run in runs {
         let (workload, point) = workload_of(run);
@@ -96,7 +113,9 @@ pub fn validate(scenario_path: &Path, sets: &[Override], runs: &[RecordedRun]) -
         let mut error_pct = BTreeMap::new();
         let mut in_band = BTreeMap::new();
         for field in METRIC_FIELDS {
-            let (Some(p), Some(m)) = (predicted.metric(field), measured.metric(field)) else { continue };
+            let (Some(p), Some(m)) = (predicted.metric(field), measured.metric(field)) else {
+                continue;
+            };
             if p.is_finite() && m.is_finite() && m != 0.0 {
                 error_pct.insert(field.to_string(), (p - m) / m * 100.0);
             }
@@ -127,7 +146,9 @@ pub fn mape(points: &[PointValidation]) -> BTreeMap<String, f64> {
             entry.1 += 1;
         }
     }
-    sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
+    sums.into_iter()
+        .map(|(k, (s, n))| (k, s / n as f64))
+        .collect()
 }
 
 /// A human table: per point, predicted / measured / error for the headline metrics; then MAPE.
@@ -145,17 +166,46 @@ pub fn table(points: &[PointValidation]) -> String {
     let mut s = String::new();
     for p in points {
         let at: Vec<String> = p.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(s, "point {}", if at.is_empty() { "-".into() } else { at.join(", ") });
-        let _ = writeln!(s, "  {:<12} {:>22} {:>10} {:>8} {:>7}", "metric", "predicted (band)", "measured", "error", "in band");
+        let _ = writeln!(
+            s,
+            "point {}",
+            if at.is_empty() {
+                "-".into()
+            } else {
+                at.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>22} {:>10} {:>8} {:>7}",
+            "metric", "predicted (band)", "measured", "error", "in band"
+        );
         for (f, name) in fields {
             let pred = p.predicted.metric(f).unwrap_or(f64::NAN);
             let meas = p.measured.metric(f).unwrap_or(f64::NAN);
-            let band = p.predicted.band.as_ref().and_then(|b| b.get(f)).map_or(String::new(), |r| {
-                format!(" ({:.1}–{:.1})", r.low, r.high)
-            });
-            let err = p.error_pct.get(f).map_or("-".into(), |e| format!("{e:+.1}%"));
-            let inb = p.in_band.get(f).map_or("-", |b| if *b { "yes" } else { "no" });
-            let _ = writeln!(s, "  {:<12} {:>22} {:>10.1} {:>8} {:>7}", name, format!("{pred:.1}{band}"), meas, err, inb);
+            let band = p
+                .predicted
+                .band
+                .as_ref()
+                .and_then(|b| b.get(f))
+                .map_or(String::new(), |r| format!(" ({:.1}–{:.1})", r.low, r.high));
+            let err = p
+                .error_pct
+                .get(f)
+                .map_or("-".into(), |e| format!("{e:+.1}%"));
+            let inb = p
+                .in_band
+                .get(f)
+                .map_or("-", |b| if *b { "yes" } else { "no" });
+            let _ = writeln!(
+                s,
+                "  {:<12} {:>22} {:>10.1} {:>8} {:>7}",
+                name,
+                format!("{pred:.1}{band}"),
+                meas,
+                err,
+                inb
+            );
         }
     }
     let m = mape(points);

@@ -28,13 +28,15 @@ pub struct Observation {
 
 const K: usize = 7;
 
+// In order of physical priority: when probes cannot tell two features apart, the earlier one
+// is kept (tokens computed before KV read, which the same probes often move together).
 const NAMES: [&str; K] = [
     "overhead_ms",
     "per_seq_ms",
-    "weights_ms_per_pass",
-    "kv_ns_per_token",
     "compute_us_per_token",
+    "kv_ns_per_token",
     "attention_ns_per_pair",
+    "weights_ms_per_pass",
     "request_latency_ms",
 ];
 
@@ -43,16 +45,16 @@ fn features(o: &Observation) -> [f64; K] {
     [
         1.0,
         s.seqs as f64,
-        s.passes.max(1) as f64,
-        s.kv_read_tokens as f64,
         s.tokens as f64,
+        s.kv_read_tokens as f64,
         s.attention_pairs,
+        s.passes.max(1) as f64,
         if o.includes_latency { 1.0 } else { 0.0 },
     ]
 }
 
 /// Converts fitted ms-per-unit coefficients to the units of [`MeasuredStep`].
-const UNIT: [f64; K] = [1.0, 1.0, 1.0, 1e6, 1e3, 1e6, 1.0];
+const UNIT: [f64; K] = [1.0, 1.0, 1e3, 1e6, 1e6, 1.0, 1.0];
 
 /// Lawson–Hanson non-negative least squares: min ‖Ax − b‖ subject to x ≥ 0.
 pub fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> DVector<f64> {
@@ -70,7 +72,9 @@ pub fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> DVector<f64> {
         for _inner in 0..(3 * n + 10) {
             let idx: Vec<usize> = (0..n).filter(|&k| passive[k]).collect();
             let sub = a.select_columns(&idx);
-            let Some(z_sub) = sub.clone().svd(true, true).solve(b, 1e-14).ok() else { break };
+            let Some(z_sub) = sub.clone().svd(true, true).solve(b, 1e-14).ok() else {
+                break;
+            };
             if z_sub.iter().all(|&v| v > 0.0) {
                 for (k, &col) in idx.iter().enumerate() {
                     x[col] = z_sub[k];
@@ -116,7 +120,9 @@ pub struct Fit {
 pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, String> {
     let n = observations.len();
     if n < 4 {
-        return Err(format!("{n} step observations are too few to fit the step model (need at least 4)"));
+        return Err(format!(
+            "{n} step observations are too few to fit the step model (need at least 4)"
+        ));
     }
     let rows: Vec<[f64; K]> = observations.iter().map(features).collect();
     // Keep only features that vary independently of those already kept.
@@ -129,18 +135,29 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         }
         let mut trial = keep.clone();
         trial.push(j);
-        let m = DMatrix::from_fn(n, trial.len(), |i, k| rows[i][trial[k]] / scale(&rows, trial[k]));
-        let rank = m.clone().svd(false, false).rank(1e-9 * m.norm().max(1e-300));
+        let m = DMatrix::from_fn(n, trial.len(), |i, k| {
+            rows[i][trial[k]] / scale(&rows, trial[k])
+        });
+        let rank = m
+            .clone()
+            .svd(false, false)
+            .rank(1e-9 * m.norm().max(1e-300));
         if rank == trial.len() && col.iter().any(|&v| v != col[0]) {
             keep = trial;
         } else {
-            notes.push(format!("{} is not identifiable from these probes; fixed at 0", NAMES[j]));
+            notes.push(format!(
+                "{} is not identifiable from these probes; fixed at 0",
+                NAMES[j]
+            ));
         }
     }
     let scales: Vec<f64> = keep.iter().map(|&j| scale(&rows, j)).collect();
     // Relative errors matter: a 10 ms decode step and a 2 s prefill weigh alike. Each row is
     // divided by its measured time (weighted least squares on relative residuals).
-    let weight: Vec<f64> = observations.iter().map(|o| 1.0 / o.ms.abs().max(1e-3)).collect();
+    let weight: Vec<f64> = observations
+        .iter()
+        .map(|o| 1.0 / o.ms.abs().max(1e-3))
+        .collect();
     let a_raw = DMatrix::from_fn(n, keep.len(), |i, k| rows[i][keep[k]] / scales[k]);
     let a = DMatrix::from_fn(n, keep.len(), |i, k| a_raw[(i, k)] * weight[i]);
     let b = DVector::from_iterator(n, observations.iter().map(|o| o.ms));
@@ -168,18 +185,27 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     }
     let mut coef = [0.0; K];
     let mut stderr = BTreeMap::new();
+    // Bootstrap over observations: where the data cannot tell two coefficients apart (and
+    // NNLS pins one at zero), resampling moves the split, and the spread shows it. The
+    // reported standard error is the larger of the analytic and the bootstrap one.
+    let boot = bootstrap_spread(&a, &bw, BOOTSTRAP_RESAMPLES);
     for (k, &j) in keep.iter().enumerate() {
         coef[j] = x_scaled[k] / scales[k];
-        stderr.insert(NAMES[j].to_string(), se_scaled[k] / scales[k] * UNIT[j]);
+        let se = se_scaled[k].max(boot[k]);
+        stderr.insert(NAMES[j].to_string(), se / scales[k] * UNIT[j]);
     }
     let mut step = MeasuredStep {
         overhead_ms: coef[0],
         per_seq_ms: coef[1],
-        weights_ms_per_pass: coef[2],
+        compute_us_per_token: coef[2] * UNIT[2],
         kv_ns_per_token: coef[3] * UNIT[3],
-        compute_us_per_token: coef[4] * UNIT[4],
-        attention_ns_per_pair: coef[5] * UNIT[5],
-        request_latency_ms: if keep.contains(&6) { coef[6] } else { request_latency_ms.max(0.0) },
+        attention_ns_per_pair: coef[4] * UNIT[4],
+        weights_ms_per_pass: coef[5],
+        request_latency_ms: if keep.contains(&6) {
+            coef[6]
+        } else {
+            request_latency_ms.max(0.0)
+        },
         decode_batch_factors: Vec::new(),
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise.
@@ -187,7 +213,10 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     let mut by_batch: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     for (i, o) in observations.iter().enumerate() {
         if o.decode && fitted[i] > 0.0 {
-            by_batch.entry(o.shape.seqs).or_default().push(o.ms / fitted[i]);
+            by_batch
+                .entry(o.shape.seqs)
+                .or_default()
+                .push(o.ms / fitted[i]);
         }
     }
     let factors: BTreeMap<u32, f64> = by_batch
@@ -201,7 +230,10 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         for b in 1..=max_b {
             table.push(interpolate(&factors, b));
         }
-        let shown: Vec<String> = factors.iter().map(|(b, f)| format!("B={b}: {:+.0}%", (f - 1.0) * 100.0)).collect();
+        let shown: Vec<String> = factors
+            .iter()
+            .map(|(b, f)| format!("B={b}: {:+.0}%", (f - 1.0) * 100.0))
+            .collect();
         notes.push(format!(
             "decode step time is not smooth in batch size (measured vs smooth fit: {}); a per-batch-size correction is applied",
             shown.join(", ")
@@ -230,8 +262,37 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     })
 }
 
+const BOOTSTRAP_RESAMPLES: usize = 200;
+
+/// Standard deviation of each NNLS coefficient over resamples of the rows (seeded: the same
+/// data give the same spread).
+fn bootstrap_spread(a: &DMatrix<f64>, b: &DVector<f64>, resamples: usize) -> Vec<f64> {
+    use rand::{Rng, SeedableRng};
+    let (n, k) = (a.nrows(), a.ncols());
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x626f_6f74);
+    let mut sum = vec![0.0; k];
+    let mut sum2 = vec![0.0; k];
+    for _ in 0..resamples {
+        let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+        let ar = a.select_rows(&rows);
+        let br = DVector::from_iterator(n, rows.iter().map(|&i| b[i]));
+        let x = nnls(&ar, &br);
+        for j in 0..k {
+            sum[j] += x[j];
+            sum2[j] += x[j] * x[j];
+        }
+    }
+    let m = resamples as f64;
+    (0..k)
+        .map(|j| ((sum2[j] / m - (sum[j] / m).powi(2)).max(0.0) * m / (m - 1.0)).sqrt())
+        .collect()
+}
+
 fn scale(rows: &[[f64; K]], j: usize) -> f64 {
-    rows.iter().map(|r| r[j].abs()).fold(0.0, f64::max).max(1e-300)
+    rows.iter()
+        .map(|r| r[j].abs())
+        .fold(0.0, f64::max)
+        .max(1e-300)
 }
 
 fn interpolate(points: &BTreeMap<u32, f64>, b: u32) -> f64 {
@@ -285,7 +346,9 @@ mod tests {
 
     fn truth(o: &Observation) -> f64 {
         let s = &o.shape;
-        2.0 + 0.8 * s.seqs as f64 + 1.5 * s.passes as f64 + 2e-4 * s.kv_read_tokens as f64
+        2.0 + 0.8 * s.seqs as f64
+            + 1.5 * s.passes as f64
+            + 2e-4 * s.kv_read_tokens as f64
             + 0.4 * s.tokens as f64
             + 3e-4 * s.attention_pairs
     }
@@ -322,17 +385,28 @@ mod tests {
         assert!((s.attention_ns_per_pair - 300.0).abs() < 1e-3);
         assert_eq!(s.request_latency_ms, 3.0);
         assert!(f.report.r2 > 0.999999);
-        assert!(s.decode_batch_factors.is_empty(), "smooth data needs no correction");
+        assert!(
+            s.decode_batch_factors.is_empty(),
+            "smooth data needs no correction"
+        );
     }
 
     #[test]
     fn uneven_batch_sizes_get_a_correction_and_a_note() {
-        let mut obs: Vec<Observation> = [16, 128, 512, 1024].iter().map(|&p| prefill(p, 0.0)).collect();
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
         for b in 1..=8 {
             obs.push(decode(b, 100, 0.0));
         }
         for o in obs.iter_mut() {
-            o.ms = truth(o) * if o.decode && o.shape.seqs == 3 { 1.4 } else { 1.0 };
+            o.ms = truth(o)
+                * if o.decode && o.shape.seqs == 3 {
+                    1.4
+                } else {
+                    1.0
+                };
         }
         let f = fit(&obs, 0.0).unwrap();
         assert_eq!(f.step.decode_batch_factors.len(), 8);
@@ -342,7 +416,10 @@ mod tests {
 
     #[test]
     fn constant_features_are_left_out_with_a_note() {
-        let mut obs: Vec<Observation> = [16, 128, 256, 400].iter().map(|&p| prefill(p, 0.0)).collect();
+        let mut obs: Vec<Observation> = [16, 128, 256, 400]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
         for b in 1..=4 {
             obs.push(decode(b, 100, 0.0));
         }
@@ -351,14 +428,21 @@ mod tests {
         }
         let f = fit(&obs, 0.0).unwrap();
         assert_eq!(f.step.weights_ms_per_pass, 0.0);
-        assert!(f.report.notes.iter().any(|n| n.contains("weights_ms_per_pass")));
+        assert!(f
+            .report
+            .notes
+            .iter()
+            .any(|n| n.contains("weights_ms_per_pass")));
         // Predictions still match: the fixed per-pass cost moved into the overhead.
         assert!(f.report.rms_residual_ms < 1e-6);
     }
 
     #[test]
     fn request_latency_is_fitted_from_client_ttfts() {
-        let mut obs: Vec<Observation> = [16, 128, 512, 1024, 2048].iter().map(|&p| prefill(p, 0.0)).collect();
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024, 2048]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
         for b in 1..=4 {
             obs.push(decode(b, 100, 0.0));
             obs.push(decode(b, 900, 0.0));
@@ -371,7 +455,11 @@ mod tests {
             }
         }
         let f = fit(&obs, 0.0).unwrap();
-        assert!((f.step.request_latency_ms - 7.0).abs() < 1e-6, "{:?}", f.step);
+        assert!(
+            (f.step.request_latency_ms - 7.0).abs() < 1e-6,
+            "{:?}",
+            f.step
+        );
     }
 
     #[test]

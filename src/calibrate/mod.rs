@@ -61,7 +61,10 @@ fn efficiencies(fit: &Fit, sc: &Scenario) -> ProfileCoefficients {
     let u = (s.compute_us_per_token / 1e6).max(1e-15);
     let eta_f = (fp.flops_per_token / peak / u).clamp(1e-4, 1.5);
     let rel = |name: &str, value: f64| {
-        fit.stderr.get(name).filter(|_| value > 0.0).map(|se| se / value)
+        fit.stderr
+            .get(name)
+            .filter(|_| value > 0.0)
+            .map(|se| se / value)
     };
     ProfileCoefficients {
         overhead_ms: Estimate {

@@ -81,12 +81,17 @@ async fn decode_probe(
     let prompts: Vec<Prompt> = (0..batch)
         .map(|_| Prompt::Tokens(maker.token_ids(prompt as u32, rng)))
         .collect();
-    let sends = prompts.iter().map(|p| client::send(http, target, p, out, Instant::now()));
+    let sends = prompts
+        .iter()
+        .map(|p| client::send(http, target, p, out, Instant::now()));
     let results = futures_util::future::join_all(sends).await;
     let mut gaps = Vec::new();
     for r in results {
         let tally = r.map_err(|f| {
-            anyhow::anyhow!("calibration probe (decode, batch {batch}) failed: {}", f.reason)
+            anyhow::anyhow!(
+                "calibration probe (decode, batch {batch}) failed: {}",
+                f.reason
+            )
         })?;
         let itl = &tally.itl_s;
         let (lo, hi) = (itl.len() / 5, itl.len() - itl.len() / 5);
@@ -107,14 +112,20 @@ pub fn probe(opts: &ProbeOptions) -> anyhow::Result<Probed> {
 
 async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let start = Instant::now();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let base = opts.url.trim_end_matches('/').to_string();
     let server = discovery::discover(&http, &base).await;
     let model = opts
         .model
         .clone()
         .or_else(|| server.models.first().cloned())
-        .ok_or_else(|| anyhow::anyhow!("the server at {base} lists no model under /v1/models (is it up?); pass --model"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the server at {base} lists no model under /v1/models (is it up?); pass --model"
+            )
+        })?;
     // Probes measure full prefills: llama-server must not reuse a cached prompt.
     let mut extra = serde_json::Map::new();
     if server.kind == "llama.cpp" {
@@ -143,9 +154,16 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let batches: Vec<u32> = if server.slots.is_some() {
         (1..=max_batch).collect()
     } else {
-        [1, 2, 4, 8, 16, 32].into_iter().filter(|&b| b <= max_batch).collect()
+        [1, 2, 4, 8, 16, 32]
+            .into_iter()
+            .filter(|&b| b <= max_batch)
+            .collect()
     };
-    let n_ubatch = if server.kind == "llama.cpp" { opts.n_ubatch } else { u32::MAX };
+    let n_ubatch = if server.kind == "llama.cpp" {
+        opts.n_ubatch
+    } else {
+        u32::MAX
+    };
     let mut notes = vec![format!(
         "server: {} {}, {} slot(s), {} tokens of context per sequence",
         server.kind,
@@ -161,13 +179,15 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     // Warm-up, not measured.
     for _ in 0..2 {
         let prompt = Prompt::Tokens(maker.token_ids(16, &mut rng));
-        client::send(&http, &target, &prompt, 4, Instant::now())
+        client::send(&http, &target, &prompt, 32, Instant::now())
             .await
-            .map_err(|f| anyhow::anyhow!("calibration warm-up request to {base} failed: {}", f.reason))?;
+            .map_err(|f| {
+                anyhow::anyhow!("calibration warm-up request to {base} failed: {}", f.reason)
+            })?;
         requests += 1;
     }
 
-    let decode_out: u32 = 48;
+    let decode_out: u32 = 64;
     let short_prompt: u64 = 32;
     let decode_at = |batch: u32, prompt: u64, ms: Option<f64>, obs: &mut Vec<Observation>| {
         if let Some(ms) = ms {
@@ -183,13 +203,24 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     };
 
     // 1. Decode at batch 1, short context.
-    let ms = decode_probe(&http, &target, &maker, &mut rng, 1, short_prompt, decode_out).await?;
+    let ms = decode_probe(
+        &http,
+        &target,
+        &maker,
+        &mut rng,
+        1,
+        short_prompt,
+        decode_out,
+    )
+    .await?;
     requests += 1;
     decode_at(1, short_prompt, ms, &mut observations);
 
     // 2. Prefill across prompt lengths at one user.
     let longest = (context * 9 / 10).min(4096).max(32);
-    let mut lengths = vec![16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096];
+    let mut lengths = vec![
+        16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+    ];
     lengths.retain(|&p| p <= longest);
     let mut latencies = Vec::new();
     for round in 0..2 {
@@ -201,16 +232,31 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             let sent = Instant::now();
             let tally = client::send(&http, &target, &prompt, 1, sent)
                 .await
-                .map_err(|f| anyhow::anyhow!("calibration probe (prefill {p} tokens) failed: {}", f.reason))?;
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "calibration probe (prefill {p} tokens) failed: {}",
+                        f.reason
+                    )
+                })?;
             requests += 1;
-            let Some(ttft) = tally.first_token else { continue };
+            let Some(ttft) = tally.first_token else {
+                continue;
+            };
             let ttft_ms = ttft.as_secs_f64() * 1e3;
             let (ms, label, includes_latency) = match tally.server_prompt {
                 Some((n, prompt_ms)) if n as u64 == p => {
                     latencies.push(ttft_ms - prompt_ms);
-                    (prompt_ms, format!("prefill {p} (server prompt_ms, round {})", round + 1), false)
+                    (
+                        prompt_ms,
+                        format!("prefill {p} (server prompt_ms, round {})", round + 1),
+                        false,
+                    )
                 }
-                _ => (ttft_ms, format!("prefill {p} (client TTFT, round {})", round + 1), true),
+                _ => (
+                    ttft_ms,
+                    format!("prefill {p} (client TTFT, round {})", round + 1),
+                    true,
+                ),
             };
             observations.push(Observation {
                 label,
@@ -223,12 +269,21 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     }
 
     // 3. Decode across batch sizes (short prompts), then at long context.
-    for round in 0..2 {
+    for _round in 0..3 {
         for &b in &batches {
-            if over() || (round == 1 && b == 1) {
+            if over() {
                 continue;
             }
-            let ms = decode_probe(&http, &target, &maker, &mut rng, b, short_prompt, decode_out).await?;
+            let ms = decode_probe(
+                &http,
+                &target,
+                &maker,
+                &mut rng,
+                b,
+                short_prompt,
+                decode_out,
+            )
+            .await?;
             requests += b as u64;
             decode_at(b, short_prompt, ms, &mut observations);
         }
@@ -243,18 +298,27 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         decode_at(b, long_prompt, ms, &mut observations);
     }
     if over() {
-        notes.push(format!("the {:.0} s budget ended the probe plan early", opts.budget.as_secs_f64()));
+        notes.push(format!(
+            "the {:.0} s budget ended the probe plan early",
+            opts.budget.as_secs_f64()
+        ));
     }
     let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
     if latencies.is_empty() {
-        notes.push("the server reports no prompt timings: the request latency is fitted from client TTFTs".into());
+        notes.push(
+            "the server reports no prompt timings: the request latency is fitted from client TTFTs"
+                .into(),
+        );
     } else {
         notes.push(format!(
             "request latency (client TTFT minus the server's prompt time, median of {}): {request_latency_ms:.2} ms",
             latencies.len()
         ));
     }
-    notes.push(format!("{requests} probe requests in {:.1} s", start.elapsed().as_secs_f64()));
+    notes.push(format!(
+        "{requests} probe requests in {:.1} s",
+        start.elapsed().as_secs_f64()
+    ));
     Ok(Probed {
         observations,
         server,

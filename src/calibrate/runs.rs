@@ -31,7 +31,9 @@ impl RecordedRun {
     }
 
     fn is_llama_cpp(&self) -> bool {
-        self.metadata.as_ref().is_some_and(|m| m.server.kind == "llama.cpp")
+        self.metadata
+            .as_ref()
+            .is_some_and(|m| m.server.kind == "llama.cpp")
     }
 
     /// Requests in flight on average (Little's law on the records), or the client's cap.
@@ -39,7 +41,11 @@ impl RecordedRun {
         let ok: Vec<&RequestRecord> = self.records.iter().filter(|r| r.succeeded()).collect();
         let has_times = ok.iter().any(|r| r.sent_s > 0.0);
         if has_times {
-            let start = self.records.iter().map(|r| r.sent_s).fold(f64::INFINITY, f64::min);
+            let start = self
+                .records
+                .iter()
+                .map(|r| r.sent_s)
+                .fold(f64::INFINITY, f64::min);
             let end = ok.iter().filter_map(|r| r.end_s).fold(0.0_f64, f64::max);
             let busy: f64 = ok.iter().filter_map(|r| r.e2el_s()).sum();
             if end > start {
@@ -73,7 +79,8 @@ pub fn load(paths: &[PathBuf]) -> InputResult<Vec<RecordedRun>> {
 fn load_dir(dir: &Path) -> InputResult<Vec<RecordedRun>> {
     let meta_path = dir.join("metadata.json");
     let metadata: Vec<RunMetadata> = if meta_path.exists() {
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| bad(&meta_path, format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(&meta_path)
+            .map_err(|e| bad(&meta_path, format!("cannot read: {e}")))?;
         serde_json::from_str::<Vec<RunMetadata>>(&text)
             .or_else(|_| serde_json::from_str::<RunMetadata>(&text).map(|m| vec![m]))
             .map_err(|e| bad(&meta_path, format!("not capsim run metadata: {e}")))?
@@ -111,7 +118,12 @@ fn load_dir(dir: &Path) -> InputResult<Vec<RecordedRun>> {
 fn load_file(path: &Path, metadata: Option<RunMetadata>) -> InputResult<RecordedRun> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') && !trimmed.lines().nth(1).is_some_and(|l| l.trim_start().starts_with('{')) {
+    if trimmed.starts_with('{')
+        && !trimmed
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.trim_start().starts_with('{'))
+    {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
             if v.get("ttfts").is_some() || v.get("input_lens").is_some() {
                 return vllm_bench(path, &v);
@@ -127,7 +139,11 @@ fn load_file(path: &Path, metadata: Option<RunMetadata>) -> InputResult<Recorded
             continue;
         }
         let r: RequestRecord = serde_json::from_str(line).map_err(|e| {
-            InputError::new(format!("line {}", i + 1), format!("not a capsim request record or vllm bench result: {e}")).in_file(path)
+            InputError::new(
+                format!("line {}", i + 1),
+                format!("not a capsim request record or vllm bench result: {e}"),
+            )
+            .in_file(path)
         })?;
         records.push(r);
     }
@@ -148,7 +164,12 @@ fn load_file(path: &Path, metadata: Option<RunMetadata>) -> InputResult<Recorded
 fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
     let array = |key: &str| -> InputResult<&Vec<serde_json::Value>> {
         v.get(key).and_then(|x| x.as_array()).ok_or_else(|| {
-            bad(path, format!("vllm bench result lacks '{key}' (save it with --save-result --save-detailed)"))
+            bad(
+                path,
+                format!(
+                    "vllm bench result lacks '{key}' (save it with --save-result --save-detailed)"
+                ),
+            )
         })
     };
     let inputs = array("input_lens")?;
@@ -157,13 +178,17 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
     let itls = array("itls")?;
     let n = inputs.len();
     if outputs.len() != n || ttfts.len() != n || itls.len() != n {
-        return Err(bad(path, "input_lens, output_lens, ttfts and itls differ in length"));
+        return Err(bad(
+            path,
+            "input_lens, output_lens, ttfts and itls differ in length",
+        ));
     }
     let errors = v.get("errors").and_then(|e| e.as_array());
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
         let num = |x: &serde_json::Value, what: &str| {
-            x.as_f64().ok_or_else(|| bad(path, format!("{what}[{i}] is not a number")))
+            x.as_f64()
+                .ok_or_else(|| bad(path, format!("{what}[{i}] is not a number")))
         };
         let input = num(&inputs[i], "input_lens")? as u32;
         let output = num(&outputs[i], "output_lens")? as u32;
@@ -189,7 +214,11 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
             input_tokens: input,
             output_tokens: output,
             itl_s: Some(gaps),
-            error: if ok { None } else { error.or(Some("failed".into())) },
+            error: if ok {
+                None
+            } else {
+                error.or(Some("failed".into()))
+            },
             replica: None,
             preemptions: 0,
             requested_output_tokens: None,
@@ -204,7 +233,10 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
         source: path.display().to_string(),
         records,
         metadata: None,
-        max_concurrency: v.get("max_concurrency").and_then(|c| c.as_u64()).map(|c| c as u32),
+        max_concurrency: v
+            .get("max_concurrency")
+            .and_then(|c| c.as_u64())
+            .map(|c| c as u32),
         request_rate: rate.filter(|r| r.is_finite()),
         burstiness: v.get("burstiness").and_then(|b| b.as_f64()),
     })
@@ -254,7 +286,10 @@ pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
             for r in &ok {
                 if let Some(ttft) = r.ttft_s() {
                     obs.push(Observation {
-                        label: format!("prefill {} (client TTFT, {} #{})", r.input_tokens, run.source, r.id),
+                        label: format!(
+                            "prefill {} (client TTFT, {} #{})",
+                            r.input_tokens, run.source, r.id
+                        ),
                         shape: prefill_shape(r.input_tokens as u64, n_ubatch),
                         ms: ttft * 1e3,
                         decode: false,
@@ -293,7 +328,11 @@ mod tests {
         assert_eq!(r.request_rate, None, "inf is no rate");
         assert!((r.records[0].end_s.unwrap() - 0.072).abs() < 1e-9);
         let obs = observations(&runs);
-        assert_eq!(obs.len(), 1, "one decode observation; two users means no prefill ones");
+        assert_eq!(
+            obs.len(),
+            1,
+            "one decode observation; two users means no prefill ones"
+        );
         assert_eq!(obs[0].shape.seqs, 2);
     }
 

@@ -104,7 +104,11 @@ impl MeasuredStep {
 
     /// A draw of the coefficients: each moved by a normal error of its standard error,
     /// kept non-negative.
-    pub fn draw(&self, stderr: &std::collections::BTreeMap<String, f64>, rng: &mut impl rand::Rng) -> MeasuredStep {
+    pub fn draw(
+        &self,
+        stderr: &std::collections::BTreeMap<String, f64>,
+        rng: &mut impl rand::Rng,
+    ) -> MeasuredStep {
         let mut out = self.clone();
         for (name, se) in stderr {
             if !(se.is_finite() && *se > 0.0) {
@@ -129,11 +133,21 @@ impl MeasuredStep {
             ("request_latency_ms", self.request_latency_ms),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(InputError::new(format!("step.{k}"), format!("must be a non-negative number (got {v})")));
+                return Err(InputError::new(
+                    format!("step.{k}"),
+                    format!("must be a non-negative number (got {v})"),
+                ));
             }
         }
-        if let Some(f) = self.decode_batch_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
-            return Err(InputError::new("step.decode_batch_factors", format!("must be positive (got {f})")));
+        if let Some(f) = self
+            .decode_batch_factors
+            .iter()
+            .find(|f| !(f.is_finite() && **f > 0.0))
+        {
+            return Err(InputError::new(
+                "step.decode_batch_factors",
+                format!("must be positive (got {f})"),
+            ));
         }
         Ok(())
     }
@@ -241,10 +255,16 @@ impl Profile {
     /// Reads and checks a profile; every failure names the file.
     pub fn load(path: &Path) -> InputResult<Profile> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new("calibration.profile", format!("cannot read {}: {e}", path.display()))
+            InputError::new(
+                "calibration.profile",
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         Profile::parse(&text).map_err(|e| {
-            InputError::new("calibration.profile", format!("{}: {}", path.display(), e.problem))
+            InputError::new(
+                "calibration.profile",
+                format!("{}: {}", path.display(), e.problem),
+            )
         })
     }
 
@@ -252,15 +272,24 @@ impl Profile {
     pub fn parse(text: &str) -> InputResult<Profile> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let profile: Profile = serde_path_to_error::deserialize(de).map_err(|e| {
-            InputError::new("", format!("not a capsim profile: {} at '{}'", e.inner(), e.path()))
+            InputError::new(
+                "",
+                format!("not a capsim profile: {} at '{}'", e.inner(), e.path()),
+            )
         })?;
         if profile.capsim_profile != 1 {
             return Err(InputError::new(
                 "",
-                format!("profile format {} is not supported (this build reads 1)", profile.capsim_profile),
+                format!(
+                    "profile format {} is not supported (this build reads 1)",
+                    profile.capsim_profile
+                ),
             ));
         }
-        if !matches!(profile.provenance.kind.as_str(), "measured" | "projected" | "datasheet") {
+        if !matches!(
+            profile.provenance.kind.as_str(),
+            "measured" | "projected" | "datasheet"
+        ) {
             return Err(InputError::new(
                 "",
                 format!(
@@ -270,7 +299,10 @@ impl Profile {
             ));
         }
         if profile.coefficients.is_none() && profile.step.is_none() {
-            return Err(InputError::new("", "a profile needs 'coefficients', 'step' or both"));
+            return Err(InputError::new(
+                "",
+                "a profile needs 'coefficients', 'step' or both",
+            ));
         }
         if let Some(c) = profile.coefficients() {
             c.validate()?;

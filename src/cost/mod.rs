@@ -138,9 +138,9 @@ impl CostModel {
     /// Fixed delay between a client sending a request and the engine seeing it, plus the
     /// answer's way back (HTTP, tokenisation, streaming); zero for the datasheet model.
     pub fn request_latency(&self) -> Nanos {
-        self.measured
-            .as_ref()
-            .map_or(Nanos::ZERO, |m| Nanos::from_millis_f64(m.request_latency_ms))
+        self.measured.as_ref().map_or(Nanos::ZERO, |m| {
+            Nanos::from_millis_f64(m.request_latency_ms)
+        })
     }
 
     /// KV-cache bytes per cached token (whole replica).

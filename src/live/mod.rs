@@ -326,10 +326,19 @@ pub fn summarize_records(
     records: &[RequestRecord],
 ) -> Summary {
     let itl = ItlStats::from_records(records);
-    let start = records.iter().map(|r| r.scheduled_s).fold(f64::INFINITY, f64::min);
-    let end = records.iter().filter_map(|r| r.end_s).fold(0.0_f64, f64::max);
+    let start = records
+        .iter()
+        .map(|r| r.scheduled_s)
+        .fold(f64::INFINITY, f64::min);
+    let end = records
+        .iter()
+        .filter_map(|r| r.end_s)
+        .fold(0.0_f64, f64::max);
     let duration = end - start.min(end);
-    let busy: f64 = records.iter().filter_map(|r| Some(r.end_s? - r.sent_s)).sum();
+    let busy: f64 = records
+        .iter()
+        .filter_map(|r| Some(r.end_s? - r.sent_s))
+        .sum();
     metrics::summarize(
         point,
         "measured",

@@ -18,9 +18,9 @@ use crate::model::{Dtype, ModelShape};
 use crate::sim::{self, RouterKind, SimOutput};
 use crate::units::{Bytes, Nanos};
 use crate::workload::{trace, Arrival, ArrivalProcess, Dist, LengthDist, Workload};
+use file::ScenarioFile;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use file::ScenarioFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,11 +110,19 @@ impl Scenario {
     /// summary a `band`.
     pub fn simulate(&self) -> PointResult {
         let mut result = self.simulate_with(&self.cost);
-        if let Some(step) = self.cost.measured.as_ref().filter(|_| !self.cost_uncertainty.is_empty()) {
+        if let Some(step) = self
+            .cost
+            .measured
+            .as_ref()
+            .filter(|_| !self.cost_uncertainty.is_empty())
+        {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.workload.seed ^ BAND_STREAM);
             let draws: Vec<Summary> = (0..BAND_DRAWS)
                 .map(|_| {
-                    let cost = self.cost.clone().with_measured(step.draw(&self.cost_uncertainty, &mut rng));
+                    let cost = self
+                        .cost
+                        .clone()
+                        .with_measured(step.draw(&self.cost_uncertainty, &mut rng));
                     self.simulate_with(&cost).summary
                 })
                 .collect();
@@ -135,12 +143,21 @@ impl Scenario {
         let engines = (0..self.replicas)
             .map(|_| -> Box<dyn Engine> {
                 match &self.engine {
-                    EngineSpec::Vllm { config, .. } => Box::new(VllmEngine::new(config.clone(), cost.clone())),
-                    EngineSpec::LlamaCpp(cfg) => Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone())),
+                    EngineSpec::Vllm { config, .. } => {
+                        Box::new(VllmEngine::new(config.clone(), cost.clone()))
+                    }
+                    EngineSpec::LlamaCpp(cfg) => {
+                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone()))
+                    }
                 }
             })
             .collect();
-        let mut out = sim::run(self.workload.clone(), engines, self.router, cost.request_latency());
+        let mut out = sim::run(
+            self.workload.clone(),
+            engines,
+            self.router,
+            cost.request_latency(),
+        );
         let records = std::mem::take(&mut out.records);
         let summary = metrics::summarize(
             self.point.clone(),
@@ -424,10 +441,30 @@ fn resolve(
     };
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
-        ("overhead_ms", cal.overhead_ms, &mut coefficients.overhead_s, 1e-3),
-        ("per_seq_ms", cal.per_seq_ms, &mut coefficients.per_seq_s, 1e-3),
-        ("bw_efficiency", cal.bw_efficiency, &mut coefficients.bw_efficiency, 1.0),
-        ("flops_efficiency", cal.flops_efficiency, &mut coefficients.flops_efficiency, 1.0),
+        (
+            "overhead_ms",
+            cal.overhead_ms,
+            &mut coefficients.overhead_s,
+            1e-3,
+        ),
+        (
+            "per_seq_ms",
+            cal.per_seq_ms,
+            &mut coefficients.per_seq_s,
+            1e-3,
+        ),
+        (
+            "bw_efficiency",
+            cal.bw_efficiency,
+            &mut coefficients.bw_efficiency,
+            1.0,
+        ),
+        (
+            "flops_efficiency",
+            cal.flops_efficiency,
+            &mut coefficients.flops_efficiency,
+            1.0,
+        ),
     ] {
         if let Some(v) = v {
             *slot = v * scale;

