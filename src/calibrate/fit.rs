@@ -189,9 +189,21 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     // NNLS pins one at zero), resampling moves the split, and the spread shows it. The
     // reported standard error is the larger of the analytic and the bootstrap one.
     let boot = bootstrap_spread(&a, &bw, BOOTSTRAP_RESAMPLES);
+    // How well the server repeats itself: probes of the same shape taken at different times
+    // differ by drift the residuals of one moment do not show; that relative spread is added
+    // to every coefficient's uncertainty.
+    let repeat = repeatability(observations);
+    if let Some(r) = repeat {
+        notes.push(format!(
+            "repeated probes of the same shape differ by {:.1}% (RMS); that much is added to every coefficient's uncertainty",
+            r * 100.0
+        ));
+    }
     for (k, &j) in keep.iter().enumerate() {
         coef[j] = x_scaled[k] / scales[k];
-        let se = se_scaled[k].max(boot[k]);
+        let stat = se_scaled[k].max(boot[k]);
+        let drift = repeat.unwrap_or(0.0) * x_scaled[k];
+        let se = (stat * stat + drift * drift).sqrt();
         stderr.insert(NAMES[j].to_string(), se / scales[k] * UNIT[j]);
     }
     let mut step = MeasuredStep {
@@ -263,6 +275,31 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
 }
 
 const BOOTSTRAP_RESAMPLES: usize = 200;
+
+/// RMS relative spread of repeated observations of the same shape, if any shape repeats.
+fn repeatability(observations: &[Observation]) -> Option<f64> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for o in observations {
+        let s = &o.shape;
+        let key = format!(
+            "{}/{}/{}/{}/{}/{}",
+            s.seqs, s.tokens, s.kv_read_tokens, s.passes, o.decode, o.includes_latency
+        );
+        groups.entry(key).or_default().push(o.ms);
+    }
+    let mut sum = 0.0;
+    let mut count = 0usize;
+    for values in groups.values().filter(|v| v.len() >= 2) {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        if mean <= 0.0 {
+            continue;
+        }
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+        sum += var / (mean * mean);
+        count += 1;
+    }
+    (count > 0).then(|| (sum / count as f64).sqrt())
+}
 
 /// Standard deviation of each NNLS coefficient over resamples of the rows (seeded: the same
 /// data give the same spread).

@@ -222,70 +222,73 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
     ];
     lengths.retain(|&p| p <= longest);
+    // 2 and 3. Prefill at one user across prompt lengths, and decode across batch sizes with
+    // short prompts, in rounds spread over the budget, so that repeated probes show how
+    // much the server drifts (their spread enters the standard errors).
     let mut latencies = Vec::new();
-    for round in 0..2 {
-        for &p in &lengths {
-            if over() {
-                break;
-            }
-            let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
-            let sent = Instant::now();
-            let tally = client::send(&http, &target, &prompt, 1, sent)
-                .await
-                .map_err(|f| {
-                    anyhow::anyhow!(
-                        "calibration probe (prefill {p} tokens) failed: {}",
-                        f.reason
-                    )
-                })?;
-            requests += 1;
-            let Some(ttft) = tally.first_token else {
-                continue;
-            };
-            let ttft_ms = ttft.as_secs_f64() * 1e3;
-            let (ms, label, includes_latency) = match tally.server_prompt {
-                Some((n, prompt_ms)) if n as u64 == p => {
-                    latencies.push(ttft_ms - prompt_ms);
-                    (
-                        prompt_ms,
-                        format!("prefill {p} (server prompt_ms, round {})", round + 1),
-                        false,
-                    )
+    for stage in 0..5usize {
+        if matches!(stage, 0 | 3) {
+            let round = stage / 3;
+            for &p in &lengths {
+                if over() {
+                    break;
                 }
-                _ => (
-                    ttft_ms,
-                    format!("prefill {p} (client TTFT, round {})", round + 1),
-                    true,
-                ),
-            };
-            observations.push(Observation {
-                label,
-                shape: prefill_shape(p, n_ubatch),
-                ms,
-                decode: false,
-                includes_latency,
-            });
-        }
-    }
-
-    // 3. Decode across batch sizes (short prompts), then at long context.
-    for _round in 0..3 {
-        for &b in &batches {
-            if over() {
-                continue;
+                let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
+                let sent = Instant::now();
+                let tally = client::send(&http, &target, &prompt, 1, sent)
+                    .await
+                    .map_err(|f| {
+                        anyhow::anyhow!(
+                            "calibration probe (prefill {p} tokens) failed: {}",
+                            f.reason
+                        )
+                    })?;
+                requests += 1;
+                let Some(ttft) = tally.first_token else {
+                    continue;
+                };
+                let ttft_ms = ttft.as_secs_f64() * 1e3;
+                let (ms, label, includes_latency) = match tally.server_prompt {
+                    Some((n, prompt_ms)) if n as u64 == p => {
+                        latencies.push(ttft_ms - prompt_ms);
+                        (
+                            prompt_ms,
+                            format!("prefill {p} (server prompt_ms, round {})", round + 1),
+                            false,
+                        )
+                    }
+                    _ => (
+                        ttft_ms,
+                        format!("prefill {p} (client TTFT, round {})", round + 1),
+                        true,
+                    ),
+                };
+                observations.push(Observation {
+                    label,
+                    shape: prefill_shape(p, n_ubatch),
+                    ms,
+                    decode: false,
+                    includes_latency,
+                });
             }
-            let ms = decode_probe(
-                &http,
-                &target,
-                &maker,
-                &mut rng,
-                b,
-                short_prompt,
-                decode_out,
-            )
-            .await?;
-            requests += b as u64;
-            decode_at(b, short_prompt, ms, &mut observations);
+        } else {
+            for &b in &batches {
+                if over() {
+                    continue;
+                }
+                let ms = decode_probe(
+                    &http,
+                    &target,
+                    &maker,
+                    &mut rng,
+                    b,
+                    short_prompt,
+                    decode_out,
+                )
+                .await?;
+                requests += b as u64;
+                decode_at(b, short_prompt, ms, &mut observations);
+            }
         }
     }
     let long_prompt = (context * 6 / 10).min(8192).max(short_prompt);
