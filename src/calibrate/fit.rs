@@ -294,7 +294,8 @@ fn repeatability(observations: &[Observation]) -> Option<f64> {
         if mean <= 0.0 {
             continue;
         }
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
+        let var =
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64;
         sum += var / (mean * mean);
         count += 1;
     }
