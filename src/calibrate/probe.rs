@@ -217,7 +217,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     decode_at(1, short_prompt, ms, &mut observations);
 
     // 2. Prefill across prompt lengths at one user.
-    let longest = (context * 9 / 10).min(4096).max(32);
+    let longest = (context * 9 / 10).clamp(32, 4096);
     let mut lengths = vec![
         16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
     ];
