@@ -207,14 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let overrides = parse_sets(&sets)?;
             let runs = capsim::calibrate::runs::load(&runs)?;
             let points = capsim::validate::validate(&path, &overrides, &runs)?;
-            let table = capsim::validate::table(&points);
-            if json {
-                eprint!("{table}");
-                println!("{}", serde_json::to_string_pretty(&points)?);
-            } else {
-                print!("{table}");
-            }
-            Ok(())
+            emit(json, &capsim::validate::table(&points), &points)
         }
         Command::Hardware {
             command: HardwareCommand::List { json },
@@ -288,6 +281,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// With `--json`: the document on stdout and the human text on stderr; otherwise the text.
+fn emit(json: bool, human: &str, document: &impl serde::Serialize) -> anyhow::Result<()> {
+    if json {
+        eprint!("{human}");
+        println!("{}", serde_json::to_string_pretty(document)?);
+    } else {
+        print!("{human}");
+    }
+    Ok(())
 }
 
 fn parse_sets(sets: &[String]) -> Result<Vec<scenario::Override>, InputError> {
@@ -477,10 +481,7 @@ fn spot(
     out: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let overrides = sets
-        .iter()
-        .map(|s| scenario::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = parse_sets(sets)?;
     let points = scenario::load(&path, &overrides)?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(InputError::new("--url", format!("'{url}' is not an http:// URL")).into());
@@ -548,13 +549,11 @@ fn spot(
         m.model,
         m.api
     );
-    let table = output::table(&summaries);
-    if json {
-        eprint!("{header}{table}");
-        println!("{}", serde_json::to_string_pretty(&summaries)?);
-    } else {
-        print!("{header}{table}");
-    }
+    emit(
+        json,
+        &format!("{header}{}", output::table(&summaries)),
+        &summaries,
+    )?;
     eprintln!(
         "records, summary.json and metadata.json in {}",
         dir.display()
@@ -578,10 +577,7 @@ fn simulate(
     json: bool,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let overrides = sets
-        .iter()
-        .map(|s| scenario::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = parse_sets(sets)?;
     let points = scenario::load(&path, &overrides)?;
     // Points are independent and each is seeded: running them in parallel keeps the output
     // identical to a serial run.
@@ -617,13 +613,11 @@ fn simulate(
         first.replicas,
         first.cost_source
     );
-    let table = output::table(&summaries);
-    if json {
-        eprint!("{header}{table}");
-        println!("{}", serde_json::to_string_pretty(&summaries)?);
-    } else {
-        print!("{header}{table}");
-    }
+    emit(
+        json,
+        &format!("{header}{}", output::table(&summaries)),
+        &summaries,
+    )?;
     if let Some(dir) = out {
         let records: Vec<&[capsim::metrics::RequestRecord]> =
             results.iter().map(|r| r.records.as_slice()).collect();

@@ -163,6 +163,15 @@ impl Quantiles {
     }
 }
 
+/// The median of unsorted values (sorted in place), or None when there are none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(percentile_sorted(values, 50.0))
+}
+
 /// numpy's default (linear) percentile of sorted data.
 pub fn percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
     if sorted.is_empty() {

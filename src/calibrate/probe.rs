@@ -10,6 +10,7 @@ use crate::cost::StepShape;
 use crate::live::client::{self, Prompt, Target};
 use crate::live::discovery::{self, ServerInfo};
 use crate::live::prompts::PromptMaker;
+use crate::metrics::median;
 use crate::scenario::Api;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -57,14 +58,6 @@ pub fn prefill_shape(prompt: u64, n_ubatch: u32) -> StepShape {
         attention_pairs: prompt as f64 * prompt as f64 / 2.0,
         passes: prompt.div_ceil(n_ubatch.max(1) as u64) as u32,
     }
-}
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(crate::metrics::percentile_sorted(v, 50.0))
 }
 
 /// B requests sent together decode in lockstep: the median gap in the middle of their streams

@@ -7,6 +7,7 @@ use super::fit::Observation;
 use super::probe::{decode_shape, prefill_shape};
 use crate::error::{InputError, InputResult};
 use crate::live::RunMetadata;
+use crate::metrics::median;
 use crate::metrics::RequestRecord;
 use std::path::{Path, PathBuf};
 
@@ -240,14 +241,6 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
         request_rate: rate.filter(|r| r.is_finite()),
         burstiness: v.get("burstiness").and_then(|b| b.as_f64()),
     })
-}
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(crate::metrics::percentile_sorted(v, 50.0))
 }
 
 /// Step observations from recorded runs: each run's median inter-token gap is a decode step at

@@ -111,16 +111,15 @@ pub async fn discover(http: &reqwest::Client, base: &str) -> ServerInfo {
     info
 }
 
-/// Token ids of `text` through the server's `/tokenize` (llama-server and vLLM have one).
-pub async fn tokenize(
+/// POSTs JSON and reads a JSON answer; None on any failure.
+async fn post_json(
     http: &reqwest::Client,
-    base: &str,
-    text: &str,
-    add_special: bool,
-) -> Option<Vec<u32>> {
+    url: &str,
+    body: &serde_json::Value,
+) -> Option<serde_json::Value> {
     let r = http
-        .post(format!("{base}/tokenize"))
-        .json(&serde_json::json!({ "content": text, "prompt": text, "add_special": add_special }))
+        .post(url)
+        .json(body)
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -128,7 +127,22 @@ pub async fn tokenize(
     if !r.status().is_success() {
         return None;
     }
-    let v: serde_json::Value = r.json().await.ok()?;
+    r.json().await.ok()
+}
+
+/// Token ids of `text` through the server's `/tokenize` (llama-server and vLLM have one).
+pub async fn tokenize(
+    http: &reqwest::Client,
+    base: &str,
+    text: &str,
+    add_special: bool,
+) -> Option<Vec<u32>> {
+    let v = post_json(
+        http,
+        &format!("{base}/tokenize"),
+        &serde_json::json!({ "content": text, "prompt": text, "add_special": add_special }),
+    )
+    .await?;
     let tokens = v.get("tokens")?.as_array()?;
     tokens
         .iter()
@@ -142,17 +156,12 @@ pub async fn tokenize(
 
 /// Text of token ids through `/detokenize`.
 pub async fn detokenize(http: &reqwest::Client, base: &str, ids: &[u32]) -> Option<String> {
-    let r = http
-        .post(format!("{base}/detokenize"))
-        .json(&serde_json::json!({ "tokens": ids }))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    let v: serde_json::Value = r.json().await.ok()?;
+    let v = post_json(
+        http,
+        &format!("{base}/detokenize"),
+        &serde_json::json!({ "tokens": ids }),
+    )
+    .await?;
     v.get("content")
         .or_else(|| v.get("prompt"))
         .and_then(|c| c.as_str())
