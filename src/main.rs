@@ -84,6 +84,12 @@ enum Command {
         /// llama.cpp physical batch (-ub) of the server, for long prompts.
         #[arg(long, default_value_t = 512)]
         n_ubatch: u32,
+        /// Instead of measuring: project this profile's efficiencies to --hardware.
+        #[arg(long, value_name = "PROFILE", conflicts_with_all = ["url", "from"], requires = "hardware")]
+        project: Option<PathBuf>,
+        /// Target GPU of --project (a name from `capsim hardware list`).
+        #[arg(long)]
+        hardware: Option<String>,
     },
     /// Simulate the points recorded runs measured and compare prediction with measurement.
     Validate {
@@ -188,6 +194,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sets,
             model,
             n_ubatch,
+            project: Some(profile),
+            hardware: Some(gpu),
+        } => {
+            let source = capsim::cost::Profile::load(&profile)?;
+            let device = capsim::hardware::lookup(&gpu).ok_or_else(|| {
+                InputError::new(
+                    "--hardware",
+                    format!(
+                        "unknown GPU '{gpu}'; known: {}",
+                        capsim::hardware::names().join(", ")
+                    ),
+                )
+            })?;
+            let projected = capsim::calibrate::project(&source, &device)?;
+            projected
+                .save(&out)
+                .with_context(|| format!("writing the profile {}", out.display()))?;
+            let _ = (url, from, budget, scenario_path, sets, model, n_ubatch);
+            println!(
+                "profile {} written to {} (provenance: projected from {} to {})",
+                projected.name,
+                out.display(),
+                source.measured_on.hardware.as_deref().unwrap_or("?"),
+                device.name
+            );
+            Ok(())
+        }
+        Command::Calibrate {
+            url,
+            from,
+            out,
+            budget,
+            scenario: scenario_path,
+            sets,
+            model,
+            n_ubatch,
+            ..
         } => calibrate(
             url,
             from,
