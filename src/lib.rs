@@ -1,6 +1,7 @@
 //! capsim: capacity planning for LLM serving. A pure core (cost model, engine schedulers,
 //! discrete-event simulation, metrics) with I/O at the edges (scenario files, CLI output).
 
+pub mod analysis;
 pub mod bench;
 pub mod calibrate;
 pub mod cost;

@@ -656,16 +656,24 @@ fn simulate(
         first.replicas,
         first.cost_source
     );
+    let analysis = (summaries.len() > 1).then(|| capsim::analysis::analyse(&summaries));
+    let described = analysis.as_ref().map(|a| a.describe()).unwrap_or_default();
     emit(
         json,
-        &format!("{header}{}", output::table(&summaries)),
+        &format!("{header}{}{described}", output::table(&summaries)),
         &summaries,
     )?;
     if let Some(dir) = out {
         let records: Vec<&[capsim::metrics::RequestRecord]> =
             results.iter().map(|r| r.records.as_slice()).collect();
-        let written = output::write_results(&dir, &summaries, &records)
+        let mut written = output::write_results(&dir, &summaries, &records)
             .with_context(|| format!("writing results to {}", dir.display()))?;
+        if let Some(a) = &analysis {
+            let path = dir.join("analysis.json");
+            std::fs::write(&path, serde_json::to_string_pretty(a)? + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
         eprintln!("wrote {} files to {}", written.len(), dir.display());
     }
     Ok(())

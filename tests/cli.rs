@@ -358,3 +358,26 @@ fn missing_scenario_file_is_bad_input() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/scenario.toml"));
 }
+
+#[test]
+fn a_sweep_with_out_writes_its_knee_and_plateau() {
+    let dir = temp_dir("analysis");
+    let out = dir.join("sweep");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/llamacpp-5-slots.toml");
+    let o = capsim(&[
+        "simulate",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("knee: workload.concurrency = 5"), "{text}");
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(a["knee"]["key"], "workload.concurrency");
+    assert_eq!(a["knee"]["value"], 5, "the knee is at the slot count");
+    assert!(a["knee"]["method"].as_str().unwrap().contains("kneedle"));
+    assert_eq!(a["plateau"]["key"], "workload.concurrency");
+    assert!(a["plateau"]["request_throughput"].as_f64().unwrap() > 0.0);
+}

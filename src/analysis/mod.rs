@@ -1,0 +1,260 @@
+//! Reading a sweep: the latency–throughput knee and the saturation plateau.
+//!
+//! - **Knee** (Kneedle on the latency–throughput curve): the sweep's points in swept order give
+//!   x = output throughput and y = p99 TTFT; both are scaled to [0, 1] and the knee is the
+//!   point farthest below the diagonal, max(x − y): past it, latency grows faster than
+//!   throughput. Needs three points, throughput that grows along the sweep and a latency that
+//!   rises.
+//! - **Plateau**: achieved throughput stops rising with offered load. With the peak request
+//!   throughput X, the plateau starts at the first point from which every later point stays
+//!   within 5% of X; it is reported only when at least two points lie on it.
+
+use crate::metrics::Summary;
+use serde::Serialize;
+
+pub mod slo;
+
+/// Where latency starts to grow faster than throughput.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Knee {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub method: String,
+}
+
+/// Where achieved throughput stops rising.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plateau {
+    pub key: String,
+    pub starts_at: serde_json::Value,
+    pub request_throughput: f64,
+    pub output_throughput: f64,
+}
+
+/// The `analysis.json` of a sweep.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Analysis {
+    pub knee: Option<Knee>,
+    pub plateau: Option<Plateau>,
+}
+
+/// The swept key whose values order the points: the first key that varies and is numeric.
+fn swept_key(points: &[Summary]) -> Option<String> {
+    let first = points.first()?;
+    first
+        .point
+        .keys()
+        .find(|k| {
+            let values: Vec<f64> = points
+                .iter()
+                .filter_map(|p| p.point.get(*k)?.as_f64())
+                .collect();
+            values.len() == points.len() && values.iter().any(|v| *v != values[0])
+        })
+        .cloned()
+}
+
+/// Indices of the points sorted by the swept key (other keys fixed at the first point's values).
+fn along(points: &[Summary], key: &str) -> Vec<usize> {
+    let first = &points[0].point;
+    let mut idx: Vec<usize> = (0..points.len())
+        .filter(|&i| {
+            points[i]
+                .point
+                .iter()
+                .all(|(k, v)| k == key || first.get(k) == Some(v))
+        })
+        .collect();
+    idx.sort_by(|&a, &b| {
+        let x = points[a].point[key].as_f64().unwrap_or(0.0);
+        let y = points[b].point[key].as_f64().unwrap_or(0.0);
+        x.total_cmp(&y)
+    });
+    idx
+}
+
+/// Kneedle on (output throughput, p99 TTFT) along the swept key.
+pub fn knee(points: &[Summary]) -> Option<Knee> {
+    let key = swept_key(points)?;
+    let idx = along(points, &key);
+    if idx.len() < 3 {
+        return None;
+    }
+    let xs: Vec<f64> = idx.iter().map(|&i| points[i].output_throughput).collect();
+    let ys: Vec<f64> = idx.iter().map(|&i| points[i].p99_ttft_ms).collect();
+    if xs.iter().chain(&ys).any(|v| !v.is_finite()) {
+        return None;
+    }
+    if xs[xs.len() - 1] <= xs[0] * 1.05 {
+        return None; // throughput does not grow along this sweep (e.g. longer prompts): no knee
+    }
+    let norm = |v: &[f64]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(*x), b.max(*x))
+            });
+        v.iter()
+            .map(|x| if hi > lo { (x - lo) / (hi - lo) } else { 0.0 })
+            .collect::<Vec<f64>>()
+    };
+    let (xn, yn) = (norm(&xs), norm(&ys));
+    if yn.iter().all(|y| *y == 0.0) {
+        return None; // latency never rises: no knee in this range
+    }
+    let (best, gap) = (0..idx.len())
+        .map(|i| (i, xn[i] - yn[i]))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    if gap <= 0.05 {
+        return None; // the curve never bends away from the diagonal
+    }
+    Some(Knee {
+        key: key.clone(),
+        value: points[idx[best]].point[&key].clone(),
+        method: "kneedle: max(x − y) of output_throughput (x) and p99_ttft_ms (y), each scaled to [0, 1], along the swept key".into(),
+    })
+}
+
+/// Where request throughput stops rising (within 5% of its peak to the end of the sweep).
+pub fn plateau(points: &[Summary]) -> Option<Plateau> {
+    let key = swept_key(points)?;
+    let idx = along(points, &key);
+    if idx.len() < 3 {
+        return None;
+    }
+    let xs: Vec<f64> = idx.iter().map(|&i| points[i].request_throughput).collect();
+    let peak = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !(peak.is_finite() && peak > 0.0) {
+        return None;
+    }
+    let mut start = idx.len();
+    for i in (0..idx.len()).rev() {
+        if xs[i] >= 0.95 * peak {
+            start = i;
+        } else {
+            break;
+        }
+    }
+    if idx.len() - start < 2 {
+        return None;
+    }
+    let on: Vec<usize> = idx[start..].to_vec();
+    let mean =
+        |f: fn(&Summary) -> f64| on.iter().map(|&i| f(&points[i])).sum::<f64>() / on.len() as f64;
+    Some(Plateau {
+        key: key.clone(),
+        starts_at: points[idx[start]].point[&key].clone(),
+        request_throughput: mean(|s| s.request_throughput),
+        output_throughput: mean(|s| s.output_throughput),
+    })
+}
+
+pub fn analyse(points: &[Summary]) -> Analysis {
+    Analysis {
+        knee: knee(points),
+        plateau: plateau(points),
+    }
+}
+
+impl Analysis {
+    /// Two lines for the summary table.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        match &self.knee {
+            Some(k) => s.push_str(&format!(
+                "knee: {} = {} (latency grows faster than throughput past it)\n",
+                k.key, k.value
+            )),
+            None => s.push_str("knee: none in this range\n"),
+        }
+        match &self.plateau {
+            Some(p) => s.push_str(&format!(
+                "plateau: from {} = {}: {:.2} req/s, {:.1} output tok/s\n",
+                p.key, p.starts_at, p.request_throughput, p.output_throughput
+            )),
+            None => s.push_str("plateau: none (throughput does not level off in this range)\n"),
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{summarize, ItlStats, RunFacts};
+
+    fn point(load: f64, tput: f64, p99: f64) -> Summary {
+        let mut s = summarize(
+            Default::default(),
+            "simulated",
+            &[],
+            &ItlStats::default(),
+            RunFacts::default(),
+        );
+        s.point.insert("workload.rate".into(), load.into());
+        s.request_throughput = tput;
+        s.output_throughput = tput * 100.0;
+        s.p99_ttft_ms = p99;
+        s
+    }
+
+    /// A saturating server: throughput min(load, 4), latency 1/(1 − ρ)-like then queue growth.
+    fn curve() -> Vec<Summary> {
+        [0.5, 1.0, 2.0, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0]
+            .iter()
+            .map(|&l: &f64| {
+                let x = l.min(4.0);
+                let rho = (l / 4.0).min(0.99);
+                let y = if l <= 3.5 {
+                    100.0 / (1.0 - rho)
+                } else {
+                    100.0 / (1.0 - 0.875) + 2000.0 * (l - 3.5)
+                };
+                point(l, x, y)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_the_knee_before_saturation() {
+        let k = knee(&curve()).unwrap();
+        let v = k.value.as_f64().unwrap();
+        assert!((3.0..=4.0).contains(&v), "knee at {v}");
+        assert_eq!(k.key, "workload.rate");
+    }
+
+    #[test]
+    fn finds_the_plateau_where_throughput_stops_rising() {
+        let p = plateau(&curve()).unwrap();
+        assert_eq!(p.starts_at.as_f64(), Some(4.0));
+        assert!((p.request_throughput - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_linear_curve_has_neither() {
+        let pts: Vec<Summary> = (1..6)
+            .map(|i| point(i as f64, i as f64, 100.0 + i as f64))
+            .collect();
+        assert!(plateau(&pts).is_none());
+        assert!(
+            knee(&pts).is_none(),
+            "latency rising in step with throughput has no knee"
+        );
+        assert!(knee(&pts[..2]).is_none());
+    }
+
+    #[test]
+    fn falling_throughput_has_no_knee() {
+        let pts: Vec<Summary> = (1..6)
+            .map(|i| point(i as f64, 10.0 / i as f64, 100.0 * i as f64))
+            .collect();
+        assert!(knee(&pts).is_none());
+    }
+
+    #[test]
+    fn the_sweep_may_arrive_in_any_order() {
+        let mut pts = curve();
+        pts.reverse();
+        assert_eq!(plateau(&pts).unwrap().starts_at.as_f64(), Some(4.0));
+    }
+}
