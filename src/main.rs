@@ -105,6 +105,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find the least replicas, or the most rate / concurrency / prompt length, that meets SLOs.
+    Plan {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Objectives, e.g. --slo 'p99_ttft_ms<=500' --slo 'failed==0'.
+        #[arg(long = "slo", value_name = "EXPR", required = true)]
+        slos: Vec<String>,
+        /// replicas | rate | concurrency | input_tokens.
+        #[arg(long)]
+        find: String,
+        /// Seeds each candidate must pass at.
+        #[arg(long, default_value_t = 3)]
+        seeds: u32,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// GPU datasheets the cost model knows.
     Hardware {
         #[command(subcommand)]
@@ -251,6 +271,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runs = capsim::calibrate::runs::load(&runs)?;
             let points = capsim::validate::validate(&path, &overrides, &runs)?;
             emit(json, &capsim::validate::table(&points), &points)
+        }
+        Command::Plan {
+            scenario: path,
+            slos,
+            find,
+            seeds,
+            sets,
+            json,
+        } => {
+            use capsim::analysis::{plan, slo::Slo};
+            let slos = slos
+                .iter()
+                .map(|s| Slo::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let find = plan::Find::parse(&find)?;
+            let overrides = parse_sets(&sets)?;
+            let started = std::time::Instant::now();
+            let result = plan::plan(&path, &overrides, &slos, find, seeds)?;
+            let mut human = String::new();
+            match &result.answer {
+                Some(a) => human.push_str(&format!(
+                    "{}: {a} ({} = {:+.1}% from its limit; binding SLO)\n",
+                    result.find,
+                    result.binding.as_deref().unwrap_or("-"),
+                    result.margin_pct.unwrap_or(f64::NAN) + 0.0
+                )),
+                None => human.push_str(&format!(
+                    "{}: no value meets {}\n",
+                    result.find,
+                    result.slo.join(", ")
+                )),
+            }
+            human.push_str(&format!(
+                "{} candidates simulated at {} seed(s) each in {:.2} s\n",
+                result.evaluated.len(),
+                seeds.max(1),
+                started.elapsed().as_secs_f64()
+            ));
+            for n in &result.notes {
+                human.push_str(&format!("note: {n}\n"));
+            }
+            emit(json, &human, &result)
         }
         Command::Hardware {
             command: HardwareCommand::List { json },

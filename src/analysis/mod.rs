@@ -12,6 +12,7 @@
 use crate::metrics::Summary;
 use serde::Serialize;
 
+pub mod plan;
 pub mod slo;
 
 /// Where latency starts to grow faster than throughput.

@@ -1,0 +1,352 @@
+//! `capsim plan`: the least replicas, or the most rate / concurrency / prompt length, that still
+//! meets every SLO. Bracketing by doubling, then bisection; each candidate is simulated at
+//! several seeds and must pass at all of them (the worst seed's summary is kept). The search
+//! assumes monotonicity and checks it: every evaluated point is compared with the answer, and
+//! a contradiction is reported in `notes`.
+
+use super::slo::Slo;
+use crate::error::{InputError, InputResult};
+use crate::metrics::Summary;
+use crate::scenario::{self, Override};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::Path;
+
+/// What a plan searches for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Find {
+    Replicas,
+    Rate,
+    Concurrency,
+    InputTokens,
+}
+
+impl Find {
+    pub fn parse(s: &str) -> InputResult<Find> {
+        Ok(match s {
+            "replicas" => Find::Replicas,
+            "rate" => Find::Rate,
+            "concurrency" => Find::Concurrency,
+            "input_tokens" => Find::InputTokens,
+            other => {
+                return Err(InputError::new(
+                    "--find",
+                    format!("unknown target '{other}' (expected replicas, rate, concurrency or input_tokens)"),
+                ))
+            }
+        })
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Find::Replicas => "cluster.replicas",
+            Find::Rate => "workload.rate",
+            Find::Concurrency => "workload.concurrency",
+            Find::InputTokens => "workload.input_tokens",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Find::Replicas => "replicas",
+            Find::Rate => "rate",
+            Find::Concurrency => "concurrency",
+            Find::InputTokens => "input_tokens",
+        }
+    }
+
+    /// Replicas are minimised; the others maximised.
+    fn minimise(self) -> bool {
+        self == Find::Replicas
+    }
+}
+
+/// The answer of a plan (`plan --json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanResult {
+    pub find: String,
+    pub answer: Option<serde_json::Value>,
+    /// The SLO metric with the least room at the answer.
+    pub binding: Option<String>,
+    pub margin_pct: Option<f64>,
+    pub slo: Vec<String>,
+    /// Every candidate simulated (worst seed), in search order.
+    pub evaluated: Vec<Summary>,
+    pub notes: Vec<String>,
+}
+
+struct Search<'a> {
+    text: String,
+    path: &'a Path,
+    sets: &'a [Override],
+    slos: &'a [Slo],
+    find: Find,
+    seeds: u32,
+    evaluated: Vec<(f64, bool, Summary)>,
+}
+
+impl Search<'_> {
+    fn value(&self, x: f64) -> toml::Value {
+        if self.find == Find::Rate {
+            toml::Value::Float(x)
+        } else {
+            toml::Value::Integer(x as i64)
+        }
+    }
+
+    /// Simulates candidate `x` at every seed; passes when all seeds meet all SLOs.
+    fn eval(&mut self, x: f64) -> InputResult<bool> {
+        if let Some((_, ok, _)) = self.evaluated.iter().find(|(v, _, _)| *v == x) {
+            return Ok(*ok);
+        }
+        let mut sets = self.sets.to_vec();
+        sets.push(Override {
+            path: scenario::overrides::split_key(self.find.key()).expect("valid key"),
+            value: self.value(x),
+        });
+        sets.push(Override {
+            path: vec!["sweep".into()],
+            value: toml::Value::Table(toml::Table::new()),
+        });
+        let sc = scenario::from_str(&self.text, self.path, &sets)?.remove(0);
+        let base_seed = sc.workload.seed;
+        let summaries: Vec<Summary> = (0..self.seeds.max(1))
+            .into_par_iter()
+            .map(|s| {
+                let mut point = sc.clone();
+                point.workload.seed = base_seed.wrapping_add(s as u64);
+                let mut summary = point.simulate().summary;
+                summary.point = serde_json::Map::new();
+                summary.point.insert(
+                    self.find.key().into(),
+                    crate::scenario::toml_to_json(&self.value(x)),
+                );
+                summary
+            })
+            .collect();
+        let worst = summaries
+            .iter()
+            .min_by(|a, b| self.margin(a).total_cmp(&self.margin(b)))
+            .expect("at least one seed")
+            .clone();
+        let ok = summaries
+            .iter()
+            .all(|s| self.slos.iter().all(|slo| slo.met(s)));
+        self.evaluated.push((x, ok, worst));
+        Ok(ok)
+    }
+
+    fn margin(&self, s: &Summary) -> f64 {
+        self.slos
+            .iter()
+            .map(|slo| {
+                let m = slo.margin_pct(s);
+                if m.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    m
+                }
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn summary_at(&self, x: f64) -> &Summary {
+        &self
+            .evaluated
+            .iter()
+            .find(|(v, _, _)| *v == x)
+            .expect("evaluated")
+            .2
+    }
+}
+
+/// The SLOs cannot be met even at the easiest candidate `x`: say which miss, by how much.
+fn impossible(s: &Search, slos: &[Slo], x: f64, path: &Path) -> InputError {
+    let worst = s.summary_at(x).clone();
+    let missed: Vec<String> = slos
+        .iter()
+        .filter(|slo| !slo.met(&worst))
+        .map(|slo| format!("{} ({} = {:.3})", slo.text, slo.metric, slo.value(&worst)))
+        .collect();
+    InputError::new(
+        "--slo",
+        format!(
+            "cannot be met even at {} = {x}: {} misses it",
+            s.find.key(),
+            missed.join(", ")
+        ),
+    )
+    .in_file(path)
+}
+
+/// Runs a plan for the scenario at `path`.
+pub fn plan(
+    path: &Path,
+    sets: &[Override],
+    slos: &[Slo],
+    find: Find,
+    seeds: u32,
+) -> InputResult<PlanResult> {
+    if slos.is_empty() {
+        return Err(InputError::new(
+            "--slo",
+            "give at least one SLO, e.g. --slo 'p99_ttft_ms<=500'",
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(path))?;
+    let mut s = Search {
+        text,
+        path,
+        sets,
+        slos,
+        find,
+        seeds,
+        evaluated: Vec::new(),
+    };
+    // The arrival process must have the knob being searched.
+    let probe = scenario::from_str(&s.text, path, sets)?.remove(0);
+    let closed = matches!(
+        probe.workload.arrival,
+        crate::workload::Arrival::Closed { .. }
+    );
+    if find == Find::Rate
+        && !matches!(
+            probe.workload.arrival,
+            crate::workload::Arrival::Open { .. }
+        )
+    {
+        return Err(InputError::new(
+            "--find",
+            "rate needs an open-loop arrival (poisson, gamma or constant)",
+        )
+        .in_file(path));
+    }
+    if find == Find::Concurrency && !closed {
+        return Err(
+            InputError::new("--find", "concurrency needs arrival = \"closed\" (users)")
+                .in_file(path),
+        );
+    }
+    let mut notes = Vec::new();
+    let answer: Option<f64> = if find.minimise() {
+        // Least replicas: 1, 2, 4, … until one passes, then bisect.
+        let limit = 4096.0;
+        let mut hi = 1.0;
+        let mut ok = s.eval(hi)?;
+        while !ok && hi < limit {
+            hi = (hi * 2.0_f64).min(limit);
+            ok = s.eval(hi)?;
+        }
+        if !ok {
+            return Err(impossible(&s, slos, hi, path));
+        } else {
+            let mut lo = hi / 2.0; // failed (or below 1)
+            while hi - lo > 1.0 && lo >= 1.0 {
+                let mid = ((lo + hi) / 2.0).floor();
+                if s.eval(mid)? {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            Some(hi)
+        }
+    } else {
+        // Most load: the least must pass, then double until a failure, then bisect.
+        let (start, limit, step_precision) = match find {
+            Find::Rate => (0.01, 1e6, 0.01),
+            Find::Concurrency => (1.0, 65536.0, 0.0),
+            _ => (1.0, (1u64 << 30) as f64, 0.0),
+        };
+        if !s.eval(start)? {
+            return Err(impossible(&s, slos, start, path));
+        }
+        let mut lo = start;
+        let mut hi = if find == Find::Rate { 0.5 } else { 2.0 };
+        let mut all_pass = false;
+        loop {
+            if !s.eval(hi)? {
+                break;
+            }
+            lo = hi;
+            if hi >= limit {
+                notes.push(format!("every value up to {limit} meets the SLOs"));
+                all_pass = true;
+                break;
+            }
+            hi = (hi * 2.0).min(limit);
+        }
+        if all_pass {
+            Some(lo)
+        } else {
+            loop {
+                let done = if find == Find::Rate {
+                    hi - lo <= step_precision * lo.max(0.01)
+                } else {
+                    hi - lo <= 1.0
+                };
+                if done {
+                    break;
+                }
+                let mid = if find == Find::Rate {
+                    (lo + hi) / 2.0
+                } else {
+                    ((lo + hi) / 2.0).floor()
+                };
+                if s.eval(mid)? {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            Some(lo)
+        }
+    };
+    // Monotonicity: passes on the near side of the answer, failures on the far side.
+    if let Some(a) = answer {
+        let contradictions: Vec<f64> = s
+            .evaluated
+            .iter()
+            .filter(|(x, ok, _)| {
+                let near = if find.minimise() { *x >= a } else { *x <= a };
+                near != *ok
+            })
+            .map(|(x, _, _)| *x)
+            .collect();
+        if !contradictions.is_empty() {
+            notes.push(format!(
+                "not monotone: {} at {:?} contradicts the answer {a}; the answer is the edge the search found",
+                find.key(),
+                contradictions
+            ));
+        }
+    }
+    let (binding, margin) = match answer {
+        Some(a) => {
+            let at = s.summary_at(a);
+            let b = slos
+                .iter()
+                .map(|slo| (slo.metric.clone(), slo.margin_pct(at)))
+                .min_by(|x, y| x.1.total_cmp(&y.1));
+            (b.as_ref().map(|b| b.0.clone()), b.map(|b| b.1))
+        }
+        None => {
+            notes.push(format!(
+                "no {} up to the search limit meets the SLOs",
+                find.name()
+            ));
+            (None, None)
+        }
+    };
+    let answer_json = answer.map(|a| crate::scenario::toml_to_json(&s.value(a)));
+    Ok(PlanResult {
+        find: find.name().into(),
+        answer: answer_json,
+        binding,
+        margin_pct: margin,
+        slo: slos.iter().map(|x| x.text.clone()).collect(),
+        evaluated: s.evaluated.into_iter().map(|(_, _, sum)| sum).collect(),
+        notes,
+    })
+}
