@@ -243,9 +243,10 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
     })
 }
 
-/// Step observations from recorded runs: each run's median inter-token gap is a decode step at
-/// its typical batch (requests in flight, capped by the server's slots); at one user, each
-/// request's TTFT is a prefill of its prompt, seen from the client (request latency included).
+/// Step observations from recorded runs: a run with a steady batch (all slots busy, or a whole
+/// number of requests in flight) gives its typical inter-token gap (the mean of the gaps up to
+/// twice the median) as a decode step at that batch; at one user, each request's TTFT is a prefill of its prompt, seen from the client
+/// (request latency included).
 pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
     let mut obs = Vec::new();
     for run in runs {
@@ -254,8 +255,16 @@ pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
             continue;
         }
         let in_flight = run.mean_in_flight();
-        let batch = in_flight.round().max(1.0) as u32;
-        let batch = run.slots().map_or(batch, |s| batch.min(s.max(1)));
+        // A decode step at a known batch needs a steady batch: every slot busy, or a whole
+        // number of requests in flight (a closed loop). Light open-loop traffic moves between
+        // batch sizes, and its median gap belongs to none of them.
+        let full = run.slots().is_some_and(|s| in_flight >= s as f64 - 0.25);
+        let batch = match run.slots() {
+            Some(s) if full => s.max(1),
+            _ => in_flight.round().max(1.0) as u32,
+        };
+        let steady =
+            full || (in_flight - in_flight.round()).abs() <= 0.1 * in_flight.round().max(1.0);
         let mean_in = ok.iter().map(|r| r.input_tokens as f64).sum::<f64>() / ok.len() as f64;
         let mean_out = ok.iter().map(|r| r.output_tokens as f64).sum::<f64>() / ok.len() as f64;
         let mut gaps: Vec<f64> = ok
@@ -264,7 +273,13 @@ pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
             .filter(|g| **g > 0.0)
             .map(|g| g * 1e3)
             .collect();
-        if let Some(ms) = median(&mut gaps) {
+        // The typical step: the mean of the gaps, leaving out those over twice the median
+        // (steps that carried another request's prefill, which the simulation models itself).
+        let typical = median(&mut gaps).map(|m| {
+            let kept: Vec<f64> = gaps.iter().copied().filter(|g| *g <= 2.0 * m).collect();
+            kept.iter().sum::<f64>() / kept.len().max(1) as f64
+        });
+        if let Some(ms) = typical.filter(|_| steady) {
             let l = (mean_in + mean_out / 2.0).round() as u64;
             obs.push(Observation {
                 label: format!("decode B={batch} L={l} ({})", run.source),
