@@ -206,16 +206,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => spot(path, &url, model, &sets, out, json),
         Command::Calibrate {
-            url,
-            from,
             out,
-            budget,
-            scenario: scenario_path,
-            sets,
-            model,
-            n_ubatch,
             project: Some(profile),
             hardware: Some(gpu),
+            ..
         } => {
             let source = capsim::cost::Profile::load(&profile)?;
             let device = capsim::hardware::lookup(&gpu).ok_or_else(|| {
@@ -231,7 +225,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             projected
                 .save(&out)
                 .with_context(|| format!("writing the profile {}", out.display()))?;
-            let _ = (url, from, budget, scenario_path, sets, model, n_ubatch);
             println!(
                 "profile {} written to {} (provenance: projected from {} to {})",
                 projected.name,
