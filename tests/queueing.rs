@@ -42,13 +42,7 @@ fn scenario_with(sets: &[&str]) -> Scenario {
 /// Service time of one request of `tokens` prompt tokens, from the cost model itself.
 fn service_s(sc: &Scenario, tokens: u64) -> f64 {
     sc.cost
-        .step_time(&StepShape {
-            seqs: 1,
-            tokens,
-            kv_read_tokens: tokens,
-            attention_pairs: tokens as f64 * tokens as f64 / 2.0,
-            passes: 1,
-        })
+        .step_time(&StepShape::prefill(tokens, u32::MAX))
         .as_secs_f64()
 }
 

@@ -40,26 +40,6 @@ pub struct ProbeOptions {
     pub seed: u64,
 }
 
-pub fn decode_shape(batch: u32, context: u64) -> StepShape {
-    StepShape {
-        seqs: batch,
-        tokens: batch as u64,
-        kv_read_tokens: batch as u64 * context,
-        attention_pairs: (batch as u64 * context) as f64,
-        passes: 1,
-    }
-}
-
-pub fn prefill_shape(prompt: u64, n_ubatch: u32) -> StepShape {
-    StepShape {
-        seqs: 1,
-        tokens: prompt,
-        kv_read_tokens: prompt,
-        attention_pairs: prompt as f64 * prompt as f64 / 2.0,
-        passes: prompt.div_ceil(n_ubatch.max(1) as u64) as u32,
-    }
-}
-
 /// B requests sent together decode in lockstep: the median gap in the middle of their streams
 /// is one decode step at batch B.
 async fn decode_probe(
@@ -187,7 +167,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             let l = prompt + decode_out as u64 / 2;
             obs.push(Observation {
                 label: format!("decode B={batch} L={l}"),
-                shape: decode_shape(batch, l),
+                shape: StepShape::decode(batch, l),
                 ms,
                 decode: true,
                 includes_latency: false,
@@ -258,7 +238,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 };
                 observations.push(Observation {
                     label,
-                    shape: prefill_shape(p, n_ubatch),
+                    shape: StepShape::prefill(p, n_ubatch),
                     ms,
                     decode: false,
                     includes_latency,

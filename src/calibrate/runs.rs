@@ -4,7 +4,7 @@
 //! `output_lens`, `ttfts`, `itls`, with `max_concurrency`, `request_rate`, `burstiness`).
 
 use super::fit::Observation;
-use super::probe::{decode_shape, prefill_shape};
+use crate::cost::StepShape;
 use crate::error::{InputError, InputResult};
 use crate::live::RunMetadata;
 use crate::metrics::median;
@@ -283,7 +283,7 @@ pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
             let l = (mean_in + mean_out / 2.0).round() as u64;
             obs.push(Observation {
                 label: format!("decode B={batch} L={l} ({})", run.source),
-                shape: decode_shape(batch, l),
+                shape: StepShape::decode(batch, l),
                 ms,
                 decode: true,
                 includes_latency: false,
@@ -298,7 +298,7 @@ pub fn observations(runs: &[RecordedRun]) -> Vec<Observation> {
                             "prefill {} (client TTFT, {} #{})",
                             r.input_tokens, run.source, r.id
                         ),
-                        shape: prefill_shape(r.input_tokens as u64, n_ubatch),
+                        shape: StepShape::prefill(r.input_tokens as u64, n_ubatch),
                         ms: ttft * 1e3,
                         decode: false,
                         includes_latency: true,

@@ -12,7 +12,7 @@ pub use coefficients::{Coefficients, MeasuredStep, Profile};
 
 use crate::hardware::Device;
 use crate::model::{Dtype, ModelFootprint, ModelShape};
-use crate::units::{Bytes, Nanos};
+use crate::units::Nanos;
 use serde::Serialize;
 
 /// What one engine step processes, as aggregates (no per-sequence lists).
@@ -28,6 +28,30 @@ pub struct StepShape {
     pub attention_pairs: f64,
     /// Forward passes the step is split into (llama.cpp micro-batches); at least 1.
     pub passes: u32,
+}
+
+impl StepShape {
+    /// A pure decode step: `batch` sequences, each reading `context` cached tokens.
+    pub fn decode(batch: u32, context: u64) -> StepShape {
+        StepShape {
+            seqs: batch,
+            tokens: batch as u64,
+            kv_read_tokens: batch as u64 * context,
+            attention_pairs: (batch as u64 * context) as f64,
+            passes: 1,
+        }
+    }
+
+    /// One prefill of `prompt` tokens from an empty cache, in micro-batches of `n_ubatch`.
+    pub fn prefill(prompt: u64, n_ubatch: u32) -> StepShape {
+        StepShape {
+            seqs: 1,
+            tokens: prompt,
+            kv_read_tokens: prompt,
+            attention_pairs: prompt as f64 * prompt as f64 / 2.0,
+            passes: prompt.div_ceil(n_ubatch.max(1) as u64) as u32,
+        }
+    }
 }
 
 /// Time of one step, by component, in seconds.
@@ -143,11 +167,6 @@ impl CostModel {
         })
     }
 
-    /// KV-cache bytes per cached token (whole replica).
-    pub fn kv_per_token(&self) -> Bytes {
-        self.footprint.kv_per_token
-    }
-
     pub fn breakdown(&self, s: &StepShape) -> StepBreakdown {
         if let Some(m) = &self.measured {
             let pure_decode = s.tokens == s.seqs as u64 && s.seqs > 0;
@@ -202,24 +221,12 @@ impl CostModel {
 
     /// Step time of a pure decode step of `batch` sequences at `context` tokens each.
     pub fn decode_step(&self, batch: u32, context: u64) -> Nanos {
-        self.step_time(&StepShape {
-            seqs: batch,
-            tokens: batch as u64,
-            kv_read_tokens: batch as u64 * context,
-            attention_pairs: (batch as u64 * context) as f64,
-            passes: 1,
-        })
+        self.step_time(&StepShape::decode(batch, context))
     }
 
     /// Step time of one prefill of `prompt` tokens in a single chunk.
     pub fn prefill_step(&self, prompt: u64) -> Nanos {
-        self.step_time(&StepShape {
-            seqs: 1,
-            tokens: prompt,
-            kv_read_tokens: prompt,
-            attention_pairs: prompt as f64 * prompt as f64 / 2.0,
-            passes: 1,
-        })
+        self.step_time(&StepShape::prefill(prompt, u32::MAX))
     }
 }
 

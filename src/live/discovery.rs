@@ -27,17 +27,20 @@ pub struct ServerInfo {
     pub raw: serde_json::Map<String, serde_json::Value>,
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
-    let r = http
-        .get(url)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
+/// Sends a request and reads a JSON answer; None on any failure or non-2xx status.
+async fn read_json(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Option<serde_json::Value> {
+    let r = request.timeout(timeout).send().await.ok()?;
     if !r.status().is_success() {
         return None;
     }
     r.json().await.ok()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    read_json(http.get(url), Duration::from_secs(5)).await
 }
 
 fn as_u32(v: Option<&serde_json::Value>) -> Option<u32> {
@@ -117,17 +120,7 @@ async fn post_json(
     url: &str,
     body: &serde_json::Value,
 ) -> Option<serde_json::Value> {
-    let r = http
-        .post(url)
-        .json(body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    r.json().await.ok()
+    read_json(http.post(url).json(body), Duration::from_secs(10)).await
 }
 
 /// Token ids of `text` through the server's `/tokenize` (llama-server and vLLM have one).

@@ -395,18 +395,12 @@ async fn plan_requests(
             ..
         } => {
             for (i, row) in rows.iter().take(w.num_requests as usize).enumerate() {
-                let scale = |n: u32| {
-                    (n as f64 * token_scale)
-                        .round()
-                        .clamp(1.0, crate::workload::LengthDist::MAX_TOKENS as f64)
-                        as u32
-                };
                 let at = Duration::from_secs_f64(row.at.as_secs_f64() / time_scale);
                 shape.push((
                     i as u64,
                     Some(at),
-                    scale(row.input_tokens),
-                    scale(row.output_tokens),
+                    crate::workload::LengthDist::scale(row.input_tokens, *token_scale),
+                    crate::workload::LengthDist::scale(row.output_tokens, *token_scale),
                 ));
             }
         }

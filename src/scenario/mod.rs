@@ -92,14 +92,19 @@ pub struct PointResult {
 impl Scenario {
     /// A fresh engine per replica.
     pub fn engines(&self) -> Vec<Box<dyn Engine>> {
+        self.engines_with(&self.cost)
+    }
+
+    /// A fresh engine per replica, stepping with `cost`.
+    fn engines_with(&self, cost: &CostModel) -> Vec<Box<dyn Engine>> {
         (0..self.replicas)
             .map(|_| -> Box<dyn Engine> {
                 match &self.engine {
                     EngineSpec::Vllm { config, .. } => {
-                        Box::new(VllmEngine::new(config.clone(), self.cost.clone()))
+                        Box::new(VllmEngine::new(config.clone(), cost.clone()))
                     }
                     EngineSpec::LlamaCpp(cfg) => {
-                        Box::new(LlamaCppEngine::new(cfg.clone(), self.cost.clone()))
+                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone()))
                     }
                 }
             })
@@ -140,18 +145,7 @@ impl Scenario {
     }
 
     fn simulate_with(&self, cost: &CostModel) -> PointResult {
-        let engines = (0..self.replicas)
-            .map(|_| -> Box<dyn Engine> {
-                match &self.engine {
-                    EngineSpec::Vllm { config, .. } => {
-                        Box::new(VllmEngine::new(config.clone(), cost.clone()))
-                    }
-                    EngineSpec::LlamaCpp(cfg) => {
-                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone()))
-                    }
-                }
-            })
-            .collect();
+        let engines = self.engines_with(cost);
         let mut out = sim::run(
             self.workload.clone(),
             engines,

@@ -240,12 +240,10 @@ impl Sim {
                 rows, token_scale, ..
             } => {
                 let row = rows[i as usize];
-                let scale = |n: u32| {
-                    (n as f64 * token_scale)
-                        .round()
-                        .clamp(1.0, LengthDist::MAX_TOKENS as f64) as u32
-                };
-                (scale(row.input_tokens), scale(row.output_tokens))
+                (
+                    LengthDist::scale(row.input_tokens, *token_scale),
+                    LengthDist::scale(row.output_tokens, *token_scale),
+                )
             }
             _ => (
                 self.workload.input_tokens.sample(&mut self.rng_lengths),

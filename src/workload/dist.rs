@@ -316,6 +316,13 @@ impl LengthDist {
             .ceil()
             .clamp(1.0, Self::MAX_TOKENS as f64)
     }
+
+    /// A token count scaled by `factor` (trace replay's token_scale), rounded, kept in range.
+    pub fn scale(tokens: u32, factor: f64) -> u32 {
+        (tokens as f64 * factor)
+            .round()
+            .clamp(1.0, Self::MAX_TOKENS as f64) as u32
+    }
 }
 
 #[cfg(test)]
