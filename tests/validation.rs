@@ -22,8 +22,9 @@ fn capsim(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn work_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("capsim-validation-{}", std::process::id()));
+/// A fresh folder per test (tests share the process id).
+fn work_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capsim-validation-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -73,7 +74,7 @@ fn profile_step(path: &Path) -> Value {
 #[test]
 fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     let _serial = common::serial();
-    let dir = work_dir();
+    let dir = work_dir("loop");
     let server = LlamaServer::start(&model(ModelSize::Small), &["--parallel", "4", "-c", "8192"]);
     let url = server.url.clone();
     let fixture_scenario = scenario(&dir, "fixture.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 128\noutput_tokens = 64\n");
@@ -140,7 +141,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
 
     // Spot runs: (a) closed loop C = 1, 2, 4, 8, 12 on 4 slots; (b) Poisson rates with a cap.
     let closed = scenario(&dir, "closed.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 20\ninput_tokens = 128\noutput_tokens = 64\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 12]\n");
-    let rate = scenario(&dir, "rate.toml", None, "[workload]\narrival = \"poisson\"\nrate = 1.0\nconcurrency = 8\nnum_requests = 14\ninput_tokens = 128\noutput_tokens = 64\nseed = 3\n[sweep]\n\"workload.rate\" = [0.5, 2.0, 6.0]\n");
+    let rate = scenario(&dir, "rate.toml", None, "[workload]\narrival = \"poisson\"\nrate = 1.0\nconcurrency = 8\nnum_requests = 24\ninput_tokens = 128\noutput_tokens = 64\nseed = 3\n[sweep]\n\"workload.rate\" = [0.5, 2.0, 6.0]\n");
     let runs_closed = dir.join("runs-closed");
     let runs_rate = dir.join("runs-rate");
     for (sc, out) in [(&closed, &runs_closed), (&rate, &runs_rate)] {
@@ -294,7 +295,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
              ## Calibration (live, 60 s budget)\n\n```\n{out}```\n\n\
              A second calibration against the same server:\n\n```\n{out2}```\n\n\
              ## Validation\n\n(a) closed loop, 128 → 64 tokens, 20 requests per point, C = 1, 2, 4, 8, 12; \
-             (b) Poisson arrivals at 0.5, 2 and 6 req/s with at most 8 in flight, 14 requests per point.\n\n```\n{table}```\n\n\
+             (b) Poisson arrivals at 0.5, 2 and 6 req/s with at most 8 in flight, 24 requests per point.\n\n```\n{table}```\n\n\
              {}\n\nSaturation: predicted {pm:.1} tok/s, measured {mm:.1} tok/s ({sat_err:+.1}%).\n\n\
              ## Calibration from the recorded runs\n\n```\n{out_from}```\n\n\
              Its predictions for closed loops at C = 1, 2, 4, 8 differ from the live profile's by {worst:.1}% on average \
@@ -308,7 +309,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
 #[test]
 fn a_server_that_dies_mid_calibration_leaves_no_profile() {
     let _serial = common::serial();
-    let dir = work_dir();
+    let dir = work_dir("dies");
     let mut server =
         LlamaServer::start(&model(ModelSize::Small), &["--parallel", "2", "-c", "4096"]);
     let out = dir.join("never.json");
