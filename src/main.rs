@@ -32,9 +32,36 @@ enum Command {
         /// Print exactly one JSON document (an array of summaries) on stdout; the table goes to stderr.
         #[arg(long)]
         json: bool,
-        /// Write summary.json and request records (JSONL) into this folder.
+        /// Write summary.json, analysis.json, capacity.json and request records (JSONL) into this folder.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Simulate only shard K of N of the sweep (points i with i mod N = K − 1); put the
+        /// shards' --out folders together with `capsim merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Write a markdown report with charts (SVG and PNG) from results: simulate/spot --out
+    /// folders, summary or validate --json files, recorded runs (capsim records, vllm bench JSON).
+    Report {
+        /// Results to put in the report (each becomes a series; measured ones are drawn as dots).
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        /// Folder for report.md and its charts.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Title of the report.
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Put the folders of a sharded `simulate --out` (or the JSON of a sharded `plan --json`)
+    /// back together, in sweep order.
+    Merge {
+        /// Shard folders (or plan JSON files), in any order.
+        #[arg(required = true, value_name = "SHARDS")]
+        shards: Vec<PathBuf>,
+        /// Merged results folder (or JSON file, for plans).
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
     },
     /// Run the scenario's workload against a live OpenAI-compatible server and measure it.
     Spot {
@@ -118,6 +145,9 @@ enum Command {
         /// Seeds each candidate must pass at.
         #[arg(long, default_value_t = 3)]
         seeds: u32,
+        /// With a [sweep]: plan only shard K of N of its points (merge with `capsim merge`).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         /// Override a scenario key (VALUE is TOML).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -196,7 +226,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sets,
             json,
             out,
-        } => simulate(path, &sets, json, out),
+            shard,
+        } => simulate(path, &sets, json, out, shard),
+        Command::Report {
+            results,
+            out,
+            title,
+        } => {
+            let series = capsim::report::load(&results)?;
+            let title = title.unwrap_or_else(|| {
+                format!(
+                    "capsim report: {}",
+                    series
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            let path = capsim::report::write(&series, &title, &out)
+                .map_err(|e| anyhow::anyhow!("writing the report: {e}"))?;
+            println!("report written to {}", path.display());
+            Ok(())
+        }
+        Command::Merge { shards, out } => merge(&shards, &out),
         Command::Spot {
             scenario: path,
             url,
@@ -270,6 +323,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             slos,
             find,
             seeds,
+            shard,
             sets,
             json,
         } => {
@@ -280,32 +334,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             let find = plan::Find::parse(&find)?;
             let overrides = parse_sets(&sets)?;
+            let shard = shard
+                .map(|s| capsim::shard::Shard::parse(&s))
+                .transpose()?
+                .unwrap_or(capsim::shard::Shard::ALL);
             let started = std::time::Instant::now();
-            let result = plan::plan(&path, &overrides, &slos, find, seeds)?;
+            let bar = output::progress(0, "candidates");
+            let results =
+                plan::plan_sweep(&path, &overrides, &slos, find, seeds, shard, &|what| {
+                    bar.inc_length(1);
+                    bar.inc(1);
+                    bar.set_message(what.to_string());
+                })?;
+            bar.finish_and_clear();
             let mut human = String::new();
-            match &result.answer {
-                Some(a) => human.push_str(&format!(
-                    "{}: {a} ({} = {:+.1}% from its limit; binding SLO)\n",
-                    result.find,
-                    result.binding.as_deref().unwrap_or("-"),
-                    result.margin_pct.unwrap_or(f64::NAN) + 0.0
-                )),
-                None => human.push_str(&format!(
-                    "{}: no value meets {}\n",
-                    result.find,
-                    result.slo.join(", ")
-                )),
+            for result in &results {
+                if results.len() > 1 || !result.point.is_empty() {
+                    let at: Vec<String> = result
+                        .point
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    human.push_str(&format!("point {}: ", at.join(", ")));
+                }
+                match &result.answer {
+                    Some(a) => human.push_str(&format!(
+                        "{}: {a} ({} = {:+.1}% from its limit; binding SLO)\n",
+                        result.find,
+                        result.binding.as_deref().unwrap_or("-"),
+                        result.margin_pct.unwrap_or(f64::NAN) + 0.0
+                    )),
+                    None => human.push_str(&format!(
+                        "{}: no value meets {}\n",
+                        result.find,
+                        result.slo.join(", ")
+                    )),
+                }
+                for n in &result.notes {
+                    human.push_str(&format!("note: {n}\n"));
+                }
             }
+            let candidates: usize = results.iter().map(|r| r.evaluated.len()).sum();
             human.push_str(&format!(
-                "{} candidates simulated at {} seed(s) each in {:.2} s\n",
-                result.evaluated.len(),
+                "{candidates} candidates simulated at {} seed(s) each in {:.2} s\n",
                 seeds.max(1),
                 started.elapsed().as_secs_f64()
             ));
-            for n in &result.notes {
-                human.push_str(&format!("note: {n}\n"));
+            if results.len() == 1 && shard.is_all() && results[0].point.is_empty() {
+                emit(json, &human, &results[0])
+            } else {
+                emit(json, &human, &results)
             }
-            emit(json, &human, &result)
         }
         Command::Hardware {
             command: HardwareCommand::List { json },
@@ -674,15 +753,46 @@ fn simulate(
     sets: &[String],
     json: bool,
     out: Option<PathBuf>,
+    shard: Option<String>,
 ) -> anyhow::Result<()> {
+    use capsim::scenario::capacity::Capacity;
+    use capsim::shard::{Shard, ShardFile};
     let overrides = parse_sets(sets)?;
-    let points = scenario::load(&path, &overrides)?;
+    let shard = shard
+        .map(|s| Shard::parse(&s))
+        .transpose()?
+        .unwrap_or(Shard::ALL);
+    let all = scenario::load(&path, &overrides)?;
+    let indices = shard.indices(all.len());
+    if indices.is_empty() {
+        return Err(InputError::new(
+            "--shard",
+            format!(
+                "shard {}/{} holds no points: the sweep has {}",
+                shard.shard,
+                shard.of,
+                all.len()
+            ),
+        )
+        .into());
+    }
+    let points: Vec<&scenario::Scenario> = indices.iter().map(|&i| &all[i]).collect();
     // Points are independent and each is seeded: running them in parallel keeps the output
     // identical to a serial run.
-    let results: Vec<scenario::PointResult> = points.par_iter().map(|p| p.simulate()).collect();
+    let bar = output::progress(points.len() as u64, "points simulated");
+    let results: Vec<scenario::PointResult> = points
+        .par_iter()
+        .map(|p| {
+            let r = p.simulate();
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
     let summaries: Vec<_> = results.iter().map(|r| r.summary.clone()).collect();
-    let first = &points[0];
-    let header = format!(
+    let capacities: Vec<Capacity> = points.iter().map(|p| Capacity::of(p)).collect();
+    let first = points[0];
+    let mut header = format!(
         "{}: {} on {}{} ({}), {} replica(s); cost model: {}\n",
         first.name,
         first.model.name,
@@ -711,7 +821,29 @@ fn simulate(
         first.replicas,
         first.cost_source
     );
-    let analysis = (summaries.len() > 1).then(|| capsim::analysis::analyse(&summaries));
+    let mut seen = Vec::new();
+    for c in &capacities {
+        if seen.contains(&c.summary) {
+            continue;
+        }
+        seen.push(c.summary.clone());
+        let at: Vec<String> = c.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let varies = capacities
+            .iter()
+            .any(|x| x.summary != capacities[0].summary);
+        if varies && !at.is_empty() {
+            header.push_str(&format!("capacity at {}: {}\n", at.join(", "), c.summary));
+        } else {
+            header.push_str(&format!("capacity: {}\n", c.summary));
+        }
+        if seen.len() == 6 && capacities.len() > 6 {
+            header.push_str("capacity: … (every point in capacity.json with --out)\n");
+            break;
+        }
+    }
+    // Knee and plateau need the whole sweep: a shard leaves them to `capsim merge`.
+    let analysis =
+        (summaries.len() > 1 && shard.is_all()).then(|| capsim::analysis::analyse(&summaries));
     let described = analysis.as_ref().map(|a| a.describe()).unwrap_or_default();
     emit(
         json,
@@ -721,15 +853,62 @@ fn simulate(
     if let Some(dir) = out {
         let records: Vec<&[capsim::metrics::RequestRecord]> =
             results.iter().map(|r| r.records.as_slice()).collect();
-        let mut written = output::write_results(&dir, &summaries, &records)
+        let mut written = output::write_results(&dir, &summaries, &records, &indices, all.len())
             .with_context(|| format!("writing results to {}", dir.display()))?;
+        let mut extra: Vec<(&str, String)> =
+            vec![("capacity.json", serde_json::to_string_pretty(&capacities)?)];
         if let Some(a) = &analysis {
-            let path = dir.join("analysis.json");
-            std::fs::write(&path, serde_json::to_string_pretty(a)? + "\n")
+            extra.push(("analysis.json", serde_json::to_string_pretty(a)?));
+        }
+        if !shard.is_all() {
+            let meta = ShardFile {
+                shard,
+                points: all.len(),
+                indices: indices.clone(),
+            };
+            extra.push(("shard.json", serde_json::to_string_pretty(&meta)?));
+        }
+        for (name, text) in extra {
+            let path = dir.join(name);
+            std::fs::write(&path, text + "\n")
                 .with_context(|| format!("writing {}", path.display()))?;
             written.push(path);
         }
         eprintln!("wrote {} files to {}", written.len(), dir.display());
     }
+    Ok(())
+}
+
+/// `capsim merge`: shard folders of a simulation, or the JSON of sharded plans.
+fn merge(shards: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()> {
+    if shards.iter().all(|p| p.is_dir()) {
+        let summaries = capsim::shard::merge_results(shards, out)?;
+        let mut text = output::table(&summaries);
+        if summaries.len() > 1 {
+            let a = capsim::analysis::analyse(&summaries);
+            text.push_str(&a.describe());
+            std::fs::write(
+                out.join("analysis.json"),
+                serde_json::to_string_pretty(&a)? + "\n",
+            )?;
+        }
+        print!("{text}");
+        eprintln!(
+            "merged {} shard(s), {} points, into {}",
+            shards.len(),
+            summaries.len(),
+            out.display()
+        );
+        return Ok(());
+    }
+    let merged = capsim::analysis::plan::merge_json(shards)?;
+    std::fs::write(out, serde_json::to_string_pretty(&merged)? + "\n")
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "merged {} plan shard(s), {} points, into {}",
+        shards.len(),
+        merged.len(),
+        out.display()
+    );
     Ok(())
 }

@@ -269,6 +269,11 @@ impl Summary {
     }
 }
 
+/// serde_json writes a NaN (a metric with no samples) as null; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// One scenario point's results (vLLM bench field names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -279,31 +284,53 @@ pub struct Summary {
     pub completed: u64,
     pub failed: u64,
     /// Seconds.
+    #[serde(deserialize_with = "nan_if_null")]
     pub duration: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub request_throughput: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub output_throughput: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub total_token_throughput: f64,
     pub total_input_tokens: u64,
     pub total_output_tokens: u64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub median_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub median_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub median_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub median_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_e2el_ms: f64,
     /// Mean over requests of output tokens / (E2EL − TTFT): the speed one user sees.
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_user_output_throughput: f64,
     /// Time-average of requests in flight (sent, not finished).
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_in_flight: f64,
     /// Preemptions (KV cache exhausted, request recomputed).
     pub preemptions: u64,

@@ -104,12 +104,15 @@ pub fn table(summaries: &[Summary]) -> String {
     out
 }
 
-/// Writes `summary.json` and the request records of each point (`records.jsonl` for a single
-/// point, `records-000.jsonl`… for a sweep) into `dir`.
+/// Writes `summary.json` and the request records of each point into `dir`. Record files are
+/// named by each point's index in the whole sweep (`records.jsonl` for a single point,
+/// `records-007.jsonl`…), so the folders of a sharded sweep merge by copying.
 pub fn write_results(
     dir: &Path,
     summaries: &[Summary],
     records: &[&[RequestRecord]],
+    indices: &[usize],
+    total_points: usize,
 ) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
@@ -118,13 +121,8 @@ pub fn write_results(
     text.push('\n');
     std::fs::write(&summary_path, text)?;
     written.push(summary_path);
-    for (i, recs) in records.iter().enumerate() {
-        let name = if records.len() == 1 {
-            "records.jsonl".to_string()
-        } else {
-            format!("records-{i:03}.jsonl")
-        };
-        let path = dir.join(name);
+    for (recs, &index) in records.iter().zip(indices) {
+        let path = dir.join(crate::shard::records_name(index, total_points));
         let mut w = BufWriter::new(std::fs::File::create(&path)?);
         for r in recs.iter() {
             serde_json::to_writer(&mut w, r).map_err(std::io::Error::other)?;
@@ -134,4 +132,20 @@ pub fn write_results(
         written.push(path);
     }
     Ok(written)
+}
+
+/// A progress bar on stderr for `len` units of work (hidden when stderr is not a terminal).
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
 }

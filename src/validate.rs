@@ -9,12 +9,12 @@ use crate::error::{InputError, InputResult};
 use crate::live;
 use crate::metrics::{Summary, METRIC_FIELDS};
 use crate::scenario::{self, Override};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One measured point against its prediction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PointValidation {
     pub point: serde_json::Map<String, serde_json::Value>,
     pub predicted: Summary,

@@ -37,10 +37,16 @@ pub struct Plateau {
 pub struct Analysis {
     pub knee: Option<Knee>,
     pub plateau: Option<Plateau>,
+    /// The first value of the swept key at which the KV cache ran out (preemptions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption_onset: Option<serde_json::Value>,
+    /// The first value of the swept key at which requests failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_onset: Option<serde_json::Value>,
 }
 
 /// The swept key whose values order the points: the first key that varies and is numeric.
-fn swept_key(points: &[Summary]) -> Option<String> {
+pub fn swept_key(points: &[Summary]) -> Option<String> {
     let first = points.first()?;
     first
         .point
@@ -150,10 +156,21 @@ pub fn plateau(points: &[Summary]) -> Option<Plateau> {
     })
 }
 
+/// The first value of the swept key at which `happens` holds.
+fn onset(points: &[Summary], happens: fn(&Summary) -> bool) -> Option<serde_json::Value> {
+    let key = swept_key(points)?;
+    along(points, &key)
+        .into_iter()
+        .find(|&i| happens(&points[i]))
+        .map(|i| points[i].point[&key].clone())
+}
+
 pub fn analyse(points: &[Summary]) -> Analysis {
     Analysis {
         knee: knee(points),
         plateau: plateau(points),
+        preemption_onset: onset(points, |s| s.preemptions > 0),
+        failure_onset: onset(points, |s| s.failed > 0),
     }
 }
 
@@ -174,6 +191,12 @@ impl Analysis {
                 p.key, p.starts_at, p.request_throughput, p.output_throughput
             )),
             None => s.push_str("plateau: none (throughput does not level off in this range)\n"),
+        }
+        if let Some(v) = &self.preemption_onset {
+            s.push_str(&format!("preemptions (KV cache full) from {v}\n"));
+        }
+        if let Some(v) = &self.failure_onset {
+            s.push_str(&format!("failed requests from {v}\n"));
         }
         s
     }
@@ -242,6 +265,19 @@ mod tests {
             "latency rising in step with throughput has no knee"
         );
         assert!(knee(&pts[..2]).is_none());
+    }
+
+    #[test]
+    fn onsets_are_the_first_points_with_preemptions_and_failures() {
+        let mut pts = curve();
+        pts[6].preemptions = 3;
+        pts[7].preemptions = 9;
+        pts[8].failed = 1;
+        pts.reverse();
+        let a = analyse(&pts);
+        assert_eq!(a.preemption_onset.and_then(|v| v.as_f64()), Some(5.0));
+        assert_eq!(a.failure_onset.and_then(|v| v.as_f64()), Some(8.0));
+        assert!(analyse(&curve()).preemption_onset.is_none());
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct PlanResult {
     /// Every candidate simulated (worst seed), in search order.
     pub evaluated: Vec<Summary>,
     pub notes: Vec<String>,
+    /// The sweep point this plan is for (empty without a sweep).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub point: serde_json::Map<String, serde_json::Value>,
+    /// Its index in the sweep and the sweep's size (so shards merge).
+    pub index: usize,
+    pub points: usize,
 }
 
 struct Search<'a> {
@@ -83,6 +89,8 @@ struct Search<'a> {
     find: Find,
     seeds: u32,
     evaluated: Vec<(f64, bool, Summary)>,
+    /// Told about every candidate simulated.
+    progress: &'a (dyn Fn(&str) + Sync),
 }
 
 impl Search<'_> {
@@ -133,6 +141,12 @@ impl Search<'_> {
             .iter()
             .all(|s| self.slos.iter().all(|slo| slo.met(s)));
         self.evaluated.push((x, ok, worst));
+        (self.progress)(&format!(
+            "{} = {} {}",
+            self.find.key(),
+            x,
+            if ok { "meets the SLOs" } else { "misses" }
+        ));
         Ok(ok)
     }
 
@@ -179,13 +193,124 @@ fn impossible(s: &Search, slos: &[Slo], x: f64, path: &Path) -> InputError {
     .in_file(path)
 }
 
-/// Runs a plan for the scenario at `path`.
+/// Runs a plan for the scenario at `path` (its first point when it has a sweep).
 pub fn plan(
     path: &Path,
     sets: &[Override],
     slos: &[Slo],
     find: Find,
     seeds: u32,
+) -> InputResult<PlanResult> {
+    plan_point(path, sets, slos, find, seeds, &|_| {})
+}
+
+/// Runs a plan for every point of the scenario's sweep in `shard` (one plan without a sweep),
+/// telling `progress` about each candidate simulated.
+pub fn plan_sweep(
+    path: &Path,
+    sets: &[Override],
+    slos: &[Slo],
+    find: Find,
+    seeds: u32,
+    shard: crate::shard::Shard,
+    progress: &(dyn Fn(&str) + Sync),
+) -> InputResult<Vec<PlanResult>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(path))?;
+    let all = scenario::from_str(&text, path, sets)?;
+    if all[0].point.contains_key(find.key()) {
+        return Err(InputError::new(
+            "--find",
+            format!(
+                "the scenario's [sweep] varies {}, the value being searched; take it out of the sweep",
+                find.key()
+            ),
+        )
+        .in_file(path));
+    }
+    let indices = shard.indices(all.len());
+    if indices.is_empty() {
+        return Err(InputError::new(
+            "--shard",
+            format!(
+                "shard {}/{} holds no points: the sweep has {}",
+                shard.shard,
+                shard.of,
+                all.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(indices.len());
+    for i in indices {
+        let mut point_sets = sets.to_vec();
+        for (k, v) in &all[i].point {
+            let (Some(key), Ok(value)) = (
+                scenario::overrides::split_key(k).ok(),
+                toml::Value::try_from(v.clone()),
+            ) else {
+                continue;
+            };
+            point_sets.push(Override { path: key, value });
+        }
+        let mut r = plan_point(path, &point_sets, slos, find, seeds, progress)?;
+        r.point = all[i].point.clone();
+        r.index = i;
+        r.points = all.len();
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Puts the JSON of sharded `plan --json` runs back in sweep order, checking every point is
+/// there once.
+pub fn merge_json(files: &[std::path::PathBuf]) -> InputResult<Vec<serde_json::Value>> {
+    let mut slots: Vec<Option<serde_json::Value>> = Vec::new();
+    for f in files {
+        let bad = |p: String| InputError::new("", p).in_file(f);
+        let text = std::fs::read_to_string(f).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+        let items = match v {
+            serde_json::Value::Array(a) => a,
+            one => vec![one],
+        };
+        for item in items {
+            let (Some(i), Some(n)) = (item["index"].as_u64(), item["points"].as_u64()) else {
+                return Err(bad("not the output of plan --json (no index/points)".into()));
+            };
+            let (i, n) = (i as usize, n as usize);
+            if slots.is_empty() {
+                slots = vec![None; n];
+            }
+            if n != slots.len() || i >= n {
+                return Err(bad(format!(
+                    "point {i} of {n} does not belong to a sweep of {}",
+                    slots.len()
+                )));
+            }
+            if slots[i].is_some() {
+                return Err(bad(format!("point {i} is in two shards")));
+            }
+            slots[i] = Some(item);
+        }
+    }
+    let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+    if !missing.is_empty() || slots.is_empty() {
+        return Err(InputError::new(
+            "merge",
+            format!("points {missing:?} are missing: merge every shard"),
+        ));
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
+
+fn plan_point(
+    path: &Path,
+    sets: &[Override],
+    slos: &[Slo],
+    find: Find,
+    seeds: u32,
+    progress: &(dyn Fn(&str) + Sync),
 ) -> InputResult<PlanResult> {
     if slos.is_empty() {
         return Err(InputError::new(
@@ -203,6 +328,7 @@ pub fn plan(
         find,
         seeds,
         evaluated: Vec::new(),
+        progress,
     };
     // The arrival process must have the knob being searched.
     let probe = scenario::from_str(&s.text, path, sets)?.remove(0);
@@ -348,5 +474,8 @@ pub fn plan(
         slo: slos.iter().map(|x| x.text.clone()).collect(),
         evaluated: s.evaluated.into_iter().map(|(_, _, sum)| sum).collect(),
         notes,
+        point: serde_json::Map::new(),
+        index: 0,
+        points: 1,
     })
 }

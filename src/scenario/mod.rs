@@ -2,6 +2,7 @@
 //! simulation needs. Every problem is an [`InputError`] naming the file, the key and what is
 //! wrong; nothing here panics on user input.
 
+pub mod capacity;
 pub mod file;
 pub mod overrides;
 

@@ -1,0 +1,622 @@
+//! `capsim report`: results (simulations, spot runs, validations, vllm bench files) → a
+//! markdown report with charts a person can read at a glance.
+//!
+//! Inputs are read by [`load`]; each becomes one or more [`Series`] of summaries. Points of a
+//! series are grouped into curves along their swept key (the first numeric key that varies);
+//! the other keys, when they vary too, name the curves (e.g. `model=…`). Every curve gets its
+//! knee, plateau, and preemption and failure onsets (see [`crate::analysis`]).
+
+pub mod chart;
+
+use crate::analysis::{self, Analysis};
+use crate::calibrate::runs;
+use crate::error::{InputError, InputResult};
+use crate::metrics::Summary;
+use crate::output;
+use crate::validate::PointValidation;
+use chart::{Chart, Curve, Legend, Level, Mark};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Results of one kind from one input.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: String,
+    /// Where it was read from.
+    pub origin: PathBuf,
+    pub summaries: Vec<Summary>,
+    /// Extra lines about the series (capacity facts of the scenario, cost model).
+    pub notes: Vec<String>,
+}
+
+impl Series {
+    fn measured(&self) -> bool {
+        self.summaries.iter().all(|s| s.source == "measured")
+    }
+}
+
+fn bad(path: &Path, problem: impl Into<String>) -> InputError {
+    InputError::new("", problem).in_file(path)
+}
+
+fn stem(path: &Path) -> String {
+    let p = if path.file_name().is_some_and(|n| n == "summary.json") {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    };
+    p.file_stem()
+        .or_else(|| p.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "results".into())
+}
+
+fn parse_summaries(path: &Path, value: Value) -> InputResult<Vec<Summary>> {
+    let value = match value {
+        Value::Array(_) => value,
+        one => Value::Array(vec![one]),
+    };
+    serde_json::from_value(value).map_err(|e| bad(path, format!("not a capsim summary: {e}")))
+}
+
+/// Notes kept next to a simulation's summary (capacity.json, written by `simulate --out`).
+fn folder_notes(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("capacity.json")) else {
+        return Vec::new();
+    };
+    let Ok(Value::Array(points)) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    let mut notes: Vec<String> = points
+        .iter()
+        .filter_map(|p| p["summary"].as_str().map(String::from))
+        .collect();
+    notes.dedup();
+    notes
+}
+
+/// Reads one input: a results folder (summary.json from `simulate --out` or `spot --out`), a
+/// summary JSON file (`simulate --json`), a `validate --json` file (a predicted and a measured
+/// series), or recorded runs (capsim records, vllm bench result JSON).
+fn load_one(path: &Path) -> InputResult<Vec<Series>> {
+    if path.is_dir() && path.join("summary.json").is_file() {
+        let mut series = load_one(&path.join("summary.json"))?;
+        let notes = folder_notes(path);
+        for s in &mut series {
+            s.notes.extend(notes.iter().cloned());
+        }
+        return Ok(series);
+    }
+    let name = stem(path);
+    if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| bad(path, format!("not JSON ({e})")))?;
+        let first = match &value {
+            Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
+            other => other.clone(),
+        };
+        if first.get("predicted").is_some() && first.get("measured").is_some() {
+            let points: Vec<PointValidation> = serde_json::from_value(value)
+                .map_err(|e| bad(path, format!("not a capsim validation: {e}")))?;
+            let split = |f: fn(&PointValidation) -> &Summary| -> Vec<Summary> {
+                points.iter().map(f).cloned().collect()
+            };
+            return Ok(vec![
+                Series {
+                    name: format!("{name}: predicted"),
+                    origin: path.into(),
+                    summaries: split(|p| &p.predicted),
+                    notes: Vec::new(),
+                },
+                Series {
+                    name: format!("{name}: measured"),
+                    origin: path.into(),
+                    summaries: split(|p| &p.measured),
+                    notes: Vec::new(),
+                },
+            ]);
+        }
+        if first.get("source").is_some() && first.get("output_throughput").is_some() {
+            return Ok(vec![Series {
+                name,
+                origin: path.into(),
+                summaries: parse_summaries(path, value)?,
+                notes: Vec::new(),
+            }]);
+        }
+    }
+    // Recorded runs: summarised by the same code as spot runs.
+    let recorded = runs::load(&[path.to_path_buf()])?;
+    let summaries = recorded
+        .iter()
+        .map(|r| {
+            let mut point = r
+                .metadata
+                .as_ref()
+                .map(|m| m.point.clone())
+                .unwrap_or_default();
+            if point.is_empty() {
+                if let Some(rate) = r.request_rate {
+                    point.insert("request_rate".into(), rate.into());
+                }
+                if let Some(c) = r.max_concurrency {
+                    point.insert("max_concurrency".into(), c.into());
+                }
+            }
+            crate::live::summarize_records(point, &r.records)
+        })
+        .collect();
+    Ok(vec![Series {
+        name,
+        origin: path.into(),
+        summaries,
+        notes: Vec::new(),
+    }])
+}
+
+/// Reads every input; errors name the file.
+pub fn load(paths: &[PathBuf]) -> InputResult<Vec<Series>> {
+    if paths.is_empty() {
+        return Err(InputError::new(
+            "RESULTS",
+            "give at least one results folder or file",
+        ));
+    }
+    let mut all = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(bad(p, "no such file or folder"));
+        }
+        let series = load_one(p)?;
+        if series.iter().all(|s| s.summaries.is_empty()) {
+            return Err(bad(p, "holds no results"));
+        }
+        all.extend(series);
+    }
+    Ok(all)
+}
+
+/// Words for a scenario key on an axis.
+pub fn axis_name(key: &str) -> String {
+    match key {
+        "workload.concurrency" | "max_concurrency" => "concurrency (requests in flight)".into(),
+        "workload.rate" | "request_rate" => "offered rate (req/s)".into(),
+        "workload.input_tokens" => "prompt length (tokens)".into(),
+        "workload.output_tokens" => "output length (tokens)".into(),
+        "replicas" => "replicas".into(),
+        "workload.time_scale" => "trace time scale".into(),
+        other => other.into(),
+    }
+}
+
+fn short(key: &str) -> String {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    match last {
+        "input_tokens" => "prompt-length".into(),
+        other => other.replace('_', "-"),
+    }
+}
+
+fn fmt_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Points of one series along one swept key, the other keys fixed.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub label: String,
+    pub key: Option<String>,
+    /// Sorted by the swept key.
+    pub points: Vec<Summary>,
+    pub analysis: Analysis,
+    pub measured: bool,
+    /// Groups with the same pairing key share a colour (a prediction and its measurement).
+    pub pairing: String,
+}
+
+fn numeric_key(points: &[Summary]) -> Option<String> {
+    analysis::swept_key(points)
+}
+
+/// Splits a series into curves along its swept key.
+pub fn groups(series: &Series) -> Vec<Group> {
+    let key = numeric_key(&series.summaries);
+    let mut by_rest: BTreeMap<String, (usize, Vec<Summary>)> = BTreeMap::new();
+    for (i, s) in series.summaries.iter().enumerate() {
+        let rest: Vec<String> = s
+            .point
+            .iter()
+            .filter(|(k, _)| Some(*k) != key.as_ref() && k.as_str() != "run")
+            .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), fmt_value(v)))
+            .collect();
+        let entry = by_rest.entry(rest.join(", ")).or_insert((i, Vec::new()));
+        entry.1.push(s.clone());
+    }
+    let mut groups: Vec<(usize, Group)> = by_rest
+        .into_iter()
+        .map(|(rest, (first, mut points))| {
+            if let Some(k) = &key {
+                points.sort_by(|a, b| {
+                    let x = a.point.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+                    let y = b.point.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+                    x.total_cmp(&y)
+                });
+            }
+            let label = if rest.is_empty() {
+                series.name.clone()
+            } else {
+                format!("{} ({rest})", series.name)
+            };
+            let analysis = analysis::analyse(&points);
+            (
+                first,
+                Group {
+                    label,
+                    key: key.clone(),
+                    points,
+                    analysis,
+                    measured: series.measured(),
+                    pairing: format!("{}\u{0}{rest}", series.origin.display()),
+                },
+            )
+        })
+        .collect();
+    groups.sort_by_key(|(first, _)| *first);
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+fn x_of(s: &Summary, key: &str) -> f64 {
+    s.point.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn band_of(s: &Summary, field: &str) -> Option<(f64, f64)> {
+    let r = s.band.as_ref()?.get(field)?;
+    Some((r.low, r.high))
+}
+
+/// One metric of a group as a curve along its key.
+fn curve(g: &Group, key: &str, field: &str, label: String, dashed: bool, color: usize) -> Curve {
+    let metric = |s: &Summary| s.metric(field).unwrap_or(f64::NAN);
+    Curve {
+        label,
+        points: g.points.iter().map(|s| (x_of(s, key), metric(s))).collect(),
+        band: g
+            .points
+            .iter()
+            .filter_map(|s| band_of(s, field).map(|(lo, hi)| (x_of(s, key), lo, hi)))
+            .collect(),
+        measured: g.measured,
+        dashed,
+        color,
+    }
+}
+
+/// A chart file written for the report.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub title: String,
+    pub stem: String,
+    pub caption: String,
+}
+
+/// The charts along one swept key, for the groups that sweep it.
+fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
+    let axis = axis_name(key);
+    let what = short(key);
+    let mut out = Vec::new();
+    let title_x = axis.split(" (").next().unwrap_or(&axis).to_string();
+
+    let mut tput = Chart::new(
+        &format!("Output throughput vs {title_x}"),
+        &axis,
+        "output throughput (tok/s)",
+    );
+    for (color, g) in groups {
+        tput.curves.push(curve(
+            g,
+            key,
+            "output_throughput",
+            g.label.clone(),
+            false,
+            *color,
+        ));
+        if let Some(p) = &g.analysis.plateau {
+            tput.levels.push(Level {
+                label: format!(
+                    "plateau {:.0} tok/s from {}",
+                    p.output_throughput,
+                    fmt_value(&p.starts_at)
+                ),
+                y: p.output_throughput,
+                color: *color,
+            });
+        }
+    }
+    tput.legend = Legend::LowerRight;
+    out.push((
+        Figure {
+            title: tput.title.clone(),
+            stem: format!("throughput-vs-{what}"),
+            caption: "Achieved output tokens per second; dashed: the plateau where throughput stops rising; shaded: the prediction band.".into(),
+        },
+        tput,
+    ));
+
+    let mut ttft = Chart::new(
+        &format!("TTFT vs {title_x}"),
+        &axis,
+        "time to first token (ms)",
+    );
+    for (color, g) in groups {
+        ttft.curves.push(curve(
+            g,
+            key,
+            "median_ttft_ms",
+            format!("{} p50", g.label),
+            false,
+            *color,
+        ));
+        ttft.curves.push(curve(
+            g,
+            key,
+            "p99_ttft_ms",
+            format!("{} p99", g.label),
+            true,
+            *color,
+        ));
+    }
+    out.push((
+        Figure {
+            title: ttft.title.clone(),
+            stem: format!("ttft-vs-{what}"),
+            caption: "Median (solid) and p99 (dashed) time to first token.".into(),
+        },
+        ttft,
+    ));
+
+    let mut tpot = Chart::new(
+        &format!("TPOT and ITL vs {title_x}"),
+        &axis,
+        "time per output token (ms)",
+    );
+    for (color, g) in groups {
+        tpot.curves.push(curve(
+            g,
+            key,
+            "median_tpot_ms",
+            format!("{} TPOT p50", g.label),
+            false,
+            *color,
+        ));
+        tpot.curves.push(curve(
+            g,
+            key,
+            "p99_itl_ms",
+            format!("{} ITL p99", g.label),
+            true,
+            *color,
+        ));
+    }
+    out.push((
+        Figure {
+            title: tpot.title.clone(),
+            stem: format!("tpot-vs-{what}"),
+            caption: "Median time per output token (solid) and p99 inter-token latency (dashed)."
+                .into(),
+        },
+        tpot,
+    ));
+
+    let mut user = Chart::new(
+        &format!("Per-user speed vs {title_x}"),
+        &axis,
+        "output tok/s seen by one user",
+    );
+    for (color, g) in groups {
+        user.curves.push(curve(
+            g,
+            key,
+            "mean_user_output_throughput",
+            g.label.clone(),
+            false,
+            *color,
+        ));
+    }
+    user.legend = Legend::UpperRight;
+    out.push((
+        Figure {
+            title: user.title.clone(),
+            stem: format!("user-speed-vs-{what}"),
+            caption: "What one user sees: output tokens / (E2E − TTFT), averaged over requests."
+                .into(),
+        },
+        user,
+    ));
+    out
+}
+
+/// The latency–throughput curve of every group, knees marked.
+fn latency_throughput(groups: &[(usize, &Group)]) -> (Figure, Chart) {
+    let mut c = Chart::new(
+        "Latency vs throughput",
+        "output throughput (tok/s)",
+        "p99 TTFT (ms)",
+    );
+    for (color, g) in groups {
+        c.curves.push(Curve {
+            label: g.label.clone(),
+            points: g
+                .points
+                .iter()
+                .map(|s| (s.output_throughput, s.p99_ttft_ms))
+                .collect(),
+            band: Vec::new(),
+            measured: g.measured,
+            dashed: false,
+            color: *color,
+        });
+        if let (Some(k), Some(key)) = (&g.analysis.knee, &g.key) {
+            if let Some(s) = g.points.iter().find(|s| s.point.get(key) == Some(&k.value)) {
+                c.marks.push(Mark {
+                    label: format!("knee: {} = {}", short(key), fmt_value(&k.value)),
+                    x: s.output_throughput,
+                    y: s.p99_ttft_ms,
+                    color: *color,
+                });
+            }
+        }
+    }
+    (
+        Figure {
+            title: c.title.clone(),
+            stem: "latency-vs-throughput".into(),
+            caption: "Each point is one load level; the knee (triangle) is where p99 TTFT starts to grow faster than throughput (Kneedle).".into(),
+        },
+        c,
+    )
+}
+
+/// What a group's sweep shows, in sentences.
+fn findings(g: &Group) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(key) = &g.key else {
+        if let Some(s) = g.points.first() {
+            out.push(format!(
+                "{} point(s); output {:.1} tok/s, p99 TTFT {:.0} ms",
+                g.points.len(),
+                s.output_throughput,
+                s.p99_ttft_ms
+            ));
+        }
+        return out;
+    };
+    let name = short(key);
+    if let Some(k) = &g.analysis.knee {
+        out.push(format!(
+            "knee at {name} = {} (p99 TTFT grows faster than throughput past it)",
+            fmt_value(&k.value)
+        ));
+    }
+    if let Some(p) = &g.analysis.plateau {
+        out.push(format!(
+            "plateau from {name} = {}: {:.2} req/s, {:.1} output tok/s",
+            fmt_value(&p.starts_at),
+            p.request_throughput,
+            p.output_throughput
+        ));
+    } else {
+        out.push("no plateau in this range (throughput still rises)".into());
+    }
+    if let Some(v) = &g.analysis.preemption_onset {
+        out.push(format!(
+            "KV cache runs out (preemptions) from {name} = {}",
+            fmt_value(v)
+        ));
+    }
+    if let Some(v) = &g.analysis.failure_onset {
+        out.push(format!("requests fail from {name} = {}", fmt_value(v)));
+    }
+    out
+}
+
+/// Writes `report.md` and its charts into `dir`; returns the report's path.
+pub fn write(series: &[Series], title: &str, dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // One colour per pairing: a validation's prediction and measurement share it.
+    let mut pairings: Vec<String> = Vec::new();
+    let all_groups: Vec<(usize, Group)> = series
+        .iter()
+        .flat_map(groups)
+        .map(|g| {
+            let color = match pairings.iter().position(|p| *p == g.pairing) {
+                Some(i) => i,
+                None => {
+                    pairings.push(g.pairing.clone());
+                    pairings.len() - 1
+                }
+            };
+            (color, g)
+        })
+        .collect();
+    let mut md = String::new();
+    let _ = writeln!(md, "# {title}\n");
+    let _ = writeln!(md, "Generated by `capsim report` from:\n");
+    for s in series {
+        let kind = if s.measured() {
+            "measured"
+        } else {
+            "simulated"
+        };
+        let cost = s
+            .summaries
+            .iter()
+            .find_map(|x| x.cost_model.clone())
+            .map(|c| format!("; cost model: {c}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- **{}**: {} {kind} point(s) from `{}`{cost}",
+            s.name,
+            s.summaries.len(),
+            s.origin.display()
+        );
+        for n in &s.notes {
+            let _ = writeln!(md, "  - {n}");
+        }
+    }
+    let _ = writeln!(md, "\n## Findings\n");
+    for (_, g) in &all_groups {
+        let f = findings(g);
+        let _ = writeln!(md, "- **{}**: {}", g.label, f.join("; "));
+    }
+    // Charts: along each swept key, then latency vs throughput.
+    let mut keys: Vec<String> = Vec::new();
+    for (_, g) in &all_groups {
+        if let Some(k) = &g.key {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let mut figures: Vec<(Figure, Chart)> = Vec::new();
+    for key in &keys {
+        let along: Vec<(usize, &Group)> = all_groups
+            .iter()
+            .filter(|(_, g)| g.key.as_ref() == Some(key))
+            .map(|(i, g)| (*i, g))
+            .collect();
+        figures.extend(charts_along(key, &along));
+    }
+    let every: Vec<(usize, &Group)> = all_groups.iter().map(|(i, g)| (*i, g)).collect();
+    figures.push(latency_throughput(&every));
+    let _ = writeln!(md, "\n## Charts\n");
+    for (fig, chart) in &figures {
+        if !chart.has_data() {
+            continue;
+        }
+        chart.write(dir, &fig.stem)?;
+        let _ = writeln!(
+            md,
+            "### {}\n\n![{}]({}.png)\n\n{} ([SVG]({}.svg))\n",
+            fig.title, fig.title, fig.stem, fig.caption, fig.stem
+        );
+    }
+    let _ = writeln!(md, "## Tables\n");
+    for s in series {
+        let _ = writeln!(
+            md,
+            "### {}\n\n```\n{}```\n",
+            s.name,
+            output::table(&s.summaries)
+        );
+    }
+    let path = dir.join("report.md");
+    std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
