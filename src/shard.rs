@@ -111,13 +111,15 @@ pub fn merge_results(dirs: &[PathBuf], out: &Path) -> InputResult<Vec<Summary>> 
                 total = Some((meta.points, meta.shard.of));
                 slots = vec![None; meta.points];
             }
-            Some((p, n)) if p != meta.points || n != meta.shard.of => return Err(bad(
-                &meta_path,
-                format!(
+            Some((p, n)) if p != meta.points || n != meta.shard.of => {
+                return Err(bad(
+                    &meta_path,
+                    format!(
                     "is shard {}/{} of {} points; the first shard was of {n} shards and {p} points",
                     meta.shard.shard, meta.shard.of, meta.points
                 ),
-            )),
+                ))
+            }
             _ => {}
         }
         for (summary, &i) in summaries.into_iter().zip(&meta.indices) {
