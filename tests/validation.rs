@@ -306,6 +306,37 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
              at most (per metric: output throughput, mean TPOT, median E2E).\n",
             lines.join("\n\n")
         );
+        // Charts: predictions (with bands) and measurements of both sweeps, next to the report.
+        let charts = Path::new(&report).with_extension("");
+        let mut paths = Vec::new();
+        for (name, runs) in [("closed-loop", &runs_closed), ("poisson", &runs_rate)] {
+            let (code, json, err) = capsim(&[
+                "validate",
+                validation.to_str().unwrap(),
+                "--runs",
+                runs.to_str().unwrap(),
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let p = dir.join(format!("{name}.json"));
+            std::fs::write(&p, json).unwrap();
+            paths.push(p);
+        }
+        let (code, _, err) = capsim(&[
+            "report",
+            paths[0].to_str().unwrap(),
+            paths[1].to_str().unwrap(),
+            "--out",
+            charts.to_str().unwrap(),
+            "--title",
+            "Validation charts: llama-server on 2 CPU cores",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let dir_name = charts.file_name().unwrap().to_string_lossy().into_owned();
+        let text = text.replace(
+            "## Validation\n\n",
+            &format!("## Validation\n\nCharts (predicted lines with their bands, measured points): [{dir_name}/report.md]({dir_name}/report.md).\n\n![throughput]({dir_name}/throughput-vs-concurrency.png)\n\n![TTFT vs rate]({dir_name}/ttft-vs-rate.png)\n\n"),
+        );
         std::fs::write(report, text).unwrap();
     }
 }

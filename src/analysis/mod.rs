@@ -106,8 +106,8 @@ pub fn knee(points: &[Summary]) -> Option<Knee> {
             .collect::<Vec<f64>>()
     };
     let (xn, yn) = (norm(&xs), norm(&ys));
-    if yn.iter().all(|y| *y == 0.0) {
-        return None; // latency never rises: no knee in this range
+    if ys[ys.len() - 1] <= ys[0] {
+        return None; // latency does not rise along the sweep (e.g. more replicas): no knee
     }
     let (best, gap) = (0..idx.len())
         .map(|i| (i, xn[i] - yn[i]))

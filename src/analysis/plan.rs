@@ -217,17 +217,20 @@ pub fn plan_sweep(
 ) -> InputResult<Vec<PlanResult>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(path))?;
-    let all = scenario::from_str(&text, path, sets)?;
-    if all[0].point.contains_key(find.key()) {
-        return Err(InputError::new(
-            "--find",
-            format!(
-                "the scenario's [sweep] varies {}, the value being searched; take it out of the sweep",
-                find.key()
-            ),
-        )
-        .in_file(path));
+    // A sweep over the searched key is what the search replaces: drop that key from it.
+    let mut sets = sets.to_vec();
+    if let Ok(doc) = text.parse::<toml::Table>() {
+        if let Some(toml::Value::Table(mut sweep)) = doc.get("sweep").cloned() {
+            if sweep.remove(find.key()).is_some() {
+                sets.push(Override {
+                    path: vec!["sweep".into()],
+                    value: toml::Value::Table(sweep),
+                });
+            }
+        }
     }
+    let sets = &sets[..];
+    let all = scenario::from_str(&text, path, sets)?;
     let indices = shard.indices(all.len());
     if indices.is_empty() {
         return Err(InputError::new(

@@ -69,11 +69,27 @@ fn folder_notes(dir: &Path) -> Vec<String> {
     let Ok(Value::Array(points)) = serde_json::from_str::<Value>(&text) else {
         return Vec::new();
     };
-    let mut notes: Vec<String> = points
-        .iter()
-        .filter_map(|p| p["summary"].as_str().map(String::from))
-        .collect();
-    notes.dedup();
+    let summaries: Vec<&str> = points.iter().filter_map(|p| p["summary"].as_str()).collect();
+    let varies = summaries.iter().any(|s| *s != summaries[0]);
+    let mut notes: Vec<String> = Vec::new();
+    for p in &points {
+        let Some(summary) = p["summary"].as_str() else {
+            continue;
+        };
+        let note = match (varies, p["point"].as_object()) {
+            (true, Some(point)) if !point.is_empty() => {
+                let at: Vec<String> = point
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), fmt_value(v)))
+                    .collect();
+                format!("at {}: {summary}", at.join(", "))
+            }
+            _ => summary.to_string(),
+        };
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
     notes
 }
 
@@ -186,7 +202,8 @@ pub fn axis_name(key: &str) -> String {
         "workload.rate" | "request_rate" => "offered rate (req/s)".into(),
         "workload.input_tokens" => "prompt length (tokens)".into(),
         "workload.output_tokens" => "output length (tokens)".into(),
-        "replicas" => "replicas".into(),
+        "replicas" | "cluster.replicas" => "replicas (nodes)".into(),
+        "hardware.gpus_per_replica" => "GPUs per replica (tensor parallel)".into(),
         "workload.time_scale" => "trace time scale".into(),
         other => other.into(),
     }

@@ -121,9 +121,10 @@ impl Capacity {
                 config.max_model_len
             ),
             (false, _) => format!(
-                "KV cache {} tokens per replica holds {} requests of {} tokens (prompt + output); {} {limit}: {} at once, bound by {binding}{}",
+                "KV cache {} tokens per replica holds {} request{} of {} tokens (prompt + output); {} {limit}: {} at once, bound by {binding}{}",
                 thousands(kv_tokens),
                 thousands(by_kv),
+                if by_kv == 1 { "" } else { "s" },
                 thousands(tokens),
                 limit_name,
                 thousands(max_concurrent),
