@@ -69,7 +69,10 @@ fn folder_notes(dir: &Path) -> Vec<String> {
     let Ok(Value::Array(points)) = serde_json::from_str::<Value>(&text) else {
         return Vec::new();
     };
-    let summaries: Vec<&str> = points.iter().filter_map(|p| p["summary"].as_str()).collect();
+    let summaries: Vec<&str> = points
+        .iter()
+        .filter_map(|p| p["summary"].as_str())
+        .collect();
     let varies = summaries.iter().any(|s| *s != summaries[0]);
     let mut notes: Vec<String> = Vec::new();
     for p in &points {
