@@ -267,3 +267,25 @@ fn bad_report_and_shard_inputs_are_clear_errors() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
 }
+
+#[test]
+fn the_context_growth_report_names_the_mechanism() {
+    let dir = work("context");
+    let sim = dir.join("sim");
+    let (code, _, err) = capsim(&[
+        "simulate",
+        "scenarios/rtx4090-long-context.toml",
+        "--out",
+        s(&sim),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = dir.join("report");
+    assert_eq!(capsim(&["report", s(&sim), "--out", s(&out)]).0, 0);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("sustainable req/s falls"), "{md}");
+    assert!(
+        md.contains("prefill compute") && md.contains("KV capacity"),
+        "{md}"
+    );
+    assert!(out.join("throughput-vs-prompt-length.png").is_file());
+}

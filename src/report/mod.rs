@@ -530,6 +530,10 @@ fn findings(g: &Group) -> Vec<String> {
             p.request_throughput,
             p.output_throughput
         ));
+    } else if g.points.len() >= 2
+        && g.points[g.points.len() - 1].request_throughput < g.points[0].request_throughput
+    {
+        out.push("throughput falls along the sweep".into());
     } else {
         out.push("no plateau in this range (throughput still rises)".into());
     }
@@ -538,6 +542,22 @@ fn findings(g: &Group) -> Vec<String> {
             "KV cache runs out (preemptions) from {name} = {}",
             fmt_value(v)
         ));
+    }
+    // Longer prompts: say what makes throughput fall.
+    if key.ends_with("input_tokens") && g.points.len() >= 2 {
+        let (first, last) = (&g.points[0], &g.points[g.points.len() - 1]);
+        if last.request_throughput < first.request_throughput * 0.95 {
+            let drop = first.request_throughput / last.request_throughput.max(1e-12);
+            out.push(match &g.analysis.preemption_onset {
+                Some(v) => format!(
+                    "sustainable req/s falls {drop:.1}x as prompts grow: prefill compute below {name} = {}, then KV capacity (fewer requests fit the cache; the rest wait or are preempted)",
+                    fmt_value(v)
+                ),
+                None => format!(
+                    "sustainable req/s falls {drop:.1}x as prompts grow: prefill compute (the KV cache holds every request in flight in this range)"
+                ),
+            });
+        }
     }
     if let Some(v) = &g.analysis.failure_onset {
         out.push(format!("requests fail from {name} = {}", fmt_value(v)));
