@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One request, as simulated or measured (JSONL, one line each).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub id: u64,
     /// When the client meant to send it (open loop: the arrival time), seconds from start.
@@ -40,6 +40,17 @@ pub struct RequestRecord {
     /// Output tokens asked for, where the server produced a different number (or failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_output_tokens: Option<u32>,
+    /// The workload class it belongs to, where the workload has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Multi-turn sessions: which session, and which turn of it (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// Prompt tokens the server took from its prefix cache (not prefilled again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_tokens: u32,
 }
 
 fn is_zero(x: &u32) -> bool {
@@ -459,6 +470,7 @@ mod tests {
             replica: None,
             preemptions: 0,
             requested_output_tokens: None,
+            ..Default::default()
         }
     }
 

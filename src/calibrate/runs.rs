@@ -223,6 +223,7 @@ fn vllm_bench(path: &Path, v: &serde_json::Value) -> InputResult<RecordedRun> {
             replica: None,
             preemptions: 0,
             requested_output_tokens: None,
+            ..Default::default()
         });
     }
     let rate = v.get("request_rate").and_then(|r| match r {

@@ -9,7 +9,7 @@
 //! context shift off (its default). Slots own their KV: no preemption.
 
 use super::batch::{PrefillJob, RunningBatch};
-use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
+use super::{Admission, Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
 use crate::cost::{CostModel, StepShape};
 use crate::units::Nanos;
 use std::collections::VecDeque;
@@ -25,6 +25,8 @@ pub struct LlamaCppConfig {
     pub n_batch: u32,
     /// `-ub`: physical batch size (tokens per forward pass).
     pub n_ubatch: u32,
+    /// Prompt caching in slots (`cache_prompt`, on by default) and a queue limit.
+    pub admission: Admission,
 }
 
 impl LlamaCppConfig {
@@ -66,8 +68,29 @@ impl Engine for LlamaCppEngine {
             return;
         }
         let output = req.output_tokens.min(slot_ctx - req.input_tokens).max(1);
-        self.waiting
-            .push_back(PrefillJob::fresh(req.id, req.input_tokens, output));
+        match self
+            .cfg
+            .admission
+            .job(&req, output, self.waiting.len(), &mut self.stats)
+        {
+            Ok(job) => {
+                if job.done > 0 {
+                    out.push(EngineEvent::CacheHit {
+                        id: req.id,
+                        tokens: job.done,
+                    });
+                }
+                self.waiting.push_back(job);
+            }
+            Err(reason) => {
+                self.stats.rejected += 1;
+                out.push(EngineEvent::Rejected {
+                    id: req.id,
+                    at: now,
+                    reason,
+                });
+            }
+        }
     }
 
     fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {

@@ -21,6 +21,9 @@ pub struct EngineRequest {
     pub id: ReqId,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Leading prompt tokens the client's previous turn left in the server's prefix cache
+    /// (the conversation so far); an engine with prefix caching prefills only the rest.
+    pub cached_tokens: u32,
 }
 
 /// Why a server refused a request.
@@ -32,6 +35,8 @@ pub enum RejectReason {
     ExceedsSlotContext,
     /// The sequence can never fit the KV cache.
     ExceedsKvCapacity,
+    /// The server's queue is full (`engine.max_queue`): HTTP 429.
+    QueueFull,
 }
 
 impl RejectReason {
@@ -42,6 +47,7 @@ impl RejectReason {
             }
             RejectReason::ExceedsSlotContext => "HTTP 400: prompt exceeds the slot's context size",
             RejectReason::ExceedsKvCapacity => "HTTP 400: sequence exceeds the KV cache capacity",
+            RejectReason::QueueFull => "HTTP 429: server queue full",
         }
     }
 }
@@ -66,6 +72,8 @@ pub enum EngineEvent {
     },
     /// A running request was preempted (its KV freed, to be recomputed).
     Preempted { id: ReqId },
+    /// A request's leading prompt tokens came from the prefix cache.
+    CacheHit { id: ReqId, tokens: u32 },
     /// A preempted request produced its next token after recompute: one inter-token gap of
     /// this length (the wait included).
     ResumedAfter { id: ReqId, gap: Nanos },
@@ -79,6 +87,40 @@ pub struct EngineStats {
     pub preemptions: u64,
     pub rejected: u64,
     pub max_running: u32,
+    /// Prompt tokens served from the prefix cache instead of prefilled.
+    pub cached_tokens: u64,
+}
+
+/// How an engine takes a new request: prefix-cache hit and queue limit, shared by engines.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Admission {
+    /// Reuse the KV of a prompt prefix the same conversation left (vLLM
+    /// `enable_prefix_caching`, llama.cpp `cache_prompt` slot reuse).
+    pub prefix_caching: bool,
+    /// Requests allowed to wait; one more is refused with HTTP 429 (None: unbounded).
+    pub max_queue: Option<u32>,
+}
+
+impl Admission {
+    /// The prefill job for a request, its cached prefix already done; or the refusal.
+    pub fn job(
+        &self,
+        req: &EngineRequest,
+        output: u32,
+        waiting: usize,
+        stats: &mut EngineStats,
+    ) -> Result<batch::PrefillJob, RejectReason> {
+        if self.max_queue.is_some_and(|q| waiting >= q as usize) {
+            return Err(RejectReason::QueueFull);
+        }
+        let mut job = batch::PrefillJob::fresh(req.id, req.input_tokens, output);
+        if self.prefix_caching {
+            // At least the last prompt token is computed: it yields the first output token.
+            job.done = req.cached_tokens.min(req.input_tokens.saturating_sub(1));
+            stats.cached_tokens += job.done as u64;
+        }
+        Ok(job)
+    }
 }
 
 /// A serving engine's scheduler, as driven by the event loop.

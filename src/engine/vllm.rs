@@ -11,6 +11,7 @@
 //! `max_tokens` exceeds `max_model_len` is refused (HTTP 400), as vLLM does.
 
 use super::batch::{PrefillJob, RunningBatch};
+use super::Admission;
 use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
 use crate::cost::{CostModel, StepShape};
 use crate::units::{Bytes, Nanos};
@@ -31,6 +32,8 @@ pub struct VllmConfig {
     pub kv_capacity_tokens: u64,
     /// Paged-KV block size in tokens (one spare block per running sequence is reserved).
     pub block_size: u32,
+    /// Prefix caching (`enable_prefix_caching`, on by default in vLLM v1) and a queue limit.
+    pub admission: Admission,
 }
 
 /// KV-cache capacity in tokens, as vLLM sizes it: the memory share left after weights and the
@@ -137,20 +140,33 @@ impl Engine for VllmEngine {
         } else {
             None
         };
-        if let Some(reason) = reason {
-            self.stats.rejected += 1;
-            out.push(EngineEvent::Rejected {
-                id: req.id,
-                at: now,
-                reason,
-            });
-            return;
+        let job = match reason {
+            Some(reason) => Err(reason),
+            None => {
+                self.cfg
+                    .admission
+                    .job(&req, req.output_tokens, self.waiting.len(), &mut self.stats)
+            }
+        };
+        match job {
+            Ok(job) => {
+                if job.done > 0 {
+                    out.push(EngineEvent::CacheHit {
+                        id: req.id,
+                        tokens: job.done,
+                    });
+                }
+                self.waiting.push_back(job);
+            }
+            Err(reason) => {
+                self.stats.rejected += 1;
+                out.push(EngineEvent::Rejected {
+                    id: req.id,
+                    at: now,
+                    reason,
+                });
+            }
         }
-        self.waiting.push_back(PrefillJob::fresh(
-            req.id,
-            req.input_tokens,
-            req.output_tokens,
-        ));
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
@@ -199,7 +215,9 @@ impl Engine for VllmEngine {
                 break;
             }
             let chunk = remaining.min(budget);
-            if self.kv_after(planned + chunk + self.cfg.block_size as u64) > cap {
+            // A cached prefix holds its KV from admission on.
+            let cached = job.done as u64;
+            if self.kv_after(planned + chunk + cached + self.cfg.block_size as u64) > cap {
                 break;
             }
             let mut job = self.waiting.pop_front().expect("front exists");

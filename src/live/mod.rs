@@ -142,6 +142,14 @@ async fn stopped(mut rx: watch::Receiver<Option<String>>) {
 /// start (server unreachable at warm-up, no model name, records file not writable); a run that
 /// stops early returns what it measured with `metadata.aborted` set.
 pub fn spot(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
+    if sc.workload.has_structure() {
+        return Err(crate::error::InputError::new(
+            "workload",
+            "multi-turn sessions and [[workload.class]] are simulated only: spot runs do not play them yet",
+        )
+        .in_file(&sc.file)
+        .into());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -259,7 +267,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
 
     let plan = Arc::new(plan);
     match &sc.workload.arrival {
-        Arrival::Closed { users, think_s } => {
+        Arrival::Closed { users, think_s, .. } => {
             run_closed(&ctx, &plan, *users, think_s.clone(), seed, &stop_rx).await
         }
         Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => {
@@ -555,6 +563,7 @@ async fn one_request(
                 replica: None,
                 preemptions: 0,
                 requested_output_tokens: (output != p.output).then_some(p.output),
+                ..Default::default()
             }
         }
         Err(f) => {
@@ -580,6 +589,7 @@ async fn one_request(
                 replica: None,
                 preemptions: 0,
                 requested_output_tokens: Some(p.output),
+                ..Default::default()
             }
         }
     };

@@ -109,6 +109,12 @@ pub struct EngineSection {
     pub n_batch: Option<u32>,
     /// `-ub`: physical batch, tokens.
     pub n_ubatch: Option<u32>,
+    /// vLLM/SGLang/TGI: reuse the KV of a cached prompt prefix (default on, as in vLLM v1).
+    pub enable_prefix_caching: Option<bool>,
+    /// llama.cpp: reuse a slot's cached prompt (`cache_prompt`, default on).
+    pub cache_prompt: Option<bool>,
+    /// Requests allowed to wait in the server's queue; beyond it, HTTP 429 (default unbounded).
+    pub max_queue: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,7 +141,7 @@ pub struct ClusterSection {
     pub router: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSection {
     /// closed | poisson | gamma | constant | trace. Default closed.
@@ -164,4 +170,11 @@ pub struct WorkloadSection {
     pub seed: Option<u64>,
     /// Client timeout per request, seconds.
     pub timeout_s: Option<f64>,
+    /// closed: turns per conversation (default 1). Turn k sends the conversation so far plus
+    /// `input_tokens` new ones. swarm: calls per agent's task.
+    pub turns: Option<u32>,
+    /// A class's name in per-class results (`[[workload.class]]`; the table itself is "main").
+    pub name: Option<String>,
+    /// Other classes of clients running at the same time.
+    pub class: Option<Vec<WorkloadSection>>,
 }

@@ -11,7 +11,7 @@ pub use overrides::{parse_set, Override};
 use crate::cost::{Coefficients, CostModel, MeasuredStep, Profile, TensorParallel};
 use crate::engine::llamacpp::{LlamaCppConfig, LlamaCppEngine};
 use crate::engine::vllm::{self, VllmConfig, VllmEngine};
-use crate::engine::Engine;
+use crate::engine::{Admission, Engine};
 use crate::error::{InputError, InputResult};
 use crate::hardware::{self, Device};
 use crate::metrics::{self, RequestRecord, RunFacts, Summary};
@@ -628,9 +628,17 @@ fn resolve_engine(
             Ok(())
         }
     };
+    if e.max_queue == Some(0) {
+        return Err(InputError::new(
+            "engine.max_queue",
+            "must be at least 1 (leave it out for an unbounded queue)",
+        ));
+    }
+    let max_queue = e.max_queue;
     match kind {
         "vllm" | "sglang" | "tgi" => {
             for (present, key) in [
+                (e.cache_prompt.is_some(), "cache_prompt"),
                 (e.parallel.is_some(), "parallel"),
                 (e.ctx_size.is_some(), "ctx_size"),
                 (e.n_batch.is_some(), "n_batch"),
@@ -768,12 +776,17 @@ fn resolve_engine(
                     chunked_prefill: chunked,
                     kv_capacity_tokens: kv_capacity,
                     block_size,
+                    admission: Admission {
+                        prefix_caching: e.enable_prefix_caching.unwrap_or(true),
+                        max_queue,
+                    },
                 },
                 flavor: kind.to_string(),
             })
         }
         "llamacpp" | "llama.cpp" | "llama-server" => {
             for (present, key) in [
+                (e.enable_prefix_caching.is_some(), "enable_prefix_caching"),
                 (e.max_num_seqs.is_some(), "max_num_seqs"),
                 (e.max_num_batched_tokens.is_some(), "max_num_batched_tokens"),
                 (e.max_model_len.is_some(), "max_model_len"),
@@ -819,6 +832,10 @@ fn resolve_engine(
                 ctx_size,
                 n_batch,
                 n_ubatch,
+                admission: Admission {
+                    prefix_caching: e.cache_prompt.unwrap_or(true),
+                    max_queue,
+                },
             };
             if let Some(i) = fixed_input {
                 if i >= cfg.slot_context() as u64 {
@@ -838,7 +855,53 @@ fn resolve_engine(
 }
 
 fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputResult<Workload> {
-    let w = &raw.workload;
+    let mut main = resolve_section(&raw.workload, "workload", base, lengths)?;
+    main.name = raw.workload.name.clone().unwrap_or_else(|| "main".into());
+    for (i, class) in raw.workload.class.iter().flatten().enumerate() {
+        let prefix = format!("workload.class[{i}]");
+        if class.class.is_some() {
+            return Err(InputError::new(
+                format!("{prefix}.class"),
+                "classes do not nest",
+            ));
+        }
+        let parse = |v: &Option<toml::Value>, key: &str| {
+            v.as_ref()
+                .map(|v| LengthDist::from_toml(v, &format!("{prefix}.{key}"), base))
+                .transpose()
+        };
+        let lengths = Lengths {
+            input: parse(&class.input_tokens, "input_tokens")?,
+            output: parse(&class.output_tokens, "output_tokens")?,
+        };
+        let mut w = resolve_section(class, &prefix, base, lengths)?;
+        w.name = class
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("class{}", i + 1));
+        if class.seed.is_none() {
+            w.seed = main.seed.wrapping_add(i as u64 + 1);
+        }
+        main.classes.push(w);
+    }
+    let mut names: Vec<&str> = main.all_classes().map(|w| w.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(InputError::new(
+            "workload.class",
+            format!("two classes are named '{}'", w[0]),
+        ));
+    }
+    Ok(main)
+}
+
+/// One `[workload]` table (the main one or a class) → its workload; `prefix` names its keys.
+fn resolve_section(
+    w: &file::WorkloadSection,
+    prefix: &str,
+    base: &Path,
+    lengths: Lengths,
+) -> InputResult<Workload> {
     let arrival_name = w.arrival.as_deref().unwrap_or("closed");
     let positive = |v: Option<f64>, key: &str| -> InputResult<Option<f64>> {
         match v {
@@ -849,27 +912,27 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
             other => Ok(other),
         }
     };
-    let rate = positive(w.rate, "workload.rate")?;
-    let burstiness = positive(w.burstiness, "workload.burstiness")?.unwrap_or(1.0);
-    let time_scale = positive(w.time_scale, "workload.time_scale")?.unwrap_or(1.0);
-    let token_scale = positive(w.token_scale, "workload.token_scale")?.unwrap_or(1.0);
-    let timeout = positive(w.timeout_s, "workload.timeout_s")?.map(Nanos::from_secs_f64);
+    let rate = positive(w.rate, &format!("{prefix}.rate"))?;
+    let burstiness = positive(w.burstiness, &format!("{prefix}.burstiness"))?.unwrap_or(1.0);
+    let time_scale = positive(w.time_scale, &format!("{prefix}.time_scale"))?.unwrap_or(1.0);
+    let token_scale = positive(w.token_scale, &format!("{prefix}.token_scale"))?.unwrap_or(1.0);
+    let timeout = positive(w.timeout_s, &format!("{prefix}.timeout_s"))?.map(Nanos::from_secs_f64);
     if w.concurrency == Some(0) {
         return Err(InputError::new(
-            "workload.concurrency",
+            &format!("{prefix}.concurrency"),
             "must be at least 1",
         ));
     }
     if w.num_requests == Some(0) {
         return Err(InputError::new(
-            "workload.num_requests",
+            &format!("{prefix}.num_requests"),
             "must be at least 1",
         ));
     }
     let need_rate = || {
         rate.ok_or_else(|| {
             InputError::new(
-                "workload.rate",
+                &format!("{prefix}.rate"),
                 format!("arrival = \"{arrival_name}\" needs a rate (requests/s)"),
             )
         })
@@ -878,16 +941,48 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
         "closed" => {
             let users = w.concurrency.ok_or_else(|| {
                 InputError::new(
-                    "workload.concurrency",
+                    &format!("{prefix}.concurrency"),
                     "arrival = \"closed\" needs the number of users",
                 )
             })?;
             let think_s = w
                 .think_time_s
                 .as_ref()
-                .map(|v| Dist::from_toml(v, "workload.think_time_s", base))
+                .map(|v| Dist::from_toml(v, &format!("{prefix}.think_time_s"), base))
                 .transpose()?;
-            Arrival::Closed { users, think_s }
+            let turns = w.turns.unwrap_or(1);
+            if turns == 0 {
+                return Err(InputError::new(
+                    &format!("{prefix}.turns"),
+                    "must be at least 1",
+                ));
+            }
+            Arrival::Closed {
+                users,
+                think_s,
+                turns,
+            }
+        }
+        "swarm" => {
+            // C agents at once, each one task of `turns` calls in a row (no think time).
+            let users = w.concurrency.ok_or_else(|| {
+                InputError::new(
+                    &format!("{prefix}.concurrency"),
+                    "arrival = \"swarm\" needs the number of agents",
+                )
+            })?;
+            if w.think_time_s.is_some() {
+                return Err(InputError::new(
+                    &format!("{prefix}.think_time_s"),
+                    "a swarm's agents do not think between calls; use arrival = \"closed\" with turns",
+                ));
+            }
+            let turns = w.turns.unwrap_or(1).max(1);
+            Arrival::Closed {
+                users,
+                think_s: None,
+                turns,
+            }
         }
         "poisson" => Arrival::Open {
             process: ArrivalProcess::poisson(need_rate()?),
@@ -903,7 +998,7 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
         },
         "trace" => {
             let file = w.trace.as_ref().ok_or_else(|| {
-                InputError::new("workload.trace", "arrival = \"trace\" needs a trace file")
+                InputError::new(&format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
             })?;
             let rows = trace::load(&base.join(file))?;
             Arrival::Trace {
@@ -915,9 +1010,9 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
         }
         other => {
             return Err(InputError::new(
-                "workload.arrival",
+                &format!("{prefix}.arrival"),
                 format!(
-                "unknown arrival '{other}' (expected closed, poisson, gamma, constant or trace)"
+                "unknown arrival '{other}' (expected closed, swarm, poisson, gamma, constant or trace)"
             ),
             ))
         }
@@ -931,29 +1026,40 @@ fn resolve_workload(raw: &ScenarioFile, base: &Path, lengths: Lengths) -> InputR
         ),
         (None, _) => {
             return Err(InputError::new(
-                "workload.input_tokens",
+                &format!("{prefix}.input_tokens"),
                 "is required (a number or a distribution)",
             ))
         }
         (_, None) => {
             return Err(InputError::new(
-                "workload.output_tokens",
+                &format!("{prefix}.output_tokens"),
                 "is required (a number or a distribution)",
             ))
         }
     };
     let num_requests = match (&arrival, w.num_requests) {
         (Arrival::Trace { rows, .. }, n) => n.unwrap_or(rows.len() as u64),
+        (Arrival::Closed { users, turns, .. }, None) if arrival_name == "swarm" => {
+            *users as u64 * *turns as u64
+        }
         (_, Some(n)) => n,
         (_, None) => 1000,
     };
     if num_requests > 100_000_000 {
         return Err(InputError::new(
-            "workload.num_requests",
+            &format!("{prefix}.num_requests"),
             format!("{num_requests} is more than 100000000"),
         ));
     }
+    if w.turns.is_some() && !matches!(arrival_name, "closed" | "swarm") {
+        return Err(InputError::new(
+            &format!("{prefix}.turns"),
+            format!("applies to closed-loop users and swarms, not arrival = \"{arrival_name}\""),
+        ));
+    }
     Ok(Workload {
+        name: String::new(),
+        classes: Vec::new(),
         arrival,
         num_requests,
         input_tokens,

@@ -34,8 +34,10 @@ pub struct SimOutput {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Arrival,
-    UserReady(u32),
+    /// The next open-loop or trace arrival of a class.
+    Arrival(u16),
+    /// A closed-loop user of a class is ready to send.
+    UserReady(u16, u32),
     /// A sent request reaches its replica's engine (after the request latency).
     Deliver(ReqId),
     Kick(u16),
@@ -46,6 +48,14 @@ const NONE: Nanos = Nanos::MAX;
 
 #[derive(Clone, Copy)]
 struct Req {
+    class: u16,
+    turn: u16,
+    /// Session id (multi-turn), or u32::MAX.
+    session: u32,
+    /// Prompt tokens the previous turn left in the prefix cache (as sent by the client), and
+    /// those the engine reused.
+    cached: u32,
+    cache_hit: u32,
     scheduled: Nanos,
     sent: Nanos,
     first: Nanos,
@@ -65,18 +75,96 @@ struct Replica {
     step_start: Nanos,
 }
 
+/// A closed-loop user's conversation in progress.
+#[derive(Clone, Copy, Default)]
+struct Session {
+    id: u32,
+    /// Turns sent so far (0: the next request starts a new conversation).
+    turn: u32,
+    /// Prompt + answer tokens of the conversation so far.
+    context: u32,
+    /// Where its first turn went: later turns follow it, to find their prefix cached.
+    replica: u16,
+}
+
+/// One class of clients and its state.
+struct ClassRun {
+    w: Workload,
+    issued: u64,
+    total: u64,
+    in_flight: u32,
+    /// Open loop: when the next arrival is due.
+    next_arrival: Nanos,
+    pending: VecDeque<ReqId>,
+    sessions: Vec<Session>,
+    rng_arrivals: Xoshiro256PlusPlus,
+    rng_lengths: Xoshiro256PlusPlus,
+    rng_think: Xoshiro256PlusPlus,
+}
+
+impl ClassRun {
+    fn new(w: &Workload, index: usize) -> ClassRun {
+        // Class 0 keeps the streams it always had, so single-class runs are unchanged.
+        let salt = (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(w.seed ^ stream ^ salt);
+        let total = match &w.arrival {
+            Arrival::Trace { rows, .. } => w.num_requests.min(rows.len() as u64),
+            _ => w.num_requests,
+        };
+        let users = match &w.arrival {
+            Arrival::Closed { users, turns, .. } if *turns > 1 => *users as usize,
+            _ => 0,
+        };
+        ClassRun {
+            w: Workload {
+                classes: Vec::new(),
+                ..w.clone()
+            },
+            issued: 0,
+            total,
+            in_flight: 0,
+            next_arrival: Nanos::ZERO,
+            pending: VecDeque::new(),
+            sessions: vec![Session::default(); users],
+            rng_arrivals: rng(streams::ARRIVALS),
+            rng_lengths: rng(streams::LENGTHS),
+            rng_think: rng(streams::THINK),
+        }
+    }
+
+    fn turns(&self) -> u32 {
+        match self.w.arrival {
+            Arrival::Closed { turns, .. } => turns,
+            _ => 1,
+        }
+    }
+
+    fn cap(&self) -> Option<u32> {
+        match &self.w.arrival {
+            Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => *cap,
+            Arrival::Closed { .. } => None,
+        }
+    }
+
+    fn trace_time(&self, i: u64) -> Nanos {
+        match &self.w.arrival {
+            Arrival::Trace {
+                rows, time_scale, ..
+            } => Nanos::from_secs_f64(rows[i as usize].at.as_secs_f64() / time_scale),
+            _ => unreachable!("trace_time on a non-trace workload"),
+        }
+    }
+}
+
 struct Sim {
-    workload: Workload,
+    classes: Vec<ClassRun>,
+    next_session: u32,
     replicas: Vec<Replica>,
     router: Router,
     events: BinaryHeap<Reverse<(Nanos, u64, Event)>>,
     seq: u64,
     now: Nanos,
     reqs: Vec<Req>,
-    issued: u64,
-    /// Open loop: when the next arrival is due, and how many the trace still has.
-    next_arrival: Nanos,
-    pending: VecDeque<ReqId>,
     in_flight: u32,
     in_flight_area: u128,
     last_change: Nanos,
@@ -84,9 +172,6 @@ struct Sim {
     work: VecDeque<EngineEvent>,
     buf: Vec<EngineEvent>,
     itl: ItlStats,
-    rng_arrivals: Xoshiro256PlusPlus,
-    rng_lengths: Xoshiro256PlusPlus,
-    rng_think: Xoshiro256PlusPlus,
     rng_latency: Xoshiro256PlusPlus,
     request_latency: Nanos,
 }
@@ -102,7 +187,15 @@ pub fn run(
     assert!(!engines.is_empty(), "at least one replica");
     let seed = workload.seed;
     let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(seed ^ stream);
+    let classes: Vec<ClassRun> = workload
+        .all_classes()
+        .enumerate()
+        .map(|(i, w)| ClassRun::new(w, i))
+        .collect();
+    let capacity: u64 = classes.iter().map(|c| c.total).sum();
     let mut sim = Sim {
+        classes,
+        next_session: 0,
         router: Router::new(router, rng(streams::ROUTING)),
         replicas: engines
             .into_iter()
@@ -116,10 +209,7 @@ pub fn run(
         events: BinaryHeap::new(),
         seq: 0,
         now: Nanos::ZERO,
-        reqs: Vec::with_capacity(workload.num_requests.min(1 << 24) as usize),
-        issued: 0,
-        next_arrival: Nanos::ZERO,
-        pending: VecDeque::new(),
+        reqs: Vec::with_capacity(capacity.min(1 << 24) as usize),
         in_flight: 0,
         in_flight_area: 0,
         last_change: Nanos::ZERO,
@@ -127,12 +217,8 @@ pub fn run(
         work: VecDeque::new(),
         buf: Vec::new(),
         itl: ItlStats::default(),
-        rng_arrivals: rng(streams::ARRIVALS),
-        rng_lengths: rng(streams::LENGTHS),
-        rng_think: rng(streams::THINK),
         rng_latency: rng(streams::LATENCY),
         request_latency,
-        workload,
     };
     sim.start();
     sim.run_events();
@@ -145,38 +231,25 @@ impl Sim {
         self.seq += 1;
     }
 
-    fn total_requests(&self) -> u64 {
-        match &self.workload.arrival {
-            Arrival::Trace { rows, .. } => self.workload.num_requests.min(rows.len() as u64),
-            _ => self.workload.num_requests,
-        }
-    }
-
     fn start(&mut self) {
-        if self.total_requests() == 0 {
-            return;
-        }
-        match &self.workload.arrival {
-            Arrival::Closed { users, .. } => {
-                let users = (*users as u64).min(self.total_requests()) as u32;
-                for u in 0..users {
-                    self.push(Nanos::ZERO, Event::UserReady(u));
+        for c in 0..self.classes.len() {
+            let class = &self.classes[c];
+            if class.total == 0 {
+                continue;
+            }
+            match &class.w.arrival {
+                Arrival::Closed { users, .. } => {
+                    let users = (*users as u64).min(class.total) as u32;
+                    for u in 0..users {
+                        self.push(Nanos::ZERO, Event::UserReady(c as u16, u));
+                    }
+                }
+                Arrival::Open { .. } => self.push(Nanos::ZERO, Event::Arrival(c as u16)),
+                Arrival::Trace { .. } => {
+                    let at = class.trace_time(0);
+                    self.push(at, Event::Arrival(c as u16));
                 }
             }
-            Arrival::Open { .. } => self.push(Nanos::ZERO, Event::Arrival),
-            Arrival::Trace { .. } => {
-                let at = self.trace_time(0);
-                self.push(at, Event::Arrival);
-            }
-        }
-    }
-
-    fn trace_time(&self, i: u64) -> Nanos {
-        match &self.workload.arrival {
-            Arrival::Trace {
-                rows, time_scale, ..
-            } => Nanos::from_secs_f64(rows[i as usize].at.as_secs_f64() / time_scale),
-            _ => unreachable!("trace_time on a non-trace workload"),
         }
     }
 
@@ -184,10 +257,11 @@ impl Sim {
         while let Some(Reverse((t, _, ev))) = self.events.pop() {
             self.advance_clock(t);
             match ev {
-                Event::Arrival => self.on_arrival(),
-                Event::UserReady(u) => {
-                    if self.issued < self.total_requests() {
-                        let id = self.issue(u);
+                Event::Arrival(c) => self.on_arrival(c as usize),
+                Event::UserReady(c, u) => {
+                    let class = &self.classes[c as usize];
+                    if class.issued < class.total {
+                        let id = self.issue(c as usize, u);
                         self.dispatch(id);
                     }
                 }
@@ -232,10 +306,13 @@ impl Sim {
         }
     }
 
-    /// Creates the next request (lengths drawn now) for `user` (closed loop) or the stream.
-    fn issue(&mut self, user: u32) -> ReqId {
-        let i = self.issued;
-        let (input, output) = match &self.workload.arrival {
+    /// Creates the next request of class `c` (lengths drawn now) for `user` (closed loop;
+    /// u32::MAX for open loop and traces). A session's turn carries its conversation so far.
+    fn issue(&mut self, c: usize, user: u32) -> ReqId {
+        let turns = self.classes[c].turns();
+        let class = &mut self.classes[c];
+        let i = class.issued;
+        let (mut input, output) = match &class.w.arrival {
             Arrival::Trace {
                 rows, token_scale, ..
             } => {
@@ -246,12 +323,31 @@ impl Sim {
                 )
             }
             _ => (
-                self.workload.input_tokens.sample(&mut self.rng_lengths),
-                self.workload.output_tokens.sample(&mut self.rng_lengths),
+                class.w.input_tokens.sample(&mut class.rng_lengths),
+                class.w.output_tokens.sample(&mut class.rng_lengths),
             ),
         };
-        self.issued += 1;
+        let (mut session, mut turn, mut cached) = (u32::MAX, 0u16, 0u32);
+        if turns > 1 && user != u32::MAX {
+            let s = &mut class.sessions[user as usize];
+            if s.turn == 0 {
+                s.id = self.next_session;
+                self.next_session += 1;
+                s.context = 0;
+            }
+            s.turn += 1;
+            cached = s.context;
+            input = input.saturating_add(s.context).min(LengthDist::MAX_TOKENS);
+            session = s.id;
+            turn = s.turn.min(u16::MAX as u32) as u16;
+        }
+        class.issued += 1;
         self.reqs.push(Req {
+            class: c as u16,
+            turn,
+            session,
+            cached,
+            cache_hit: 0,
             scheduled: self.now,
             sent: NONE,
             first: NONE,
@@ -263,32 +359,27 @@ impl Sim {
             preemptions: 0,
             error: None,
         });
-        i as ReqId
+        (self.reqs.len() - 1) as ReqId
     }
 
-    fn cap(&self) -> Option<u32> {
-        match &self.workload.arrival {
-            Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => *cap,
-            Arrival::Closed { .. } => None,
-        }
-    }
-
-    fn on_arrival(&mut self) {
-        let id = self.issue(u32::MAX);
-        if self.cap().is_some_and(|c| self.in_flight >= c) {
-            self.pending.push_back(id);
+    fn on_arrival(&mut self, c: usize) {
+        let id = self.issue(c, u32::MAX);
+        let class = &self.classes[c];
+        if class.cap().is_some_and(|cap| class.in_flight >= cap) {
+            self.classes[c].pending.push_back(id);
         } else {
             self.dispatch(id);
         }
-        if self.issued < self.total_requests() {
-            let next = match &self.workload.arrival {
+        let class = &mut self.classes[c];
+        if class.issued < class.total {
+            let next = match &class.w.arrival {
                 Arrival::Open { process, .. } => {
-                    self.next_arrival += process.next_gap(&mut self.rng_arrivals);
-                    self.next_arrival
+                    class.next_arrival += process.next_gap(&mut class.rng_arrivals);
+                    class.next_arrival
                 }
-                _ => self.trace_time(self.issued),
+                _ => class.trace_time(class.issued),
             };
-            self.push(next.max(self.now), Event::Arrival);
+            self.push(next.max(self.now), Event::Arrival(c as u16));
         }
         self.handle_work();
     }
@@ -297,13 +388,26 @@ impl Sim {
     fn dispatch(&mut self, id: ReqId) {
         let now = self.now;
         let replicas = &self.replicas;
-        let r = self.router.pick(replicas.len(), |i| {
-            let e = &replicas[i].engine;
-            (e.outstanding(), e.kv_load())
+        let req = self.reqs[id as usize];
+        // A session's later turns go where its first went (prefix-aware routing).
+        let sticky = (req.turn > 1).then(|| {
+            let class = &self.classes[req.class as usize];
+            class.sessions[req.user as usize].replica as usize
         });
+        let r = sticky.unwrap_or_else(|| {
+            self.router.pick(replicas.len(), |i| {
+                let e = &replicas[i].engine;
+                (e.outstanding(), e.kv_load())
+            })
+        });
+        if req.turn == 1 {
+            let class = &mut self.classes[req.class as usize];
+            class.sessions[req.user as usize].replica = r as u16;
+        }
         let req = &mut self.reqs[id as usize];
         req.sent = now;
         req.replica = r as u16;
+        self.classes[req.class as usize].in_flight += 1;
         self.set_in_flight(1);
         if self.request_latency > Nanos::ZERO {
             // Real request latency varies (±25% here), which is what keeps closed-loop users from
@@ -325,6 +429,7 @@ impl Sim {
             id,
             input_tokens: req.input,
             output_tokens: req.output,
+            cached_tokens: req.cached,
         };
         let rep = &mut self.replicas[r];
         rep.engine.submit(er, now, &mut self.buf);
@@ -362,7 +467,7 @@ impl Sim {
                     let req = &mut self.reqs[id as usize];
                     req.end = at;
                     req.output = output_tokens;
-                    if let Some(timeout) = self.workload.timeout {
+                    if let Some(timeout) = self.classes[req.class as usize].w.timeout {
                         if at - req.sent > timeout {
                             req.error = Some("timeout");
                         }
@@ -378,6 +483,7 @@ impl Sim {
                     req.preemptions = req.preemptions.saturating_add(1);
                 }
                 EngineEvent::ResumedAfter { gap, .. } => self.itl.record_n(gap, 1),
+                EngineEvent::CacheHit { id, tokens } => self.reqs[id as usize].cache_hit = tokens,
             }
         }
     }
@@ -385,22 +491,41 @@ impl Sim {
     /// A request left the server (answered or refused): the client reacts.
     fn complete(&mut self, id: ReqId) {
         self.set_in_flight(-1);
-        let user = self.reqs[id as usize].user;
-        match &self.workload.arrival {
-            Arrival::Closed { think_s, .. } => {
-                let think = think_s
+        let req = self.reqs[id as usize];
+        let c = req.class as usize;
+        let turns = self.classes[c].turns();
+        let class = &mut self.classes[c];
+        class.in_flight -= 1;
+        if req.session != u32::MAX {
+            let s = &mut class.sessions[req.user as usize];
+            if req.error.is_some() || s.turn >= turns {
+                s.turn = 0; // the conversation ends (done, or its turn failed)
+            } else {
+                s.context = req.input.saturating_add(req.output);
+            }
+        }
+        let think = match &class.w.arrival {
+            Arrival::Closed { think_s, .. } => Some(
+                think_s
                     .as_ref()
-                    .map(|d| Nanos::from_secs_f64(d.sample(&mut self.rng_think)))
-                    .unwrap_or(Nanos::ZERO);
-                if think > Nanos::ZERO {
-                    self.push(self.now + think, Event::UserReady(user));
-                } else if self.issued < self.total_requests() {
-                    let next = self.issue(user);
+                    .map(|d| Nanos::from_secs_f64(d.sample(&mut class.rng_think)))
+                    .unwrap_or(Nanos::ZERO),
+            ),
+            _ => None,
+        };
+        let more = class.issued < class.total;
+        match think {
+            Some(t) if t > Nanos::ZERO => {
+                self.push(self.now + t, Event::UserReady(c as u16, req.user));
+            }
+            Some(_) => {
+                if more {
+                    let next = self.issue(c, req.user);
                     self.dispatch(next);
                 }
             }
-            _ => {
-                if let Some(next) = self.pending.pop_front() {
+            None => {
+                if let Some(next) = self.classes[c].pending.pop_front() {
                     self.dispatch(next);
                 }
             }
@@ -418,6 +543,7 @@ impl Sim {
             engine.max_running = engine.max_running.max(s.max_running);
         }
         let secs = |t: Nanos| (t != NONE).then(|| t.as_secs_f64());
+        let named = self.classes.len() > 1;
         let records = self
             .reqs
             .iter()
@@ -439,6 +565,10 @@ impl Sim {
                 replica: Some(r.replica as u32),
                 preemptions: r.preemptions as u32,
                 requested_output_tokens: None,
+                class: named.then(|| self.classes[r.class as usize].w.name.clone()),
+                session: (r.session != u32::MAX).then_some(r.session as u64),
+                turn: (r.session != u32::MAX).then_some(r.turn as u32),
+                cached_tokens: r.cache_hit,
             })
             .collect();
         let span = self.last_completion.0.max(1) as f64;

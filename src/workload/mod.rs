@@ -52,7 +52,15 @@ impl ArrivalProcess {
 #[derive(Clone, Debug)]
 pub enum Arrival {
     /// `users` closed-loop clients with a think time (seconds) between answer and next request.
-    Closed { users: u32, think_s: Option<Dist> },
+    /// With `turns` > 1 each user holds multi-turn sessions: turn k's prompt is the conversation
+    /// so far (every earlier prompt and answer) plus new input, and after `turns` turns the user
+    /// starts a new conversation. A swarm is this with no think time: C agents, one task of
+    /// `turns` calls each.
+    Closed {
+        users: u32,
+        think_s: Option<Dist>,
+        turns: u32,
+    },
     /// Open-loop arrivals, optionally capped in concurrency.
     Open {
         process: ArrivalProcess,
@@ -71,6 +79,8 @@ pub enum Arrival {
 /// Everything the clients do in one run.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// The class's name (`[[workload.class]]`), "main" for the `[workload]` table itself.
+    pub name: String,
     pub arrival: Arrival,
     /// Requests to send in all (a trace sends at most its rows).
     pub num_requests: u64,
@@ -79,6 +89,24 @@ pub struct Workload {
     pub seed: u64,
     /// Client timeout per request (from send to last token).
     pub timeout: Option<Nanos>,
+    /// Other classes of clients running at the same time (`[[workload.class]]`), each with
+    /// its own arrivals, lengths and counts.
+    pub classes: Vec<Workload>,
+}
+
+impl Workload {
+    /// This workload and its side classes, in class order (index 0 is this one).
+    pub fn all_classes(&self) -> impl Iterator<Item = &Workload> {
+        std::iter::once(self).chain(self.classes.iter())
+    }
+
+    /// Whether results should be broken down by class or turn.
+    pub fn has_structure(&self) -> bool {
+        !self.classes.is_empty()
+            || self
+                .all_classes()
+                .any(|w| matches!(w.arrival, Arrival::Closed { turns, .. } if turns > 1))
+    }
 }
 
 /// Independent random streams, so changing one source does not perturb the others.
