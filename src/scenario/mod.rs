@@ -919,20 +919,20 @@ fn resolve_section(
     let timeout = positive(w.timeout_s, &format!("{prefix}.timeout_s"))?.map(Nanos::from_secs_f64);
     if w.concurrency == Some(0) {
         return Err(InputError::new(
-            &format!("{prefix}.concurrency"),
+            format!("{prefix}.concurrency"),
             "must be at least 1",
         ));
     }
     if w.num_requests == Some(0) {
         return Err(InputError::new(
-            &format!("{prefix}.num_requests"),
+            format!("{prefix}.num_requests"),
             "must be at least 1",
         ));
     }
     let need_rate = || {
         rate.ok_or_else(|| {
             InputError::new(
-                &format!("{prefix}.rate"),
+                format!("{prefix}.rate"),
                 format!("arrival = \"{arrival_name}\" needs a rate (requests/s)"),
             )
         })
@@ -941,7 +941,7 @@ fn resolve_section(
         "closed" => {
             let users = w.concurrency.ok_or_else(|| {
                 InputError::new(
-                    &format!("{prefix}.concurrency"),
+                    format!("{prefix}.concurrency"),
                     "arrival = \"closed\" needs the number of users",
                 )
             })?;
@@ -953,7 +953,7 @@ fn resolve_section(
             let turns = w.turns.unwrap_or(1);
             if turns == 0 {
                 return Err(InputError::new(
-                    &format!("{prefix}.turns"),
+                    format!("{prefix}.turns"),
                     "must be at least 1",
                 ));
             }
@@ -967,13 +967,13 @@ fn resolve_section(
             // C agents at once, each one task of `turns` calls in a row (no think time).
             let users = w.concurrency.ok_or_else(|| {
                 InputError::new(
-                    &format!("{prefix}.concurrency"),
+                    format!("{prefix}.concurrency"),
                     "arrival = \"swarm\" needs the number of agents",
                 )
             })?;
             if w.think_time_s.is_some() {
                 return Err(InputError::new(
-                    &format!("{prefix}.think_time_s"),
+                    format!("{prefix}.think_time_s"),
                     "a swarm's agents do not think between calls; use arrival = \"closed\" with turns",
                 ));
             }
@@ -998,7 +998,7 @@ fn resolve_section(
         },
         "trace" => {
             let file = w.trace.as_ref().ok_or_else(|| {
-                InputError::new(&format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
+                InputError::new(format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
             })?;
             let rows = trace::load(&base.join(file))?;
             Arrival::Trace {
@@ -1010,7 +1010,7 @@ fn resolve_section(
         }
         other => {
             return Err(InputError::new(
-                &format!("{prefix}.arrival"),
+                format!("{prefix}.arrival"),
                 format!(
                 "unknown arrival '{other}' (expected closed, swarm, poisson, gamma, constant or trace)"
             ),
@@ -1026,13 +1026,13 @@ fn resolve_section(
         ),
         (None, _) => {
             return Err(InputError::new(
-                &format!("{prefix}.input_tokens"),
+                format!("{prefix}.input_tokens"),
                 "is required (a number or a distribution)",
             ))
         }
         (_, None) => {
             return Err(InputError::new(
-                &format!("{prefix}.output_tokens"),
+                format!("{prefix}.output_tokens"),
                 "is required (a number or a distribution)",
             ))
         }
@@ -1047,13 +1047,13 @@ fn resolve_section(
     };
     if num_requests > 100_000_000 {
         return Err(InputError::new(
-            &format!("{prefix}.num_requests"),
+            format!("{prefix}.num_requests"),
             format!("{num_requests} is more than 100000000"),
         ));
     }
     if w.turns.is_some() && !matches!(arrival_name, "closed" | "swarm") {
         return Err(InputError::new(
-            &format!("{prefix}.turns"),
+            format!("{prefix}.turns"),
             format!("applies to closed-loop users and swarms, not arrival = \"{arrival_name}\""),
         ));
     }
