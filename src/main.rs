@@ -841,13 +841,59 @@ fn simulate(
             break;
         }
     }
+    // Per class and per turn, and agent tasks, where the workload has that structure.
+    let mut breakdowns = Vec::new();
+    let mut task_stats = Vec::new();
+    let mut structure = String::new();
+    for (p, r) in points.iter().zip(&results) {
+        if !p.workload.has_structure() {
+            continue;
+        }
+        let b = capsim::analysis::breakdown::breakdown(&p.point, "simulated", &r.records);
+        if !b.is_empty() {
+            structure.push_str(&format!("by class and turn:\n{}", output::table(&b)));
+        }
+        breakdowns.extend(b);
+        let names: Vec<&str> = p.workload.all_classes().map(|w| w.name.as_str()).collect();
+        for t in capsim::analysis::breakdown::tasks(&r.records) {
+            let class = match &t.class {
+                Some(c) => names.iter().position(|n| n == c).unwrap_or(0),
+                None => 0,
+            };
+            let solo = p.solo_task_s(class);
+            structure.push_str(&format!(
+                "tasks{}: {} done ({} failed), mean {:.2} s{}; all done after {:.2} s{}; effective {:.1} output tok/s, {:.1} per task; {:.0}% of prompt tokens from the prefix cache\n",
+                t.class.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+                t.tasks,
+                t.failed_tasks,
+                t.mean_task_s,
+                solo.map(|s| format!(" (alone {s:.2} s: contention {:.2}x)", t.mean_task_s / s))
+                    .unwrap_or_default(),
+                t.batch_completion_s,
+                solo.map(|s| format!(" (one after another, alone: {:.2} s)", s * t.tasks as f64))
+                    .unwrap_or_default(),
+                t.effective_output_throughput,
+                t.mean_task_output_throughput,
+                t.cached_share * 100.0,
+            ));
+            let mut v = serde_json::to_value(&t)?;
+            v["point"] = serde_json::Value::Object(p.point.clone());
+            if let Some(s) = solo {
+                v["solo_task_s"] = s.into();
+            }
+            task_stats.push(v);
+        }
+    }
     // Knee and plateau need the whole sweep: a shard leaves them to `capsim merge`.
     let analysis =
         (summaries.len() > 1 && shard.is_all()).then(|| capsim::analysis::analyse(&summaries));
     let described = analysis.as_ref().map(|a| a.describe()).unwrap_or_default();
     emit(
         json,
-        &format!("{header}{}{described}", output::table(&summaries)),
+        &format!(
+            "{header}{}{described}{structure}",
+            output::table(&summaries)
+        ),
         &summaries,
     )?;
     if let Some(dir) = out {
@@ -859,6 +905,12 @@ fn simulate(
             vec![("capacity.json", serde_json::to_string_pretty(&capacities)?)];
         if let Some(a) = &analysis {
             extra.push(("analysis.json", serde_json::to_string_pretty(a)?));
+        }
+        if !breakdowns.is_empty() {
+            extra.push(("breakdown.json", serde_json::to_string_pretty(&breakdowns)?));
+        }
+        if !task_stats.is_empty() {
+            extra.push(("tasks.json", serde_json::to_string_pretty(&task_stats)?));
         }
         if !shard.is_all() {
             let meta = ShardFile {

@@ -12,6 +12,7 @@
 use crate::metrics::Summary;
 use serde::Serialize;
 
+pub mod breakdown;
 pub mod plan;
 pub mod slo;
 

@@ -173,6 +173,43 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// How long one task of class `class` (a session of all its turns, think time included)
+    /// takes with nothing else running: one user, one task. None when the class has no multi-turn sessions.
+    pub fn solo_task_s(&self, class: usize) -> Option<f64> {
+        let w = self.workload.all_classes().nth(class)?;
+        let Arrival::Closed {
+            turns, ref think_s, ..
+        } = w.arrival
+        else {
+            return None;
+        };
+        if turns < 2 {
+            return None;
+        }
+        let mut solo = Workload {
+            classes: Vec::new(),
+            num_requests: turns as u64,
+            ..w.clone()
+        };
+        solo.arrival = Arrival::Closed {
+            users: 1,
+            think_s: think_s.clone(),
+            turns,
+        };
+        let cost = &self.cost;
+        let out = sim::run(
+            solo,
+            self.engines_with(cost),
+            self.router,
+            cost.request_latency(),
+        );
+        crate::analysis::breakdown::tasks(&out.records)
+            .first()
+            .map(|t| t.mean_task_s)
+    }
+}
+
 /// Parameter draws behind a prediction band (8 draws: the band spans their min and max).
 const BAND_DRAWS: usize = 8;
 const BAND_STREAM: u64 = 0x6261_6e64_0000_0000;

@@ -75,6 +75,24 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> InputResult<()> {
     let (last, parents) = ov.path.split_last().expect("split_key never returns empty");
     let mut table = doc;
     for (i, seg) in parents.iter().enumerate() {
+        // `class[1]` descends into element 1 of an array of tables ([[workload.class]]).
+        if let Some((name, index)) = indexed(seg) {
+            let here = ov.path[..=i].join(".");
+            let element = match table.get_mut(name) {
+                Some(toml::Value::Array(items)) => items.get_mut(index),
+                _ => None,
+            };
+            table = match element {
+                Some(toml::Value::Table(t)) => t,
+                _ => {
+                    return Err(InputError::new(
+                        key,
+                        format!("'{here}' names no table (is there a [[{name}]] number {index}, counting from 0?)"),
+                    ))
+                }
+            };
+            continue;
+        }
         let entry = table
             .entry(seg.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -90,6 +108,13 @@ pub fn apply(doc: &mut toml::Table, ov: &Override) -> InputResult<()> {
     }
     table.insert(last.clone(), ov.value.clone());
     Ok(())
+}
+
+/// `name[3]` → ("name", 3).
+fn indexed(seg: &str) -> Option<(&str, usize)> {
+    let (name, rest) = seg.split_once('[')?;
+    let index = rest.strip_suffix(']')?.parse().ok()?;
+    Some((name, index))
 }
 
 /// One point of a sweep: the swept keys with their values, and the document to read.
