@@ -777,6 +777,11 @@ fn simulate(
         .into());
     }
     let points: Vec<&scenario::Scenario> = indices.iter().map(|&i| &all[i]).collect();
+    for w in points[0].workload.all_classes() {
+        for warning in &w.warnings {
+            eprintln!("capsim: warning: {warning}");
+        }
+    }
     // Points are independent and each is seeded: running them in parallel keeps the output
     // identical to a serial run.
     let bar = output::progress(points.len() as u64, "points simulated");

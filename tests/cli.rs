@@ -381,3 +381,42 @@ fn a_sweep_with_out_writes_its_knee_and_plateau() {
     assert_eq!(a["plateau"]["key"], "workload.concurrency");
     assert!(a["plateau"]["request_throughput"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bad_trace_rows_stop_the_run_or_are_skipped_when_asked() {
+    let dir = temp_dir("trace");
+    let trace = dir.join("t.csv");
+    std::fs::write(
+        &trace,
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,100,50\n2023-11-16 18:15:47,200,-3\n2023-11-16 18:15:45,100,20\n2023-11-16 18:15:49,300,40\n",
+    )
+    .unwrap();
+    let text = GOOD
+        .replace(
+            "arrival = \"poisson\"\nrate = 2.0\n",
+            "arrival = \"trace\"\ntrace = \"t.csv\"\n",
+        )
+        .replace("num_requests = 300\n", "");
+    let sc = write(&dir, "trace.toml", &text);
+    let o = capsim(&["simulate", &sc]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("t.csv") && err.contains("line 3") && err.contains("negative"),
+        "{err}"
+    );
+    let sc = write(
+        &dir,
+        "skip.toml",
+        &text.replace(
+            "trace = \"t.csv\"\n",
+            "trace = \"t.csv\"\nskip_bad_rows = true\n",
+        ),
+    );
+    let o = capsim(&["simulate", &sc, "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped 2 bad row(s) (first: line 3"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["completed"], 2);
+}

@@ -166,6 +166,9 @@ pub struct WorkloadSection {
     pub time_scale: Option<f64>,
     /// trace: multiplies every token count.
     pub token_scale: Option<f64>,
+    /// trace: skip malformed, negative or out-of-order rows (counted in a warning) instead of
+    /// stopping.
+    pub skip_bad_rows: Option<bool>,
     /// Random seed.
     pub seed: Option<u64>,
     /// Client timeout per request, seconds.

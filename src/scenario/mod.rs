@@ -974,6 +974,7 @@ fn resolve_section(
             )
         })
     };
+    let mut warnings = Vec::new();
     let arrival = match arrival_name {
         "closed" => {
             let users = w.concurrency.ok_or_else(|| {
@@ -1037,7 +1038,14 @@ fn resolve_section(
             let file = w.trace.as_ref().ok_or_else(|| {
                 InputError::new(format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
             })?;
-            let rows = trace::load(&base.join(file))?;
+            let (rows, skipped) =
+                trace::load_with(&base.join(file), w.skip_bad_rows.unwrap_or(false))?;
+            if let Some((line, problem)) = skipped.first() {
+                warnings.push(format!(
+                    "{file}: skipped {} bad row(s) (first: line {line}: {problem})",
+                    skipped.len()
+                ));
+            }
             Arrival::Trace {
                 rows: Arc::new(rows),
                 time_scale,
@@ -1097,6 +1105,7 @@ fn resolve_section(
     Ok(Workload {
         name: String::new(),
         classes: Vec::new(),
+        warnings,
         arrival,
         num_requests,
         input_tokens,

@@ -92,6 +92,8 @@ pub struct Workload {
     /// Other classes of clients running at the same time (`[[workload.class]]`), each with
     /// its own arrivals, lengths and counts.
     pub classes: Vec<Workload>,
+    /// What reading the workload let pass with a warning (skipped trace rows).
+    pub warnings: Vec<String>,
 }
 
 impl Workload {

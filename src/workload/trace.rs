@@ -67,6 +67,34 @@ pub fn load(path: &Path) -> InputResult<Vec<TraceRow>> {
 
 /// Parses trace text; errors carry the 1-based line number.
 pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
+    parse_with(text, false).map(|(rows, _)| rows)
+}
+
+/// Reads a trace file; with `skip_bad`, malformed, negative or out-of-order rows are skipped
+/// and returned as (line, problem) instead of stopping the run.
+pub fn load_with(
+    path: &Path,
+    skip_bad: bool,
+) -> InputResult<(Vec<TraceRow>, Vec<(usize, String)>)> {
+    if !skip_bad {
+        return load(path).map(|rows| (rows, Vec::new()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(
+            "workload.trace",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    parse_with(&text, true)
+        .map_err(|(line, problem)| InputError::new(format!("line {line}"), problem).in_file(path))
+}
+
+/// Parses trace text, stopping at the first bad row or (with `skip_bad`) skipping bad rows.
+pub fn parse_with(
+    text: &str,
+    skip_bad: bool,
+) -> Result<(Vec<TraceRow>, Vec<(usize, String)>), (usize, String)> {
+    let mut skipped = Vec::new();
     let mut lines = text.lines().enumerate();
     let (_, header) = lines.next().ok_or((1, "the trace is empty".to_string()))?;
     let cols: Vec<String> = header
@@ -96,33 +124,46 @@ pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
         if line.is_empty() {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != cols.len() {
-            return Err((
-                line_no,
-                format!("expected {} fields, found {}", cols.len(), cells.len()),
-            ));
-        }
-        let t = parse_timestamp(cells[ts])
-            .ok_or((line_no, format!("bad timestamp '{}'", cells[ts])))?;
-        if t < last {
-            return Err((
-                line_no,
-                "timestamps go backwards (rows must be in time order)".to_string(),
-            ));
-        }
-        last = t;
-        let count = |cell: &str, what: &str| -> Result<u32, (usize, String)> {
-            let v: i64 = cell
-                .parse()
-                .map_err(|_| (line_no, format!("{what} '{cell}' is not an integer")))?;
-            if v < 0 {
-                return Err((line_no, format!("{what} is negative ({v})")));
+        let row = (|| -> Result<(i128, u32, u32), (usize, String)> {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cells.len() != cols.len() {
+                return Err((
+                    line_no,
+                    format!("expected {} fields, found {}", cols.len(), cells.len()),
+                ));
             }
-            u32::try_from(v).map_err(|_| (line_no, format!("{what} {v} is too large")))
+            let t = parse_timestamp(cells[ts])
+                .ok_or((line_no, format!("bad timestamp '{}'", cells[ts])))?;
+            if t < last {
+                return Err((
+                    line_no,
+                    "timestamps go backwards (rows must be in time order)".to_string(),
+                ));
+            }
+            let count = |cell: &str, what: &str| -> Result<u32, (usize, String)> {
+                let v: i64 = cell
+                    .parse()
+                    .map_err(|_| (line_no, format!("{what} '{cell}' is not an integer")))?;
+                if v < 0 {
+                    return Err((line_no, format!("{what} is negative ({v})")));
+                }
+                u32::try_from(v).map_err(|_| (line_no, format!("{what} {v} is too large")))
+            };
+            Ok((
+                t,
+                count(cells[ctx], "ContextTokens")?,
+                count(cells[gen], "GeneratedTokens")?,
+            ))
+        })();
+        let (t, input, output) = match row {
+            Ok(r) => r,
+            Err(e) if skip_bad => {
+                skipped.push(e);
+                continue;
+            }
+            Err(e) => return Err(e),
         };
-        let input = count(cells[ctx], "ContextTokens")?;
-        let output = count(cells[gen], "GeneratedTokens")?;
+        last = t;
         let t0 = *first.get_or_insert(t);
         rows.push(TraceRow {
             at: Nanos((t - t0) as u64),
@@ -133,7 +174,7 @@ pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
     if rows.is_empty() {
         return Err((2, "the trace has a header but no rows".to_string()));
     }
-    Ok(rows)
+    Ok((rows, skipped))
 }
 
 /// Nanoseconds since the epoch (or since 0 for plain seconds).
@@ -208,6 +249,16 @@ mod tests {
         let span = code.last().unwrap().at.as_secs_f64();
         assert!((span - 3435.9).abs() < 0.1, "{span}");
         assert!(builtin("azure-chat").is_err());
+    }
+
+    #[test]
+    fn bad_rows_can_be_skipped_and_counted() {
+        let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10,5\n2023-11-16 18:15:45,3,3\n2023-11-16 18:15:47,-4,5\nnot,a,row\n2023-11-16 18:15:48,7,2\n";
+        assert_eq!(parse(text).unwrap_err().0, 3);
+        let (rows, skipped) = parse_with(text, true).unwrap();
+        assert_eq!(rows.len(), 2);
+        let lines: Vec<usize> = skipped.iter().map(|s| s.0).collect();
+        assert_eq!(lines, [3, 4, 5]);
     }
 
     #[test]
