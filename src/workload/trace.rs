@@ -65,6 +65,9 @@ pub fn load(path: &Path) -> InputResult<Vec<TraceRow>> {
         .map_err(|(line, problem)| InputError::new(format!("line {line}"), problem).in_file(path))
 }
 
+/// A row that could not be read: its 1-based line number and the problem.
+pub type BadRow = (usize, String);
+
 /// Parses trace text; errors carry the 1-based line number.
 pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
     parse_with(text, false).map(|(rows, _)| rows)
@@ -72,10 +75,7 @@ pub fn parse(text: &str) -> Result<Vec<TraceRow>, (usize, String)> {
 
 /// Reads a trace file; with `skip_bad`, malformed, negative or out-of-order rows are skipped
 /// and returned as (line, problem) instead of stopping the run.
-pub fn load_with(
-    path: &Path,
-    skip_bad: bool,
-) -> InputResult<(Vec<TraceRow>, Vec<(usize, String)>)> {
+pub fn load_with(path: &Path, skip_bad: bool) -> InputResult<(Vec<TraceRow>, Vec<BadRow>)> {
     if !skip_bad {
         return load(path).map(|rows| (rows, Vec::new()));
     }
@@ -90,10 +90,7 @@ pub fn load_with(
 }
 
 /// Parses trace text, stopping at the first bad row or (with `skip_bad`) skipping bad rows.
-pub fn parse_with(
-    text: &str,
-    skip_bad: bool,
-) -> Result<(Vec<TraceRow>, Vec<(usize, String)>), (usize, String)> {
+pub fn parse_with(text: &str, skip_bad: bool) -> Result<(Vec<TraceRow>, Vec<BadRow>), BadRow> {
     let mut skipped = Vec::new();
     let mut lines = text.lines().enumerate();
     let (_, header) = lines.next().ok_or((1, "the trace is empty".to_string()))?;
