@@ -233,18 +233,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             title,
         } => {
-            let series = capsim::report::load(&results)?;
+            let (series, traces) = capsim::report::load(&results)?;
             let title = title.unwrap_or_else(|| {
                 format!(
                     "capsim report: {}",
                     series
                         .iter()
                         .map(|s| s.name.as_str())
+                        .chain(traces.iter().map(|t| t.name.as_str()))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             });
-            let path = capsim::report::write(&series, &title, &out)
+            let path = capsim::report::write(&series, &traces, &title, &out)
                 .map_err(|e| anyhow::anyhow!("writing the report: {e}"))?;
             println!("report written to {}", path.display());
             Ok(())

@@ -51,6 +51,9 @@ pub struct RequestRecord {
     /// Prompt tokens the server took from its prefix cache (not prefilled again).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_tokens: u32,
+    /// Spot runs against llama-server: the server's own prompt processing time (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_prompt_ms: Option<f64>,
 }
 
 fn is_zero(x: &u32) -> bool {

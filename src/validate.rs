@@ -108,8 +108,36 @@ pub fn validate(
         let mut points = scenario::from_str(&text, scenario_path, &all)?;
         let mut sc = points.remove(0);
         sc.point = point.clone();
-        let predicted = sc.simulate().summary;
+        let simulated = sc.simulate();
+        let predicted = simulated.summary;
         let measured = live::summarize_records(point.clone(), &run.records);
+        // Multi-turn and multi-class runs: every class and turn is a point of its own too.
+        let mut parts = Vec::new();
+        if sc.workload.has_structure() {
+            use crate::analysis::breakdown::breakdown;
+            let p = breakdown(&point, "simulated", &simulated.records);
+            let m = breakdown(&point, "measured", &run.records);
+            for ms in m {
+                if let Some(ps) = p.iter().find(|ps| ps.point == ms.point) {
+                    parts.push((ps.clone(), ms));
+                }
+            }
+        }
+        out.push(compare(point.clone(), predicted, measured));
+        for (p, m) in parts {
+            out.push(compare(m.point.clone(), p, m));
+        }
+    }
+    Ok(out)
+}
+
+/// One point's prediction against its measurement, metric by metric.
+fn compare(
+    point: serde_json::Map<String, serde_json::Value>,
+    predicted: Summary,
+    measured: Summary,
+) -> PointValidation {
+    {
         let mut error_pct = BTreeMap::new();
         let mut in_band = BTreeMap::new();
         for field in METRIC_FIELDS {
@@ -125,15 +153,14 @@ pub fn validate(
                 }
             }
         }
-        out.push(PointValidation {
+        PointValidation {
             point,
             predicted,
             measured,
             error_pct,
             in_band,
-        });
+        }
     }
-    Ok(out)
 }
 
 /// Mean absolute percentage error of each metric over the points.

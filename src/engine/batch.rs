@@ -154,6 +154,22 @@ impl DecodeSet {
         }
     }
 
+    /// Removes every live member whose id `gone` says (cancelled requests); a linear scan,
+    /// done only in steps that follow a cancellation.
+    pub fn remove_where(&mut self, gone: impl Fn(ReqId) -> bool) -> u32 {
+        let slots: Vec<u32> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.live && gone(m.id))
+            .map(|(i, _)| i as u32)
+            .collect();
+        for &slot in &slots {
+            self.release(slot);
+        }
+        slots.len() as u32
+    }
+
     /// Whether `slot` still holds the member `id`.
     pub fn holds(&self, slot: u32, id: ReqId) -> bool {
         self.members
@@ -260,6 +276,22 @@ impl PrefillQueue {
         Some(job)
     }
 
+    /// Drops the jobs whose id `gone` says (cancelled requests); only between steps.
+    pub fn remove_where(&mut self, gone: impl Fn(ReqId) -> bool) -> u32 {
+        debug_assert!(self.planned.is_empty());
+        let before = self.jobs.len();
+        let mut freed = 0u64;
+        self.jobs.retain(|j| {
+            let keep = !gone(j.id);
+            if !keep {
+                freed += j.done as u64;
+            }
+            keep
+        });
+        self.done_sum -= freed;
+        (before - self.jobs.len()) as u32
+    }
+
     /// The job the next `plan_chunk` call would schedule.
     pub fn next_unplanned(&self) -> Option<&PrefillJob> {
         self.jobs.get(self.planned.len())
@@ -333,6 +365,15 @@ pub struct RunningBatch {
 }
 
 impl RunningBatch {
+    /// Drops cancelled requests from the running set (between steps); how many were running.
+    pub fn purge(&mut self, cancelled: &[ReqId]) -> u32 {
+        if cancelled.is_empty() {
+            return 0;
+        }
+        let gone = |id: ReqId| cancelled.contains(&id);
+        self.decode.remove_where(gone) + self.prefill.remove_where(gone)
+    }
+
     /// Sequences holding a place in the batch (slots or `max_num_seqs` entries).
     pub fn running(&self) -> u32 {
         self.decode.len() + self.prefill.len() as u32

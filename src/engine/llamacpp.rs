@@ -9,7 +9,7 @@
 //! context shift off (its default). Slots own their KV: no preemption.
 
 use super::batch::{PrefillJob, RunningBatch};
-use super::{Admission, Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
+use super::{Admission, Engine, EngineEvent, EngineRequest, EngineStats, RejectReason, ReqId};
 use crate::cost::{CostModel, StepShape};
 use crate::units::Nanos;
 use std::collections::VecDeque;
@@ -40,16 +40,29 @@ pub struct LlamaCppEngine {
     cost: CostModel,
     waiting: VecDeque<PrefillJob>,
     batch: RunningBatch,
+    /// Requests the client gave up on, dropped at the next step.
+    cancelled: Vec<ReqId>,
     stats: EngineStats,
 }
 
 impl LlamaCppEngine {
+    /// Drops requests the client gave up on: from the queue and from the running set.
+    fn drop_cancelled(&mut self) {
+        if self.cancelled.is_empty() {
+            return;
+        }
+        let gone = std::mem::take(&mut self.cancelled);
+        self.waiting.retain(|j| !gone.contains(&j.id));
+        self.batch.purge(&gone);
+    }
+
     pub fn new(cfg: LlamaCppConfig, cost: CostModel) -> LlamaCppEngine {
         LlamaCppEngine {
             cfg,
             cost,
             waiting: VecDeque::new(),
             batch: RunningBatch::default(),
+            cancelled: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -94,6 +107,7 @@ impl Engine for LlamaCppEngine {
     }
 
     fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+        self.drop_cancelled();
         // Free slots take queued requests in arrival order.
         while self.batch.running() < self.cfg.parallel {
             let Some(job) = self.waiting.pop_front() else {
@@ -137,5 +151,9 @@ impl Engine for LlamaCppEngine {
 
     fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    fn cancel(&mut self, id: ReqId) {
+        self.cancelled.push(id);
     }
 }

@@ -136,5 +136,9 @@ pub trait Engine: Send {
     fn outstanding(&self) -> u32;
     /// Fraction of the KV cache in use, 0..1.
     fn kv_load(&self) -> f64;
+    /// The client gave up on request `id` (timeout) and closed its connection: the server
+    /// drops it, waiting or running, and frees its KV before its next step. No further
+    /// events come for it.
+    fn cancel(&mut self, id: ReqId);
     fn stats(&self) -> EngineStats;
 }

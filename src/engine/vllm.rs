@@ -12,7 +12,7 @@
 
 use super::batch::{PrefillJob, RunningBatch};
 use super::Admission;
-use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason};
+use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason, ReqId};
 use crate::cost::{CostModel, StepShape};
 use crate::units::{Bytes, Nanos};
 use std::collections::VecDeque;
@@ -72,17 +72,30 @@ pub struct VllmEngine {
     cost: CostModel,
     waiting: VecDeque<PrefillJob>,
     batch: RunningBatch,
+    /// Requests the client gave up on, dropped at the next step.
+    cancelled: Vec<ReqId>,
     next_order: u64,
     stats: EngineStats,
 }
 
 impl VllmEngine {
+    /// Drops requests the client gave up on: from the queue and from the running set.
+    fn drop_cancelled(&mut self) {
+        if self.cancelled.is_empty() {
+            return;
+        }
+        let gone = std::mem::take(&mut self.cancelled);
+        self.waiting.retain(|j| !gone.contains(&j.id));
+        self.batch.purge(&gone);
+    }
+
     pub fn new(cfg: VllmConfig, cost: CostModel) -> VllmEngine {
         VllmEngine {
             cfg,
             cost,
             waiting: VecDeque::new(),
             batch: RunningBatch::default(),
+            cancelled: Vec::new(),
             next_order: 0,
             stats: EngineStats::default(),
         }
@@ -170,6 +183,7 @@ impl Engine for VllmEngine {
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+        self.drop_cancelled();
         let cap = self.cfg.kv_capacity_tokens;
         // Running decodes first: each holds one more KV token after this step.
         while !self.batch.decode.is_empty() && self.kv_after(0) > cap {
@@ -252,5 +266,9 @@ impl Engine for VllmEngine {
 
     fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    fn cancel(&mut self, id: ReqId) {
+        self.cancelled.push(id);
     }
 }

@@ -28,6 +28,8 @@ pub struct Target {
 pub enum Prompt {
     Tokens(Vec<u32>),
     Text(String),
+    /// Chat: a conversation, (role, content) per message, the last one the new user turn.
+    Conversation(Vec<(String, String)>),
 }
 
 /// A request that did not complete.
@@ -59,10 +61,22 @@ impl Target {
             (Api::Completions, Prompt::Text(t)) => {
                 body.insert("prompt".into(), t.clone().into());
             }
+            (Api::Completions, Prompt::Conversation(messages)) => {
+                let text: String = messages.iter().map(|(_, c)| c.as_str()).collect();
+                body.insert("prompt".into(), text.into());
+            }
+            (Api::Chat, Prompt::Conversation(messages)) => {
+                let list: Vec<serde_json::Value> = messages
+                    .iter()
+                    .map(|(role, content)| serde_json::json!({ "role": role, "content": content }))
+                    .collect();
+                body.insert("messages".into(), list.into());
+            }
             (Api::Chat, p) => {
                 let content = match p {
                     Prompt::Text(t) => t.clone(),
                     Prompt::Tokens(ids) => ids.iter().map(|i| format!(" {i}")).collect(),
+                    Prompt::Conversation(_) => unreachable!("matched above"),
                 };
                 body.insert(
                     "messages".into(),

@@ -94,6 +94,7 @@ pub struct SpotRun {
     pub server_timings: Vec<(u32, f64)>,
 }
 
+#[derive(Clone)]
 struct Planned {
     id: u64,
     /// Open loop and trace: intended send time since the start.
@@ -113,6 +114,8 @@ struct Ctx {
     unreachable_in_a_row: AtomicU32,
     unreachable_limit: u32,
     mismatches: AtomicU32,
+    /// Multi-turn sessions started so far (their ids).
+    next_session: std::sync::atomic::AtomicU64,
     server_timings: Mutex<Vec<(u32, f64)>>,
 }
 
@@ -142,10 +145,14 @@ async fn stopped(mut rx: watch::Receiver<Option<String>>) {
 /// start (server unreachable at warm-up, no model name, records file not writable); a run that
 /// stops early returns what it measured with `metadata.aborted` set.
 pub fn spot(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
-    if sc.workload.has_structure() {
+    let sessions = sc
+        .workload
+        .all_classes()
+        .any(|w| matches!(w.arrival, Arrival::Closed { turns, .. } if turns > 1));
+    if sessions && sc.endpoint.api != Api::Chat {
         return Err(crate::error::InputError::new(
-            "workload",
-            "multi-turn sessions and [[workload.class]] are simulated only: spot runs do not play them yet",
+            "endpoint.api",
+            "multi-turn sessions send their conversation as chat messages: set api = \"chat\"",
         )
         .in_file(&sc.file)
         .into());
@@ -210,7 +217,14 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         maker.chat_overhead = overhead;
         chat_template_tokens = Some(overhead);
     }
-    let plan = plan_requests(sc, &http, &base, &maker, &mut prompt_rng).await;
+    let mut plans: Vec<Vec<Planned>> = Vec::new();
+    let mut first_id = 0u64;
+    for (c, w) in sc.workload.all_classes().enumerate() {
+        let plan = plan_requests(sc, w, c, first_id, &http, &base, &maker, &mut prompt_rng).await;
+        first_id += plan.len() as u64;
+        plans.push(plan);
+    }
+    let planned_total: usize = plans.iter().map(Vec::len).sum();
 
     // Warm-up: a few sequential requests that are not measured; they also catch a wrong URL
     // or model name before the run starts.
@@ -227,7 +241,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
 
     let progress = if opts.progress {
         let bar =
-            ProgressBar::with_draw_target(Some(plan.len() as u64), ProgressDrawTarget::stderr());
+            ProgressBar::with_draw_target(Some(planned_total as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
@@ -248,6 +262,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         stop_tx,
         unreachable_in_a_row: AtomicU32::new(0),
         unreachable_limit: opts.unreachable_limit.max(1),
+        next_session: std::sync::atomic::AtomicU64::new(0),
         mismatches: AtomicU32::new(0),
         server_timings: Mutex::new(Vec::new()),
     });
@@ -265,15 +280,35 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         });
     }
 
-    let plan = Arc::new(plan);
-    match &sc.workload.arrival {
-        Arrival::Closed { users, think_s, .. } => {
-            run_closed(&ctx, &plan, *users, think_s.clone(), seed, &stop_rx).await
-        }
-        Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => {
-            run_open(&ctx, &plan, *cap, &stop_rx).await
-        }
-    }
+    // Every class at once, each with its own driver.
+    let named = !sc.workload.classes.is_empty();
+    let drivers = sc
+        .workload
+        .all_classes()
+        .zip(plans)
+        .enumerate()
+        .map(|(c, (w, plan))| {
+            let plan = Arc::new(plan);
+            let (ctx, stop_rx) = (ctx.clone(), stop_rx.clone());
+            let class = ClassTag {
+                name: named.then(|| w.name.clone()),
+                seed: w.seed ^ streams::class_salt(c),
+            };
+            let arrival = w.arrival.clone();
+            async move {
+                match arrival {
+                    Arrival::Closed {
+                        users,
+                        think_s,
+                        turns,
+                    } => run_closed(&ctx, &plan, users, think_s, turns, &class, &stop_rx).await,
+                    Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => {
+                        run_open(&ctx, &plan, cap, &class, &stop_rx).await
+                    }
+                }
+            }
+        });
+    futures_util::future::join_all(drivers).await;
 
     let aborted = ctx.stop_tx.borrow().clone();
     let ctx =
@@ -305,7 +340,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         server: info,
         started_unix_s,
         warmup_requests: sc.endpoint.warmup_requests,
-        planned_requests: plan.len() as u64,
+        planned_requests: planned_total as u64,
         recorded_requests: records.len() as u64,
         token_mismatches: ctx.mismatches.load(Ordering::Relaxed) as u64,
         chat_template_tokens,
@@ -384,16 +419,20 @@ async fn measure_chat_overhead(
 
 /// The run's requests: lengths (and open-loop times) from the simulation's random streams,
 /// prompts from the prompt maker.
+#[allow(clippy::too_many_arguments)]
 async fn plan_requests(
     sc: &Scenario,
+    w: &crate::workload::Workload,
+    class: usize,
+    first_id: u64,
     http: &reqwest::Client,
     base: &str,
     maker: &prompts::PromptMaker,
     prompt_rng: &mut Xoshiro256PlusPlus,
 ) -> Vec<Planned> {
-    let w = &sc.workload;
-    let mut lengths = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::LENGTHS);
-    let mut arrivals = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::ARRIVALS);
+    let salt = streams::class_salt(class);
+    let mut lengths = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::LENGTHS ^ salt);
+    let mut arrivals = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::ARRIVALS ^ salt);
     let mut shape = Vec::new();
     match &w.arrival {
         Arrival::Trace {
@@ -436,7 +475,7 @@ async fn plan_requests(
             Api::Chat => Prompt::Text(maker.chat_text(http, base, input, prompt_rng).await),
         };
         plan.push(Planned {
-            id,
+            id: first_id + id,
             at,
             input,
             output,
@@ -446,33 +485,85 @@ async fn plan_requests(
     plan
 }
 
+/// Which class a driver plays, for its records and its random streams.
+#[derive(Clone)]
+struct ClassTag {
+    /// Written into records when the workload has several classes.
+    name: Option<String>,
+    seed: u64,
+}
+
+/// A request's place in a conversation, for its record.
+#[derive(Clone, Default)]
+struct Turn {
+    class: Option<String>,
+    session: Option<u64>,
+    turn: Option<u32>,
+}
+
 async fn run_closed(
     ctx: &Arc<Ctx>,
     plan: &Arc<Vec<Planned>>,
     users: u32,
     think: Option<Dist>,
-    seed: u64,
+    turns: u32,
+    class: &ClassTag,
     stop_rx: &watch::Receiver<Option<String>>,
 ) {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..users.min(plan.len() as u32) {
-        let (ctx, plan, next, think, stop_rx) = (
+        let (ctx, plan, next, think, stop_rx, class) = (
             ctx.clone(),
             plan.clone(),
             next.clone(),
             think.clone(),
             stop_rx.clone(),
+            class.clone(),
         );
         tasks.spawn(async move {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ streams::THINK ^ user as u64);
+            let mut rng =
+                Xoshiro256PlusPlus::seed_from_u64(class.seed ^ streams::THINK ^ user as u64);
+            // Multi-turn: the conversation so far, and the turn about to be sent.
+            let mut conversation: Vec<(String, String)> = Vec::new();
+            let (mut turn, mut session) = (0u32, 0u64);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= plan.len() || ctx.stopped() {
                     break;
                 }
                 let now = Instant::now();
-                one_request(&ctx, &plan[i], now, now, stop_rx.clone()).await;
+                let mut tag = Turn {
+                    class: class.name.clone(),
+                    ..Turn::default()
+                };
+                let answer = if turns > 1 {
+                    if turn == 0 {
+                        conversation.clear();
+                        session = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+                    }
+                    turn += 1;
+                    tag.session = Some(session);
+                    tag.turn = Some(turn);
+                    let text = match &plan[i].prompt {
+                        Prompt::Text(t) => t.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    conversation.push(("user".into(), text));
+                    let p = Planned {
+                        prompt: Prompt::Conversation(conversation.clone()),
+                        ..plan[i].clone()
+                    };
+                    let answer = one_request(&ctx, &p, now, now, &tag, stop_rx.clone()).await;
+                    match answer {
+                        Some(a) if turn < turns => conversation.push(("assistant".into(), a)),
+                        _ => turn = 0, // done, or the turn failed: the next one starts afresh
+                    }
+                    None
+                } else {
+                    one_request(&ctx, &plan[i], now, now, &tag, stop_rx.clone()).await
+                };
+                drop(answer);
                 if let Some(d) = &think {
                     let pause = Duration::from_secs_f64(d.sample(&mut rng));
                     tokio::select! {
@@ -490,8 +581,13 @@ async fn run_open(
     ctx: &Arc<Ctx>,
     plan: &Arc<Vec<Planned>>,
     cap: Option<u32>,
+    class: &ClassTag,
     stop_rx: &watch::Receiver<Option<String>>,
 ) {
+    let tag = Turn {
+        class: class.name.clone(),
+        ..Turn::default()
+    };
     let cap = cap.map(|c| Arc::new(Semaphore::new(c as usize)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..plan.len() {
@@ -507,10 +603,10 @@ async fn run_open(
             },
             None => None,
         };
-        let (ctx, plan, stop_rx) = (ctx.clone(), plan.clone(), stop_rx.clone());
+        let (ctx, plan, stop_rx, tag) = (ctx.clone(), plan.clone(), stop_rx.clone(), tag.clone());
         tasks.spawn(async move {
             let sent = Instant::now();
-            one_request(&ctx, &plan[i], due, sent, stop_rx).await;
+            one_request(&ctx, &plan[i], due, sent, &tag, stop_rx).await;
             drop(permit);
         });
         // Reap finished tasks as we go, so a long run does not hold them all.
@@ -519,14 +615,17 @@ async fn run_open(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Sends one request and records it, whatever happens.
+/// Sends one request and records it, whatever happens; returns the answer's text when it
+/// succeeded.
 async fn one_request(
     ctx: &Ctx,
     p: &Planned,
     scheduled: Instant,
     sent: Instant,
+    tag: &Turn,
     stop_rx: watch::Receiver<Option<String>>,
-) {
+) -> Option<String> {
+    let mut answer = None;
     let outcome = tokio::select! {
         r = client::send(&ctx.http, &ctx.target, &p.prompt, p.output, sent) => r,
         _ = stopped(stop_rx.clone()) => Err(Failure {
@@ -550,8 +649,19 @@ async fn one_request(
                     .unwrap_or_else(|e| e.into_inner())
                     .push(t);
             }
+            let prompt_tokens = tally.prompt_tokens.unwrap_or(p.input);
+            // The server's own prompt count says how much it took from its cache.
+            let cached = tally
+                .server_prompt
+                .map_or(0, |(n, _)| prompt_tokens.saturating_sub(n));
+            answer = Some(tally.text.clone());
             RequestRecord {
                 id: p.id,
+                class: tag.class.clone(),
+                session: tag.session,
+                turn: tag.turn,
+                cached_tokens: cached,
+                server_prompt_ms: tally.server_prompt.map(|(_, ms)| ms),
                 scheduled_s: since_start(scheduled),
                 sent_s,
                 first_token_s: tally.first_token.map(|d| sent_s + d.as_secs_f64()),
@@ -578,6 +688,9 @@ async fn one_request(
             }
             RequestRecord {
                 id: p.id,
+                class: tag.class.clone(),
+                session: tag.session,
+                turn: tag.turn,
                 scheduled_s: since_start(scheduled),
                 sent_s,
                 first_token_s: None,
@@ -599,4 +712,5 @@ async fn one_request(
             ctx.recorder.path().display()
         ));
     }
+    answer
 }

@@ -27,6 +27,9 @@ pub struct StreamTally {
     pub server_prompt: Option<(u32, f64)>,
     pub done: bool,
     pub finish_reason: Option<String>,
+    /// The answer's text (completions `text`, chat `content`), for conversations that send it
+    /// back in their next turn.
+    pub text: String,
 }
 
 /// Incremental parser: feed it bytes as they arrive.
@@ -91,6 +94,15 @@ impl StreamParser {
 
     fn chunk(&mut self, v: &serde_json::Value, at: Duration) {
         let choice = v.get("choices").and_then(|c| c.get(0));
+        if let Some(c) = choice {
+            let answer = c
+                .get("text")
+                .or_else(|| c.get("delta").and_then(|d| d.get("content")))
+                .and_then(|t| t.as_str());
+            if let Some(t) = answer {
+                self.tally.text.push_str(t);
+            }
+        }
         let text_len = choice
             .map(|c| {
                 let s =

@@ -7,6 +7,7 @@
 //! knee, plateau, and preemption and failure onsets (see [`crate::analysis`]).
 
 pub mod chart;
+pub mod trace;
 
 use crate::analysis::{self, Analysis};
 use crate::calibrate::runs;
@@ -176,8 +177,9 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
     }])
 }
 
-/// Reads every input; errors name the file.
-pub fn load(paths: &[PathBuf]) -> InputResult<Vec<Series>> {
+/// Reads every input (results, and traces: `.csv` files or `builtin:NAME`); errors name the
+/// file.
+pub fn load(paths: &[PathBuf]) -> InputResult<(Vec<Series>, Vec<trace::TraceInput>)> {
     if paths.is_empty() {
         return Err(InputError::new(
             "RESULTS",
@@ -185,7 +187,18 @@ pub fn load(paths: &[PathBuf]) -> InputResult<Vec<Series>> {
         ));
     }
     let mut all = Vec::new();
+    let mut traces = Vec::new();
     for p in paths {
+        let text = p.to_string_lossy();
+        if text.starts_with("builtin:") || p.extension().is_some_and(|e| e == "csv") {
+            let rows = crate::workload::trace::load(p)?;
+            let name = text
+                .strip_prefix("builtin:")
+                .map(String::from)
+                .unwrap_or_else(|| stem(p));
+            traces.push(trace::TraceInput { name, rows });
+            continue;
+        }
         if !p.exists() {
             return Err(bad(p, "no such file or folder"));
         }
@@ -195,7 +208,7 @@ pub fn load(paths: &[PathBuf]) -> InputResult<Vec<Series>> {
         }
         all.extend(series);
     }
-    Ok(all)
+    Ok((all, traces))
 }
 
 /// Words for a scenario key on an axis.
@@ -566,7 +579,12 @@ fn findings(g: &Group) -> Vec<String> {
 }
 
 /// Writes `report.md` and its charts into `dir`; returns the report's path.
-pub fn write(series: &[Series], title: &str, dir: &Path) -> Result<PathBuf, String> {
+pub fn write(
+    series: &[Series],
+    traces: &[trace::TraceInput],
+    title: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // One colour per pairing: a validation's prediction and measurement share it.
     let mut pairings: Vec<String> = Vec::new();
@@ -610,6 +628,15 @@ pub fn write(series: &[Series], title: &str, dir: &Path) -> Result<PathBuf, Stri
             let _ = writeln!(md, "  - {n}");
         }
     }
+    let mut figures: Vec<(Figure, Chart)> = Vec::new();
+    if !traces.is_empty() {
+        let _ = writeln!(md, "\n## Traces\n");
+        for (i, t) in traces.iter().enumerate() {
+            let (text, figs) = trace::section(t, i);
+            md.push_str(&text);
+            figures.extend(figs);
+        }
+    }
     let _ = writeln!(md, "\n## Findings\n");
     for (_, g) in &all_groups {
         let f = findings(g);
@@ -624,7 +651,6 @@ pub fn write(series: &[Series], title: &str, dir: &Path) -> Result<PathBuf, Stri
             }
         }
     }
-    let mut figures: Vec<(Figure, Chart)> = Vec::new();
     for key in &keys {
         let along: Vec<(usize, &Group)> = all_groups
             .iter()
@@ -634,7 +660,9 @@ pub fn write(series: &[Series], title: &str, dir: &Path) -> Result<PathBuf, Stri
         figures.extend(charts_along(key, &along));
     }
     let every: Vec<(usize, &Group)> = all_groups.iter().map(|(i, g)| (*i, g)).collect();
-    figures.push(latency_throughput(&every));
+    if !every.is_empty() {
+        figures.push(latency_throughput(&every));
+    }
     let _ = writeln!(md, "\n## Charts\n");
     for (fig, chart) in &figures {
         if !chart.has_data() {

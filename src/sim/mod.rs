@@ -42,7 +42,12 @@ enum Event {
     Deliver(ReqId),
     Kick(u16),
     StepDone(u16),
+    /// A request's client timeout: if it is still in flight, the client gives up.
+    Timeout(ReqId),
 }
+
+/// The error of a request the client gave up on.
+const TIMEOUT: &str = "timeout (the client gave up and closed the connection)";
 
 const NONE: Nanos = Nanos::MAX;
 
@@ -65,6 +70,8 @@ struct Req {
     user: u32,
     replica: u16,
     preemptions: u16,
+    /// It reached its engine (a request cancelled on the way never does).
+    delivered: bool,
     error: Option<&'static str>,
 }
 
@@ -105,7 +112,7 @@ struct ClassRun {
 impl ClassRun {
     fn new(w: &Workload, index: usize) -> ClassRun {
         // Class 0 keeps the streams it always had, so single-class runs are unchanged.
-        let salt = (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let salt = streams::class_salt(index);
         let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(w.seed ^ stream ^ salt);
         let total = match &w.arrival {
             Arrival::Trace { rows, .. } => w.num_requests.min(rows.len() as u64),
@@ -276,6 +283,18 @@ impl Sim {
                         self.try_start(r);
                     }
                 }
+                Event::Timeout(id) => {
+                    let req = &mut self.reqs[id as usize];
+                    if req.end == NONE && req.error.is_none() {
+                        req.error = Some(TIMEOUT);
+                        if req.delivered {
+                            let r = req.replica as usize;
+                            self.replicas[r].engine.cancel(id);
+                        }
+                        self.complete(id);
+                        self.handle_work();
+                    }
+                }
                 Event::StepDone(r) => {
                     let now = self.now;
                     let rep = &mut self.replicas[r as usize];
@@ -357,6 +376,7 @@ impl Sim {
             user,
             replica: 0,
             preemptions: 0,
+            delivered: false,
             error: None,
         });
         (self.reqs.len() - 1) as ReqId
@@ -407,8 +427,12 @@ impl Sim {
         let req = &mut self.reqs[id as usize];
         req.sent = now;
         req.replica = r as u16;
-        self.classes[req.class as usize].in_flight += 1;
+        let class = req.class as usize;
+        self.classes[class].in_flight += 1;
         self.set_in_flight(1);
+        if let Some(timeout) = self.classes[class].w.timeout {
+            self.push(now + timeout, Event::Timeout(id));
+        }
         if self.request_latency > Nanos::ZERO {
             // Real request latency varies (±25% here), which is what keeps closed-loop users from
             // moving in lockstep forever.
@@ -423,6 +447,10 @@ impl Sim {
     /// The request reaches its replica's engine now.
     fn deliver(&mut self, id: ReqId) {
         let now = self.now;
+        if self.reqs[id as usize].error.is_some() {
+            return; // the client gave up before the request arrived
+        }
+        self.reqs[id as usize].delivered = true;
         let req = &self.reqs[id as usize];
         let r = req.replica as usize;
         let er = EngineRequest {
@@ -457,6 +485,17 @@ impl Sim {
 
     fn handle_work(&mut self) {
         while let Some(ev) = self.work.pop_front() {
+            let id = match ev {
+                EngineEvent::FirstToken { id, .. }
+                | EngineEvent::Finished { id, .. }
+                | EngineEvent::Rejected { id, .. }
+                | EngineEvent::Preempted { id }
+                | EngineEvent::ResumedAfter { id, .. }
+                | EngineEvent::CacheHit { id, .. } => id,
+            };
+            if self.reqs[id as usize].error == Some(TIMEOUT) {
+                continue; // given up on: what the server still does for it goes unseen
+            }
             match ev {
                 EngineEvent::FirstToken { id, at } => self.reqs[id as usize].first = at,
                 EngineEvent::Finished {
@@ -467,11 +506,6 @@ impl Sim {
                     let req = &mut self.reqs[id as usize];
                     req.end = at;
                     req.output = output_tokens;
-                    if let Some(timeout) = self.classes[req.class as usize].w.timeout {
-                        if at - req.sent > timeout {
-                            req.error = Some("timeout");
-                        }
-                    }
                     self.complete(id);
                 }
                 EngineEvent::Rejected { id, reason, .. } => {
@@ -569,6 +603,7 @@ impl Sim {
                 session: (r.session != u32::MAX).then_some(r.session as u64),
                 turn: (r.session != u32::MAX).then_some(r.turn as u32),
                 cached_tokens: r.cache_hit,
+                server_prompt_ms: None,
             })
             .collect();
         let span = self.last_completion.0.max(1) as f64;

@@ -118,4 +118,10 @@ pub mod streams {
     pub const THINK: u64 = 0x7468_696e_6b00_0000;
     pub const ROUTING: u64 = 0x726f_7574_696e_6700;
     pub const LATENCY: u64 = 0x6c61_7465_6e63_7900;
+
+    /// Mixed into every stream of workload class `index` (0 for the main class, so a
+    /// single-class workload keeps its streams).
+    pub fn class_salt(index: usize) -> u64 {
+        (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
 }
