@@ -673,7 +673,6 @@ async fn one_request(
                 replica: None,
                 preemptions: 0,
                 requested_output_tokens: (output != p.output).then_some(p.output),
-                ..Default::default()
             }
         }
         Err(f) => {
