@@ -289,3 +289,38 @@ fn the_context_growth_report_names_the_mechanism() {
     );
     assert!(out.join("throughput-vs-prompt-length.png").is_file());
 }
+
+#[test]
+fn a_trace_report_shows_its_arrivals_and_lengths() {
+    let dir = work("trace");
+    let out = dir.join("report");
+    let started = std::time::Instant::now();
+    let sim = dir.join("sim");
+    let (code, _, err) = capsim(&[
+        "simulate",
+        "scenarios/azure-conv-replay.toml",
+        "--set",
+        "sweep={}",
+        "--set",
+        "cluster.replicas=8",
+        "--out",
+        s(&sim),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "the whole Azure conv trace on 8 replicas: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (code, _, err) = capsim(&["report", "builtin:azure-conv", s(&sim), "--out", s(&out)]);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Traces"), "{md}");
+    assert!(md.contains("19366 requests"), "{md}");
+    for stem in ["trace-azure-conv-arrivals", "trace-azure-conv-lengths"] {
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        assert!(Pixmap::decode_png(&png).is_ok(), "{stem}");
+        assert!(md.contains(&format!("]({stem}.png)")), "{stem} linked");
+    }
+    let svg = std::fs::read_to_string(out.join("trace-azure-conv-arrivals.svg")).unwrap();
+    assert!(svg.contains("requests per min"), "rate axis");
+}

@@ -6,8 +6,9 @@
 //!   throughput. Needs three points, throughput that grows along the sweep and a latency that
 //!   rises.
 //! - **Plateau**: achieved throughput stops rising with offered load. With the peak request
-//!   throughput X, the plateau starts at the first point from which every later point stays
-//!   within 5% of X; it is reported only when at least two points lie on it.
+//!   throughput X, the plateau starts at the first point that reaches 95% of X (later points
+//!   may stay flat or fall, as overloaded servers do); it is reported only when at least two
+//!   points lie on it.
 
 use crate::metrics::Summary;
 use serde::Serialize;
@@ -135,13 +136,14 @@ pub fn plateau(points: &[Summary]) -> Option<Plateau> {
     if !(peak.is_finite() && peak > 0.0) {
         return None;
     }
-    let mut start = idx.len();
-    for i in (0..idx.len()).rev() {
-        if xs[i] >= 0.95 * peak {
-            start = i;
-        } else {
-            break;
-        }
+    // The first point that reaches 95% of the peak; past it throughput may stay flat or fall
+    // (overload), but it does not rise again.
+    let start = xs
+        .iter()
+        .position(|&x| x >= 0.95 * peak)
+        .unwrap_or(idx.len());
+    if start == 0 {
+        return None; // throughput never rose along this sweep (e.g. longer prompts): no plateau
     }
     if idx.len() - start < 2 {
         return None;

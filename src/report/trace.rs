@@ -76,14 +76,17 @@ pub fn section(t: &TraceInput, color: usize) -> (String, Vec<(Figure, Chart)>) {
         "tokens",
         "fraction of requests at or below",
     );
-    for (label, v, dashed) in [("prompt", &input, false), ("output", &output, true)] {
+    for (i, (label, v, dashed)) in [("prompt", &input, false), ("output", &output, true)]
+        .into_iter()
+        .enumerate()
+    {
         lengths.curves.push(Curve {
             label: format!("{} {label}", t.name),
             points: cdf(v),
             band: Vec::new(),
             measured: false,
             dashed,
-            color,
+            color: color * 2 + i,
         });
     }
     lengths.legend = Legend::LowerRight;
