@@ -324,3 +324,38 @@ fn a_trace_report_shows_its_arrivals_and_lengths() {
     let svg = std::fs::read_to_string(out.join("trace-azure-conv-arrivals.svg")).unwrap();
     assert!(svg.contains("requests per min"), "rate axis");
 }
+
+#[test]
+fn swarm_and_session_reports_show_tasks_classes_and_turns() {
+    let dir = work("agents");
+    for (scenario, needles, chart) in [
+        (
+            "scenarios/swarm-3090-llamacpp.toml",
+            vec!["contention", "one after another, alone"],
+            Some("tasks-throughput-vs-concurrency"),
+        ),
+        (
+            "scenarios/agent-session-side-tasks.toml",
+            vec!["By class and turn", "session", "side", "prefix cache"],
+            None,
+        ),
+    ] {
+        let sim = dir.join("sim");
+        let _ = std::fs::remove_dir_all(&sim);
+        let (code, _, err) = capsim(&["simulate", scenario, "--out", s(&sim)]);
+        assert_eq!(code, 0, "{err}");
+        assert!(sim.join("breakdown.json").is_file() && sim.join("tasks.json").is_file());
+        let out = dir.join("report");
+        let _ = std::fs::remove_dir_all(&out);
+        assert_eq!(capsim(&["report", s(&sim), "--out", s(&out)]).0, 0);
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        for n in needles {
+            assert!(md.contains(n), "{scenario}: {n} missing");
+        }
+        if let Some(stem) = chart {
+            assert!(md.contains(&format!("]({stem}.png)")));
+            let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+            assert!(Pixmap::decode_png(&png).is_ok());
+        }
+    }
+}

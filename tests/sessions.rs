@@ -197,3 +197,39 @@ seed = 9
     let peak = tput.iter().cloned().fold(0.0, f64::max);
     assert!(tput[3] <= peak * 1.05 && tput[3] >= peak * 0.5, "{tput:?}");
 }
+
+#[test]
+fn a_client_timeout_cancels_the_request_on_the_server() {
+    let text = r#"
+[model]
+preset = "llama-3.1-8b"
+[hardware]
+gpu = "rtx4090"
+[engine]
+kind = "vllm"
+[workload]
+arrival = "closed"
+concurrency = 64
+num_requests = 640
+input_tokens = 2000
+output_tokens = 1000
+seed = 2
+"#;
+    let patient = run(text, &[]);
+    let hasty = run(text, &["workload.timeout_s=5.0"]);
+    assert_eq!(patient.summary.failed, 0);
+    let s = &hasty.summary;
+    assert!(s.failed > 0);
+    assert!(s.failed_by_reason.keys().all(|k| k.contains("timeout")));
+    // Every request either finished within the timeout or was given up on at it.
+    for r in hasty.records.iter().filter(|r| r.error.is_none()) {
+        assert!(r.end_s.unwrap() - r.sent_s <= 5.0 + 1e-9);
+    }
+    // Given-up requests leave the server: it does less work than serving them all.
+    assert!(
+        hasty.sim.engine.busy.as_secs_f64() < 0.8 * patient.sim.engine.busy.as_secs_f64(),
+        "{:?} vs {:?}",
+        hasty.sim.engine.busy,
+        patient.sim.engine.busy
+    );
+}

@@ -30,6 +30,10 @@ pub struct Series {
     pub summaries: Vec<Summary>,
     /// Extra lines about the series (capacity facts of the scenario, cost model).
     pub notes: Vec<String>,
+    /// Per class and per turn (breakdown.json of `simulate --out`).
+    pub breakdown: Vec<Summary>,
+    /// Agent task statistics per point and class (tasks.json of `simulate --out`).
+    pub tasks: Vec<Value>,
 }
 
 impl Series {
@@ -107,6 +111,16 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
         for s in &mut series {
             s.notes.extend(notes.iter().cloned());
         }
+        let read = |name: &str| -> Option<Value> {
+            serde_json::from_str(&std::fs::read_to_string(path.join(name)).ok()?).ok()
+        };
+        if let (Some(first), Some(b)) = (series.first_mut(), read("breakdown.json")) {
+            first.breakdown = serde_json::from_value(b)
+                .map_err(|e| bad(&path.join("breakdown.json"), e.to_string()))?;
+        }
+        if let (Some(first), Some(Value::Array(t))) = (series.first_mut(), read("tasks.json")) {
+            first.tasks = t;
+        }
         return Ok(series);
     }
     let name = stem(path);
@@ -130,12 +144,16 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
                     origin: path.into(),
                     summaries: split(|p| &p.predicted),
                     notes: Vec::new(),
+                    breakdown: Vec::new(),
+                    tasks: Vec::new(),
                 },
                 Series {
                     name: format!("{name}: measured"),
                     origin: path.into(),
                     summaries: split(|p| &p.measured),
                     notes: Vec::new(),
+                    breakdown: Vec::new(),
+                    tasks: Vec::new(),
                 },
             ]);
         }
@@ -145,6 +163,8 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
                 origin: path.into(),
                 summaries: parse_summaries(path, value)?,
                 notes: Vec::new(),
+                breakdown: Vec::new(),
+                tasks: Vec::new(),
             }]);
         }
     }
@@ -174,6 +194,8 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
         origin: path.into(),
         summaries,
         notes: Vec::new(),
+        breakdown: Vec::new(),
+        tasks: Vec::new(),
     }])
 }
 
@@ -642,6 +664,11 @@ pub fn write(
         let f = findings(g);
         let _ = writeln!(md, "- **{}**: {}", g.label, f.join("; "));
     }
+    for s in series {
+        for t in &s.tasks {
+            let _ = writeln!(md, "- {}", task_line(&s.name, t));
+        }
+    }
     // Charts: along each swept key, then latency vs throughput.
     let mut keys: Vec<String> = Vec::new();
     for (_, g) in &all_groups {
@@ -658,6 +685,9 @@ pub fn write(
             .map(|(i, g)| (*i, g))
             .collect();
         figures.extend(charts_along(key, &along));
+    }
+    for s in series {
+        figures.extend(task_charts(s));
     }
     let every: Vec<(usize, &Group)> = all_groups.iter().map(|(i, g)| (*i, g)).collect();
     if !every.is_empty() {
@@ -683,8 +713,159 @@ pub fn write(
             s.name,
             output::table(&s.summaries)
         );
+        if !s.breakdown.is_empty() {
+            let _ = writeln!(
+                md,
+                "By class and turn (TTFT per turn shows the prefix cache at work):\n\n```\n{}```\n",
+                output::table(&s.breakdown)
+            );
+        }
     }
     let path = dir.join("report.md");
     std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// "at POINT (class): ..." for one tasks.json entry.
+fn task_line(series: &str, t: &Value) -> String {
+    let at: Vec<String> = t["point"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), fmt_value(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+    let class = t["class"]
+        .as_str()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let solo = t["solo_task_s"].as_f64();
+    format!(
+        "**{series}{class}** tasks{}: {} done, mean {:.1} s{}; all done after {:.1} s{}; effective {:.1} output tok/s, {:.1} per task; {:.0}% of prompt tokens from the prefix cache",
+        if at.is_empty() { String::new() } else { format!(" at {}", at.join(", ")) },
+        t["tasks"],
+        f("mean_task_s"),
+        solo.map(|s| format!(" (alone {s:.1} s: contention {:.2}x)", f("mean_task_s") / s))
+            .unwrap_or_default(),
+        f("batch_completion_s"),
+        solo.map(|s| format!(" (one after another, alone: {:.1} s)", s * f("tasks")))
+            .unwrap_or_default(),
+        f("effective_output_throughput"),
+        f("mean_task_output_throughput"),
+        f("cached_share") * 100.0,
+    )
+}
+
+/// Swarm charts: tok/s and task time against the swept key, per class.
+fn task_charts(s: &Series) -> Vec<(Figure, Chart)> {
+    let key = s.tasks.iter().find_map(|t| {
+        t["point"].as_object()?.iter().find_map(|(k, v)| {
+            let varies = s.tasks.iter().any(|u| u["point"][k] != *v);
+            (v.is_number() && varies).then(|| k.clone())
+        })
+    });
+    let Some(key) = key else {
+        return Vec::new();
+    };
+    let mut classes: Vec<Value> = Vec::new();
+    for t in &s.tasks {
+        if !classes.contains(&t["class"]) {
+            classes.push(t["class"].clone());
+        }
+    }
+    let axis = axis_name(&key);
+    let title_x = axis.split(" (").next().unwrap_or(&axis).to_string();
+    let mut tput = Chart::new(
+        &format!("Agent tasks: throughput vs {title_x}"),
+        &axis,
+        "output tok/s",
+    );
+    let mut time = Chart::new(&format!("Agent tasks: time vs {title_x}"), &axis, "seconds");
+    for (i, class) in classes.iter().enumerate() {
+        let pts = |field: &str| -> Vec<(f64, f64)> {
+            s.tasks
+                .iter()
+                .filter(|t| t["class"] == *class)
+                .map(|t| {
+                    (
+                        t["point"][&key].as_f64().unwrap_or(f64::NAN),
+                        t[field].as_f64().unwrap_or(f64::NAN),
+                    )
+                })
+                .collect()
+        };
+        let name = class.as_str().map(|c| format!("{c}: ")).unwrap_or_default();
+        let curve = |label: String, points, dashed, color| Curve {
+            label,
+            points,
+            band: Vec::new(),
+            measured: false,
+            dashed,
+            color,
+        };
+        tput.curves.push(curve(
+            format!("{name}all tasks (effective)"),
+            pts("effective_output_throughput"),
+            false,
+            i * 2,
+        ));
+        tput.curves.push(curve(
+            format!("{name}one task"),
+            pts("mean_task_output_throughput"),
+            true,
+            i * 2 + 1,
+        ));
+        time.curves.push(curve(
+            format!("{name}mean task"),
+            pts("mean_task_s"),
+            false,
+            i * 2,
+        ));
+        time.curves.push(curve(
+            format!("{name}whole batch"),
+            pts("batch_completion_s"),
+            true,
+            i * 2 + 1,
+        ));
+        let serial: Vec<(f64, f64)> = s
+            .tasks
+            .iter()
+            .filter(|t| t["class"] == *class)
+            .filter_map(|t| {
+                Some((
+                    t["point"][&key].as_f64()?,
+                    t["solo_task_s"].as_f64()? * t["tasks"].as_f64()?,
+                ))
+            })
+            .collect();
+        if !serial.is_empty() {
+            time.curves.push(curve(
+                format!("{name}one after another, alone"),
+                serial,
+                true,
+                i * 2 + 2,
+            ));
+        }
+    }
+    tput.legend = Legend::LowerRight;
+    vec![
+        (
+            Figure {
+                title: tput.title.clone(),
+                stem: format!("tasks-throughput-vs-{}", short(&key)),
+                caption: "Output tokens per second of all tasks together (solid) and of one task (dashed): more agents raise the first and slow the second.".into(),
+            },
+            tput,
+        ),
+        (
+            Figure {
+                title: time.title.clone(),
+                stem: format!("tasks-time-vs-{}", short(&key)),
+                caption: "Mean task time, when the whole batch is done, and the same tasks run one after another on an idle server.".into(),
+            },
+            time,
+        ),
+    ]
 }
