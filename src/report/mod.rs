@@ -243,7 +243,14 @@ pub fn axis_name(key: &str) -> String {
         "replicas" | "cluster.replicas" => "replicas (nodes)".into(),
         "hardware.gpus_per_replica" => "GPUs per replica (tensor parallel)".into(),
         "workload.time_scale" => "trace time scale".into(),
-        other => other.into(),
+        other => match other.strip_prefix("workload.class[") {
+            // A side class's key: "class[0] concurrency (requests in flight)".
+            Some(rest) => match rest.split_once("].") {
+                Some((i, key)) => format!("class[{i}] {}", axis_name(&format!("workload.{key}"))),
+                None => other.into(),
+            },
+            None => other.into(),
+        },
     }
 }
 
