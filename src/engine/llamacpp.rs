@@ -81,29 +81,11 @@ impl Engine for LlamaCppEngine {
             return;
         }
         let output = req.output_tokens.min(slot_ctx - req.input_tokens).max(1);
-        match self
+        let job = self
             .cfg
             .admission
-            .job(&req, output, self.waiting.len(), &mut self.stats)
-        {
-            Ok(job) => {
-                if job.done > 0 {
-                    out.push(EngineEvent::CacheHit {
-                        id: req.id,
-                        tokens: job.done,
-                    });
-                }
-                self.waiting.push_back(job);
-            }
-            Err(reason) => {
-                self.stats.rejected += 1;
-                out.push(EngineEvent::Rejected {
-                    id: req.id,
-                    at: now,
-                    reason,
-                });
-            }
-        }
+            .job(&req, output, self.waiting.len(), &mut self.stats);
+        super::enqueue(job, req.id, now, &mut self.waiting, &mut self.stats, out);
     }
 
     fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {

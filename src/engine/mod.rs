@@ -91,6 +91,37 @@ pub struct EngineStats {
     pub cached_tokens: u64,
 }
 
+/// Refuses a request (a `Rejected` event, counted) or queues its prefill job (with a
+/// `CacheHit` event when a cached prefix was reused): the tail of every engine's `submit`.
+pub fn enqueue(
+    job: Result<batch::PrefillJob, RejectReason>,
+    id: ReqId,
+    now: Nanos,
+    waiting: &mut std::collections::VecDeque<batch::PrefillJob>,
+    stats: &mut EngineStats,
+    out: &mut Vec<EngineEvent>,
+) {
+    match job {
+        Ok(job) => {
+            if job.done > 0 {
+                out.push(EngineEvent::CacheHit {
+                    id,
+                    tokens: job.done,
+                });
+            }
+            waiting.push_back(job);
+        }
+        Err(reason) => {
+            stats.rejected += 1;
+            out.push(EngineEvent::Rejected {
+                id,
+                at: now,
+                reason,
+            });
+        }
+    }
+}
+
 /// How an engine takes a new request: prefix-cache hit and queue limit, shared by engines.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Admission {

@@ -161,25 +161,7 @@ impl Engine for VllmEngine {
                     .job(&req, req.output_tokens, self.waiting.len(), &mut self.stats)
             }
         };
-        match job {
-            Ok(job) => {
-                if job.done > 0 {
-                    out.push(EngineEvent::CacheHit {
-                        id: req.id,
-                        tokens: job.done,
-                    });
-                }
-                self.waiting.push_back(job);
-            }
-            Err(reason) => {
-                self.stats.rejected += 1;
-                out.push(EngineEvent::Rejected {
-                    id: req.id,
-                    at: now,
-                    reason,
-                });
-            }
-        }
+        super::enqueue(job, req.id, now, &mut self.waiting, &mut self.stats, out);
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
