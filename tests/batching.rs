@@ -4,16 +4,16 @@
 //! cache preempts.
 
 use capsim::metrics::Summary;
-use capsim::scenario::{self, parse_set};
+use capsim::spec::{self, parse_set};
 use std::path::Path;
 
 fn simulate(text: &str, sets: &[String]) -> Vec<Summary> {
     let sets: Vec<_> = sets.iter().map(|s| parse_set(s).unwrap()).collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/batching.toml");
-    scenario::from_str(text, &path, &sets)
+    spec::from_str(text, &path, &sets)
         .unwrap()
         .iter()
-        .map(|p| p.simulate().summary)
+        .map(|p| capsim::study::simulate::simulate(p).summary)
         .collect()
 }
 

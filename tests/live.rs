@@ -5,15 +5,16 @@ mod common;
 
 use capsim::live::{self, SpotOptions, SpotRun};
 use capsim::metrics::RequestRecord;
-use capsim::scenario::{self, parse_set, Scenario};
+use capsim::spec::{self, parse_set, Spec};
+use capsim::study::simulate::simulate;
 use common::fault_proxy::{self, Fault};
 use common::{model, scenario_text, LlamaServer, ModelSize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn scenario(workload: &str, endpoint: &str, sets: &[&str]) -> Scenario {
+fn scenario(workload: &str, endpoint: &str, sets: &[&str]) -> Spec {
     let sets: Vec<_> = sets.iter().map(|s| parse_set(s).unwrap()).collect();
-    let mut points = scenario::from_str(
+    let mut points = spec::from_str(
         &scenario_text(workload, endpoint),
         Path::new("live.toml"),
         &sets,
@@ -28,7 +29,7 @@ fn out_file(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn spot(sc: &Scenario, url: &str, name: &str) -> SpotRun {
+fn spot(sc: &Spec, url: &str, name: &str) -> SpotRun {
     let mut opts = SpotOptions::new(url, out_file(name));
     opts.progress = false;
     live::spot(sc, &opts).expect("spot run starts")
@@ -95,7 +96,7 @@ fn poisson_run_with_a_cap_sends_on_schedule_or_when_a_slot_frees() {
     assert_eq!(run.records.len(), 40);
     assert_exact(&run.records, 64, 24);
     // Send times were drawn in advance: scheduled times are the simulation's arrival times.
-    let sim = sc.simulate();
+    let sim = simulate(&sc);
     for (m, s) in run.records.iter().zip(&sim.records) {
         assert!(
             (m.scheduled_s - s.scheduled_s).abs() < 1e-6,

@@ -3,7 +3,8 @@
 
 use capsim::calibrate;
 use capsim::cost::Profile;
-use capsim::scenario;
+use capsim::spec;
+use capsim::study::simulate::simulate;
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -13,7 +14,7 @@ fn root() -> &'static Path {
 #[test]
 fn shipped_gpu_profile_efficiencies_follow_from_its_step_model() {
     let profile = Profile::load(&root().join("calibration/h100-llamacpp-cuda.json")).unwrap();
-    let sc = scenario::load(&root().join("scenarios/h100-llamacpp-validation.toml"), &[])
+    let sc = spec::load(&root().join("scenarios/h100-llamacpp-validation.toml"), &[])
         .unwrap()
         .remove(0);
     let derived =
@@ -48,7 +49,7 @@ fn projection_keeps_efficiencies_and_marks_provenance() {
     let text = std::fs::read_to_string(root().join("scenarios/h100-llamacpp-validation.toml"))
         .unwrap()
         .replace("gpu = \"h100-sxm\"", "gpu = \"h200\"");
-    let sc = scenario::from_str(&text, &root().join("scenarios/x.toml"), &[])
+    let sc = spec::from_str(&text, &root().join("scenarios/x.toml"), &[])
         .unwrap()
         .remove(0);
     assert!(
@@ -57,10 +58,10 @@ fn projection_keeps_efficiencies_and_marks_provenance() {
         "{}",
         sc.cost_source
     );
-    let h100 = scenario::load(&root().join("scenarios/h100-llamacpp-validation.toml"), &[])
+    let h100 = spec::load(&root().join("scenarios/h100-llamacpp-validation.toml"), &[])
         .unwrap()
         .remove(0);
-    let (fast, slow) = (sc.simulate().summary, h100.simulate().summary);
+    let (fast, slow) = (simulate(&sc).summary, simulate(&h100).summary);
     assert!(
         fast.mean_tpot_ms < slow.mean_tpot_ms,
         "more bandwidth, faster decode"

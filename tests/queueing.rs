@@ -4,7 +4,8 @@
 //! interactive response-time law X = N / (R + Z).
 
 use capsim::cost::StepShape;
-use capsim::scenario::{self, parse_set, Scenario};
+use capsim::spec::{self, parse_set, Spec};
+use capsim::study::simulate::simulate;
 use std::path::Path;
 
 /// A model whose step time is linear in prompt tokens (10 µs per token with the hardware
@@ -31,16 +32,16 @@ output_tokens = 1
 seed = 42
 "#;
 
-fn scenario_with(sets: &[&str]) -> Scenario {
+fn scenario_with(sets: &[&str]) -> Spec {
     let sets: Vec<_> = sets.iter().map(|s| parse_set(s).unwrap()).collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queueing.toml");
-    let mut points = scenario::from_str(LINEAR_SERVER, &path, &sets).unwrap();
+    let mut points = spec::from_str(LINEAR_SERVER, &path, &sets).unwrap();
     assert_eq!(points.len(), 1);
     points.remove(0)
 }
 
 /// Service time of one request of `tokens` prompt tokens, from the cost model itself.
-fn service_s(sc: &Scenario, tokens: u64) -> f64 {
+fn service_s(sc: &Spec, tokens: u64) -> f64 {
     sc.cost
         .step_time(&StepShape::prefill(tokens, u32::MAX))
         .as_secs_f64()
@@ -54,8 +55,8 @@ struct Run {
     completed: u64,
 }
 
-fn run(sc: &Scenario) -> Run {
-    let r = sc.simulate();
+fn run(sc: &Spec) -> Run {
+    let r = simulate(sc);
     let ok: Vec<_> = r.records.iter().filter(|r| r.succeeded()).collect();
     assert_eq!(ok.len(), r.records.len(), "no request may fail here");
     let n = ok.len() as f64;
@@ -204,7 +205,7 @@ fn closed_loop_obeys_interactive_response_time_law() {
             sets.push(think_s.as_str());
         }
         let sc = scenario_with(&sets);
-        let r = sc.simulate();
+        let r = simulate(&sc);
         let s = &r.summary;
         let think_mean = if think > 0.0 { think } else { 0.0 };
         let law = users as f64 / (s.mean_e2el_ms / 1e3 + think_mean);

@@ -2,7 +2,8 @@
 //! scenario, give either a scenario or an input error. Scenarios that parse also simulate
 //! without panicking.
 
-use capsim::scenario::{self, parse_set, Override};
+use capsim::spec::{self, parse_set, Override};
+use capsim::study::simulate::simulate;
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -116,11 +117,11 @@ fn value_text() -> impl Strategy<Value = String> {
 
 fn check(sets: &[Override]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz.toml");
-    if let Ok(points) = scenario::from_str(BASE, &path, sets) {
+    if let Ok(points) = spec::from_str(BASE, &path, sets) {
         for p in points.iter().take(2) {
             let mut p = p.clone();
             p.workload.num_requests = p.workload.num_requests.min(30);
-            let r = p.simulate();
+            let r = simulate(&p);
             assert_eq!(
                 r.summary.completed + r.summary.failed,
                 r.records.len() as u64
@@ -134,7 +135,7 @@ proptest! {
 
     #[test]
     fn random_text_never_panics(text in "\\PC{0,300}") {
-        let _ = scenario::from_str(&text, Path::new("fuzz.toml"), &[]);
+        let _ = spec::from_str(&text, Path::new("fuzz.toml"), &[]);
     }
 
     #[test]
@@ -142,7 +143,7 @@ proptest! {
         ("[a-z_.]{1,12}", value_text()).prop_map(|(k, v)| format!("{k} = {v}")), 0..8)
     ) {
         let text = format!("{BASE}\n{}", lines.join("\n"));
-        let _ = scenario::from_str(&text, Path::new("fuzz.toml"), &[]);
+        let _ = spec::from_str(&text, Path::new("fuzz.toml"), &[]);
     }
 
     #[test]

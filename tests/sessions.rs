@@ -3,15 +3,17 @@
 
 use capsim::analysis::breakdown::{breakdown, tasks};
 use capsim::metrics::Summary;
-use capsim::scenario::{from_str, parse_set, PointResult};
+use capsim::spec::{from_str, parse_set};
+use capsim::study::simulate::{simulate, PointResult};
 use std::path::Path;
 
 fn run(text: &str, sets: &[&str]) -> PointResult {
     let sets: Vec<_> = sets.iter().map(|s| parse_set(s).unwrap()).collect();
-    from_str(text, Path::new("t.toml"), &sets)
-        .unwrap()
-        .remove(0)
-        .simulate()
+    simulate(
+        &from_str(text, Path::new("t.toml"), &sets)
+            .unwrap()
+            .remove(0),
+    )
 }
 
 fn turn(b: &[Summary], class: &str, turn: u64) -> Summary {

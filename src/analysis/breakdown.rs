@@ -2,18 +2,14 @@
 //! sessions, swarm tasks) took. Pure functions over request records, so simulations and spot
 //! runs are read alike.
 
-use crate::metrics::{summarize, ItlStats, RequestRecord, RunFacts, Summary};
+use crate::metrics::{summarize, ItlStats, Point, RequestRecord, RunFacts, Summary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One summary per class (all its requests: `turn = "all"`) and per turn of multi-turn
 /// classes; each summary's `point` gains `class` ("-" without classes) and `turn` keys. ITL needs per-token gaps, which
 /// subsets do not keep: their ITL fields are NaN (shown as "-").
-pub fn breakdown(
-    point: &serde_json::Map<String, serde_json::Value>,
-    source: &str,
-    records: &[RequestRecord],
-) -> Vec<Summary> {
+pub fn breakdown(point: &Point, source: &str, records: &[RequestRecord]) -> Vec<Summary> {
     let mut classes: Vec<Option<&str>> = Vec::new();
     for r in records {
         let c = r.class.as_deref();
@@ -57,22 +53,28 @@ pub fn breakdown(
 }
 
 /// What agent tasks took: a task is one session (all its turns), e.g. one swarm agent's job.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct TaskStats {
     pub class: Option<String>,
     pub tasks: u64,
     /// Tasks with a failed call.
     pub failed_tasks: u64,
     /// From the first call's send to the last call's end, seconds.
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub mean_task_s: f64,
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub max_task_s: f64,
     /// A task's output tokens over its duration, averaged over tasks.
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub mean_task_output_throughput: f64,
     /// All output tokens over the wall time from the first send to the last end.
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub effective_output_throughput: f64,
     /// First send to last end: when the whole batch of tasks is done, seconds.
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub batch_completion_s: f64,
     /// Prompt tokens served from the prefix cache, over all prompt tokens.
+    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub cached_share: f64,
 }
 

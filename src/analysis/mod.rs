@@ -14,11 +14,10 @@ use crate::metrics::Summary;
 use serde::Serialize;
 
 pub mod breakdown;
-pub mod plan;
 pub mod slo;
 
 /// Where latency starts to grow faster than throughput.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Knee {
     pub key: String,
     pub value: serde_json::Value,
@@ -26,7 +25,7 @@ pub struct Knee {
 }
 
 /// Where achieved throughput stops rising.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Plateau {
     pub key: String,
     pub starts_at: serde_json::Value,
@@ -35,7 +34,7 @@ pub struct Plateau {
 }
 
 /// The `analysis.json` of a sweep.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Analysis {
     pub knee: Option<Knee>,
     pub plateau: Option<Plateau>,

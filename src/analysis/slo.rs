@@ -2,7 +2,7 @@
 //! `failed==0`, `output_throughput>=1000`, over the fields of a summary.
 
 use crate::error::{InputError, InputResult};
-use crate::metrics::{Summary, METRIC_FIELDS};
+use crate::metrics::{Metric, Summary};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -18,16 +18,18 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Slo {
     pub text: String,
-    pub metric: String,
+    pub metric: Metric,
     pub op: Op,
     pub limit: f64,
 }
 
 /// Metrics an SLO may name: the latency and throughput fields plus counts.
 pub fn metric_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = METRIC_FIELDS.to_vec();
-    names.extend(["completed", "failed", "preemptions"]);
-    names
+    Metric::ALL
+        .iter()
+        .filter(|m| **m != Metric::Duration)
+        .map(|m| m.name())
+        .collect()
 }
 
 impl Slo {
@@ -52,7 +54,7 @@ impl Slo {
             })?;
         let metric = &t[..pos];
         let number = &t[pos + len..];
-        if !metric_names().contains(&metric) {
+        let Some(metric) = Metric::parse(metric).filter(|m| *m != Metric::Duration) else {
             return Err(InputError::new(
                 "--slo",
                 format!(
@@ -60,7 +62,7 @@ impl Slo {
                     metric_names().join(", ")
                 ),
             ));
-        }
+        };
         let limit: f64 = number
             .parse()
             .ok()
@@ -70,7 +72,7 @@ impl Slo {
             })?;
         Ok(Slo {
             text: text.to_string(),
-            metric: metric.to_string(),
+            metric,
             op,
             limit,
         })
@@ -78,7 +80,7 @@ impl Slo {
 
     /// The summary's value of this metric (NaN when it has none, e.g. no completed request).
     pub fn value(&self, s: &Summary) -> f64 {
-        s.metric(&self.metric).unwrap_or(f64::NAN)
+        s.metric(self.metric)
     }
 
     /// Whether the summary meets this objective (a NaN value never does).
@@ -113,7 +115,7 @@ mod tests {
     fn parses_the_usual_forms() {
         let s = Slo::parse("p99_ttft_ms<=500").unwrap();
         assert_eq!(
-            (s.metric.as_str(), s.op, s.limit),
+            (s.metric.name(), s.op, s.limit),
             ("p99_ttft_ms", Op::Le, 500.0)
         );
         assert_eq!(Slo::parse("failed == 0").unwrap().op, Op::Eq);

@@ -9,7 +9,7 @@ pub mod runs;
 
 use crate::cost::coefficients::{Estimate, MeasuredOn, ProfileCoefficients, Provenance};
 use crate::cost::Profile;
-use crate::scenario::Scenario;
+use crate::spec::Spec;
 use fit::Fit;
 
 /// Today's date (UTC), `YYYY-MM-DD`.
@@ -39,7 +39,7 @@ pub fn today() -> String {
 pub fn efficiencies(
     step: &crate::cost::MeasuredStep,
     stderr: &std::collections::BTreeMap<String, f64>,
-    sc: &Scenario,
+    sc: &Spec,
 ) -> ProfileCoefficients {
     let s = step;
     let context = 512.0;
@@ -102,7 +102,7 @@ pub fn profile_from_fit(
     fit: Fit,
     provenance: Provenance,
     mut measured_on: MeasuredOn,
-    scenario: Option<&Scenario>,
+    scenario: Option<&Spec>,
     notes: Vec<String>,
 ) -> Profile {
     let coefficients = scenario.map(|sc| efficiencies(&fit.step, &fit.stderr, sc));
@@ -166,4 +166,107 @@ pub fn project(
     out.step = None;
     out.step_stderr.clear();
     Ok(out)
+}
+
+/// Reads the profile at `path` and projects it to the GPU named `gpu`: (source, projected).
+pub fn project_file(
+    path: &std::path::Path,
+    gpu: &str,
+) -> crate::error::InputResult<(Profile, Profile)> {
+    let source = Profile::load(path)?;
+    let device = crate::hardware::lookup(gpu).ok_or_else(|| {
+        crate::error::InputError::new(
+            "--hardware",
+            format!(
+                "unknown GPU '{gpu}'; known: {}",
+                crate::hardware::names().join(", ")
+            ),
+        )
+    })?;
+    let projected = project(&source, &device)?;
+    Ok((source, projected))
+}
+
+/// Probes the live server in `opts` and fits a profile named `name` (with efficiencies when
+/// `scenario` gives the model and datasheet).
+pub fn from_server(
+    opts: &probe::ProbeOptions,
+    name: &str,
+    scenario: Option<&Spec>,
+) -> anyhow::Result<Profile> {
+    let probed = probe::probe(opts)?;
+    let fitted = fit::fit(&probed.observations, probed.request_latency_ms)
+        .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
+    let provenance = Provenance {
+        kind: "measured".into(),
+        server: Some(probed.server.kind.clone()),
+        server_version: probed.server.version.clone(),
+        date: Some(today()),
+        notes: Some(format!(
+            "probed {} ({} requests, {:.1} s)",
+            opts.url,
+            probed.requests,
+            probed.elapsed.as_secs_f64()
+        )),
+    };
+    let measured_on = MeasuredOn {
+        hardware: None,
+        model: Some(probed.model.clone()),
+        engine: Some(probed.server.kind.clone()),
+        weight_dtype: None,
+    };
+    Ok(profile_from_fit(
+        name,
+        fitted,
+        provenance,
+        measured_on,
+        scenario,
+        probed.notes,
+    ))
+}
+
+/// Fits a profile named `name` from recorded runs.
+pub fn from_runs(
+    recorded: &[crate::results::Run],
+    name: &str,
+    scenario: Option<&Spec>,
+) -> crate::error::InputResult<Profile> {
+    let observations = runs::observations(recorded);
+    let fitted = fit::fit(&observations, 0.0).map_err(|e| {
+        crate::error::InputError::new(
+            "--from",
+            format!("cannot fit the step model from these runs: {e}"),
+        )
+    })?;
+    let server = recorded
+        .iter()
+        .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
+    let provenance = Provenance {
+        kind: "measured".into(),
+        server: server.as_ref().map(|s| s.kind.clone()),
+        server_version: server.as_ref().and_then(|s| s.version.clone()),
+        date: Some(today()),
+        notes: Some(format!("fitted from {} recorded run(s)", recorded.len())),
+    };
+    let measured_on = MeasuredOn {
+        hardware: None,
+        model: recorded
+            .iter()
+            .find_map(|r| r.metadata.as_ref().map(|m| m.model.clone())),
+        engine: server.map(|s| s.kind),
+        weight_dtype: None,
+    };
+    let notes = vec![format!(
+        "{} step observations from {} run(s)",
+        observations.len(),
+        recorded.len()
+    )];
+    Ok(profile_from_fit(
+        name,
+        fitted,
+        provenance,
+        measured_on,
+        scenario,
+        notes,
+    ))
 }

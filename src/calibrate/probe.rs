@@ -8,10 +8,11 @@
 use super::fit::Observation;
 use crate::cost::StepShape;
 use crate::live::client::{self, Prompt, Target};
-use crate::live::discovery::{self, ServerInfo};
+use crate::live::discovery;
 use crate::live::prompts::PromptMaker;
 use crate::metrics::median;
-use crate::scenario::Api;
+use crate::results::ServerInfo;
+use crate::spec::Api;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::time::{Duration, Instant};
@@ -38,6 +39,33 @@ pub struct ProbeOptions {
     /// llama.cpp physical batch (`-ub`), for the forward passes of long prompts.
     pub n_ubatch: u32,
     pub seed: u64,
+}
+
+impl ProbeOptions {
+    /// Probing `url` for at most `budget_s` seconds, with fresh prompts (a seed from the
+    /// clock, so no server cache answers a probe).
+    pub fn new(
+        url: String,
+        model: Option<String>,
+        budget_s: f64,
+        n_ubatch: u32,
+    ) -> Result<ProbeOptions, crate::error::InputError> {
+        if !(budget_s.is_finite() && budget_s > 0.0) {
+            return Err(crate::error::InputError::new(
+                "--budget",
+                format!("must be a positive number of seconds (got {budget_s})"),
+            ));
+        }
+        Ok(ProbeOptions {
+            url,
+            model,
+            budget: Duration::from_secs_f64(budget_s),
+            n_ubatch,
+            seed: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        })
+    }
 }
 
 /// B requests sent together decode in lockstep: the median gap in the middle of their streams

@@ -4,7 +4,7 @@
 //! [`Failure`] with a reason, never a panic.
 
 use super::stream::{StreamParser, StreamTally};
-use crate::scenario::Api;
+use crate::spec::Api;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 

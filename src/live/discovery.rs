@@ -3,29 +3,8 @@
 //! and whether `/metrics` and `/tokenize` exist. Everything is optional: a plain OpenAI-style
 //! server answers only `/v1/models`, and a silent one still gets a spot run.
 
-use serde::{Deserialize, Serialize};
+use crate::results::ServerInfo;
 use std::time::Duration;
-
-/// Facts about the server, stored with each spot run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ServerInfo {
-    /// "llama.cpp", "vllm" or "unknown".
-    pub kind: String,
-    pub version: Option<String>,
-    pub models: Vec<String>,
-    /// vLLM's max_model_len.
-    pub max_model_len: Option<u32>,
-    /// llama-server: total context and slots.
-    pub n_ctx: Option<u32>,
-    pub slots: Option<u32>,
-    /// Context per slot.
-    pub n_ctx_slot: Option<u32>,
-    pub vocab_size: Option<u32>,
-    pub has_tokenize: bool,
-    pub has_metrics: bool,
-    /// The raw answers, for the record.
-    pub raw: serde_json::Map<String, serde_json::Value>,
-}
 
 /// Sends a request and reads a JSON answer; None on any failure or non-2xx status.
 async fn read_json(

@@ -2,29 +2,33 @@
 //! OpenAI-compatible server and measures it with the same record and summary types as a
 //! simulation.
 //!
-//! The request sequence is drawn from the same seeded random streams as the simulation (lengths
-//! in issue order; open-loop arrival times), so a spot run and a simulation of one scenario see
-//! the same requests. Open-loop send times are drawn in advance; with a concurrency cap a
-//! request waits at the client, and `scheduled_s` keeps its intended time so latencies can
-//! also be read from the scheduled send (coordinated omission). Records are written as each
-//! request ends; Ctrl-C or a dead server stops the run and keeps them.
+//! The requests come from the workload's [`RequestSource`], the one the simulation draws from:
+//! the same lengths, open-loop arrival times, think times and sessions. Open-loop send times
+//! are fixed in advance; with a concurrency cap a request waits at the client, and
+//! `scheduled_s` keeps its intended time so latencies can also be read from the scheduled send
+//! (coordinated omission). A closed-loop user's `scheduled_s` is the end of its previous
+//! request plus its think time. Records are written as each request ends; Ctrl-C or a dead
+//! server stops the run and keeps them. The driver talks to a [`Server`]: a real endpoint
+//! ([`HttpServer`]) or, in tests, a double.
 
 pub mod client;
 pub mod discovery;
 pub mod prompts;
 pub mod recorder;
+pub mod server;
 pub mod stream;
 
-use crate::metrics::{self, ItlStats, RequestRecord, RunFacts, Summary};
-use crate::scenario::{Api, Scenario};
-use crate::workload::{streams, Arrival, Dist};
+pub use server::{HttpServer, Server};
+
+use crate::metrics::{summarize, ItlStats, Point, RequestRecord, RunFacts, Summary};
+use crate::results::{RunMetadata, ServerInfo};
+use crate::spec::{Api, Spec};
+use crate::workload::{streams, Arrival, RequestSource, RequestSpec};
 use client::{Failure, Prompt, Target};
-use discovery::ServerInfo;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use recorder::Recorder;
-use serde::Serialize;
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -59,32 +63,6 @@ impl SpotOptions {
     }
 }
 
-/// Facts of a spot run, saved next to its records.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct RunMetadata {
-    pub scenario: String,
-    pub point: serde_json::Map<String, serde_json::Value>,
-    /// The `[workload]` table the run played (validate simulates it again).
-    pub workload: serde_json::Value,
-    pub url: String,
-    pub api: String,
-    pub model: String,
-    pub server: ServerInfo,
-    pub started_unix_s: u64,
-    pub warmup_requests: u32,
-    pub planned_requests: u64,
-    pub recorded_requests: u64,
-    /// Requests whose generated token count differs from the one asked for.
-    pub token_mismatches: u64,
-    /// Chat: tokens the template adds around the content (measured).
-    pub chat_template_tokens: Option<u32>,
-    /// The server's own decode time per token (llama-server `timings`), mean over requests.
-    pub server_ms_per_token: Option<f64>,
-    /// Why the run stopped early, if it did.
-    pub aborted: Option<String>,
-    pub records_file: String,
-}
-
 /// What a spot run measured.
 pub struct SpotRun {
     pub records: Vec<RequestRecord>,
@@ -94,32 +72,26 @@ pub struct SpotRun {
     pub server_timings: Vec<(u32, f64)>,
 }
 
+/// One request of the plan, with its prompt.
 #[derive(Clone)]
 struct Planned {
-    id: u64,
-    /// Open loop and trace: intended send time since the start.
-    at: Option<Duration>,
-    input: u32,
-    output: u32,
+    spec: RequestSpec,
     prompt: Prompt,
 }
 
 /// Shared by every request task of a run.
-struct Ctx {
-    http: reqwest::Client,
-    target: Target,
+struct Ctx<S: Server> {
+    server: S,
     recorder: Recorder,
     start: Instant,
     stop_tx: watch::Sender<Option<String>>,
     unreachable_in_a_row: AtomicU32,
     unreachable_limit: u32,
     mismatches: AtomicU32,
-    /// Multi-turn sessions started so far (their ids).
-    next_session: std::sync::atomic::AtomicU64,
     server_timings: Mutex<Vec<(u32, f64)>>,
 }
 
-impl Ctx {
+impl<S: Server> Ctx<S> {
     fn stop(&self, why: String) {
         self.stop_tx.send_if_modified(|s| {
             if s.is_none() {
@@ -134,6 +106,10 @@ impl Ctx {
     fn stopped(&self) -> bool {
         self.stop_tx.borrow().is_some()
     }
+
+    fn since_start(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.start).as_secs_f64()
+    }
 }
 
 /// Resolves when the run is told to stop.
@@ -141,10 +117,15 @@ async fn stopped(mut rx: watch::Receiver<Option<String>>) {
     let _ = rx.wait_for(|s| s.is_some()).await;
 }
 
-/// Runs the scenario point `sc` against the server in `opts`. Fails only when the run cannot
-/// start (server unreachable at warm-up, no model name, records file not writable); a run that
-/// stops early returns what it measured with `metadata.aborted` set.
-pub fn spot(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Checks that the endpoint can play the workload (sessions need chat).
+fn check_endpoint(sc: &Spec) -> anyhow::Result<()> {
     let sessions = sc
         .workload
         .all_classes()
@@ -157,47 +138,70 @@ pub fn spot(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         .in_file(&sc.file)
         .into());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(run(sc, opts))
+    Ok(())
 }
 
-async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
-    // A fresh connection per request, as `vllm bench serve` (a session per request) does: some
-    // servers (llama-server) close a connection after a streamed answer without saying so,
-    // and a reused dead connection would fail the next request.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .tcp_nodelay(true)
-        .build()?;
-    let base = opts.url.clone();
-    let info = discovery::discover(&http, &base).await;
-    let model = opts
-        .model
-        .clone()
-        .or_else(|| sc.endpoint.model.clone())
-        .or_else(|| info.models.first().cloned())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no model name: the server at {base} lists none under /v1/models (is it up?); pass --model or set endpoint.model"
-            )
-        })?;
-    let timeout = sc
-        .workload
-        .timeout
-        .map_or(Duration::from_secs(600), |t| Duration::from_nanos(t.0));
-    let target = Target {
-        base: base.clone(),
-        api: sc.endpoint.api,
-        model: model.clone(),
-        extra: sc.endpoint.extra.clone(),
-        ignore_eos: sc.endpoint.ignore_eos,
-        llama_cpp: info.kind == "llama.cpp",
-        timeout,
-    };
+/// Runs the scenario point `sc` against the HTTP server in `opts`. Fails only when the run
+/// cannot start (server unreachable at warm-up, no model name, records file not writable); a
+/// run that stops early returns what it measured with `metadata.aborted` set.
+pub fn spot(sc: &Spec, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
+    check_endpoint(sc)?;
+    runtime()?.block_on(async {
+        let target = Target {
+            base: opts.url.clone(),
+            api: sc.endpoint.api,
+            model: String::new(),
+            extra: sc.endpoint.extra.clone(),
+            ignore_eos: sc.endpoint.ignore_eos,
+            llama_cpp: false,
+            timeout: sc
+                .workload
+                .timeout
+                .map_or(Duration::from_secs(600), |t| Duration::from_nanos(t.0)),
+        };
+        let mut server = HttpServer::new(&opts.url, target)?;
+        let info = server.discover().await;
+        let model = opts
+            .model
+            .clone()
+            .or_else(|| sc.endpoint.model.clone())
+            .or_else(|| info.models.first().cloned())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no model name: the server at {} lists none under /v1/models (is it up?); pass --model or set endpoint.model",
+                    opts.url
+                )
+            })?;
+        let t = server.target_mut();
+        t.model = model.clone();
+        t.llama_cpp = info.kind == "llama.cpp";
+        run(sc, server, info, model, opts).await
+    })
+}
 
+/// Runs the scenario point against any [`Server`] (a test double, for one): the driver
+/// itself, without HTTP set-up.
+pub fn spot_with<S: Server>(sc: &Spec, server: S, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
+    check_endpoint(sc)?;
+    runtime()?.block_on(async {
+        let info = server.discover().await;
+        let model = opts
+            .model
+            .clone()
+            .or_else(|| info.models.first().cloned())
+            .unwrap_or_else(|| "model".into());
+        run(sc, server, info, model, opts).await
+    })
+}
+
+async fn run<S: Server>(
+    sc: &Spec,
+    server: S,
+    info: ServerInfo,
+    model: String,
+    opts: &SpotOptions,
+) -> anyhow::Result<SpotRun> {
+    let base = server.base().to_string();
     let seed = sc.workload.seed;
     // Fresh prompt content every run (lengths stay those of the seed): a second run against the
     // same server must not find its prompts in the server's prompt cache.
@@ -213,15 +217,22 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
     );
     let mut chat_template_tokens = None;
     if sc.endpoint.api == Api::Chat && info.has_tokenize {
-        let overhead = measure_chat_overhead(&http, &target, &maker, &mut prompt_rng).await?;
+        let overhead = measure_chat_overhead(&server, &maker, &mut prompt_rng).await?;
         maker.chat_overhead = overhead;
         chat_template_tokens = Some(overhead);
     }
     let mut plans: Vec<Vec<Planned>> = Vec::new();
-    let mut first_id = 0u64;
-    for (c, w) in sc.workload.all_classes().enumerate() {
-        let plan = plan_requests(sc, w, c, first_id, &http, &base, &maker, &mut prompt_rng).await;
-        first_id += plan.len() as u64;
+    for specs in RequestSource::new(&sc.workload).all() {
+        let mut plan = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let prompt = match sc.endpoint.api {
+                Api::Completions => Prompt::Tokens(maker.token_ids(spec.input, &mut prompt_rng)),
+                Api::Chat => {
+                    Prompt::Text(maker.chat_text(&server, spec.input, &mut prompt_rng).await)
+                }
+            };
+            plan.push(Planned { spec, prompt });
+        }
         plans.push(plan);
     }
     let planned_total: usize = plans.iter().map(Vec::len).sum();
@@ -229,12 +240,11 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
     // Warm-up: a few sequential requests that are not measured; they also catch a wrong URL
     // or model name before the run starts.
     for i in 0..sc.endpoint.warmup_requests {
-        let prompt = Prompt::Tokens(maker.token_ids(16, &mut prompt_rng));
         let prompt = match sc.endpoint.api {
-            Api::Completions => prompt,
-            Api::Chat => Prompt::Text(maker.chat_text(&http, &base, 32, &mut prompt_rng).await),
+            Api::Completions => Prompt::Tokens(maker.token_ids(16, &mut prompt_rng)),
+            Api::Chat => Prompt::Text(maker.chat_text(&server, 32, &mut prompt_rng).await),
         };
-        if let Err(f) = client::send(&http, &target, &prompt, 4, Instant::now()).await {
+        if let Err(f) = server.send(&prompt, 4, Instant::now()).await {
             anyhow::bail!("warm-up request {} to {base} failed: {}", i + 1, f.reason);
         }
     }
@@ -255,14 +265,12 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
     let recorder = Recorder::create(&opts.records_path, progress)?;
     let (stop_tx, stop_rx) = watch::channel(None);
     let ctx = Arc::new(Ctx {
-        http,
-        target,
+        server,
         recorder,
         start: Instant::now(),
         stop_tx,
         unreachable_in_a_row: AtomicU32::new(0),
         unreachable_limit: opts.unreachable_limit.max(1),
-        next_session: std::sync::atomic::AtomicU64::new(0),
         mismatches: AtomicU32::new(0),
         server_timings: Mutex::new(Vec::new()),
     });
@@ -282,32 +290,22 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
 
     // Every class at once, each with its own driver.
     let named = !sc.workload.classes.is_empty();
-    let drivers = sc
-        .workload
-        .all_classes()
-        .zip(plans)
-        .enumerate()
-        .map(|(c, (w, plan))| {
-            let plan = Arc::new(plan);
-            let (ctx, stop_rx) = (ctx.clone(), stop_rx.clone());
-            let class = ClassTag {
-                name: named.then(|| w.name.clone()),
-                seed: w.seed ^ streams::class_salt(c),
-            };
-            let arrival = w.arrival.clone();
-            async move {
-                match arrival {
-                    Arrival::Closed {
-                        users,
-                        think_s,
-                        turns,
-                    } => run_closed(&ctx, &plan, users, think_s, turns, &class, &stop_rx).await,
-                    Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => {
-                        run_open(&ctx, &plan, cap, &class, &stop_rx).await
-                    }
+    let drivers = sc.workload.all_classes().zip(plans).map(|(w, plan)| {
+        let plan = Arc::new(plan);
+        let (ctx, stop_rx) = (ctx.clone(), stop_rx.clone());
+        let class = named.then(|| w.name.clone());
+        let arrival = w.arrival.clone();
+        async move {
+            match arrival {
+                Arrival::Closed { users, turns, .. } => {
+                    run_closed(&ctx, &plan, users, turns, class, &stop_rx).await
+                }
+                Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => {
+                    run_open(&ctx, &plan, cap, class, &stop_rx).await
                 }
             }
-        });
+        }
+    });
     futures_util::future::join_all(drivers).await;
 
     let aborted = ctx.stop_tx.borrow().clone();
@@ -319,7 +317,7 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     let records = ctx.recorder.into_records();
-    let summary = summarize_measured(sc, &records);
+    let summary = summarize_measured(sc.point.clone(), &records, RunFacts::default());
     let server_ms_per_token = (!server_timings.is_empty()).then(|| {
         server_timings
             .iter()
@@ -358,58 +356,34 @@ async fn run(sc: &Scenario, opts: &SpotOptions) -> anyhow::Result<SpotRun> {
 
 const PROMPTS_STREAM: u64 = 0x7072_6f6d_7074_7300;
 
-/// Summary of measured records, by the same code as simulations.
-pub fn summarize_measured(sc: &Scenario, records: &[RequestRecord]) -> Summary {
-    summarize_records(sc.point.clone(), records)
-}
-
-/// Summary of measured records for a point.
-pub fn summarize_records(
-    point: serde_json::Map<String, serde_json::Value>,
-    records: &[RequestRecord],
-) -> Summary {
-    let itl = ItlStats::from_records(records);
-    let start = records
-        .iter()
-        .map(|r| r.scheduled_s)
-        .fold(f64::INFINITY, f64::min);
-    let end = records
-        .iter()
-        .filter_map(|r| r.end_s)
-        .fold(0.0_f64, f64::max);
-    let duration = end - start.min(end);
-    let busy: f64 = records
-        .iter()
-        .filter_map(|r| Some(r.end_s? - r.sent_s))
-        .sum();
-    metrics::summarize(
+/// Summary of measured records (raw ITL gaps), by the one summary function.
+pub fn summarize_measured(point: Point, records: &[RequestRecord], facts: RunFacts) -> Summary {
+    summarize(
         point,
         "measured",
         records,
-        &itl,
-        RunFacts {
-            mean_in_flight: if duration > 0.0 { busy / duration } else { 0.0 },
-            preemptions: 0,
-            cost_model: None,
-        },
+        &ItlStats::from_records(records),
+        facts,
     )
 }
 
 /// Tokens the chat template adds: one probe request whose content length is known.
-async fn measure_chat_overhead(
-    http: &reqwest::Client,
-    target: &Target,
+async fn measure_chat_overhead<S: Server>(
+    server: &S,
     maker: &prompts::PromptMaker,
     rng: &mut Xoshiro256PlusPlus,
 ) -> anyhow::Result<u32> {
-    let text = maker.chat_text(http, &target.base, 64, rng).await;
-    let content = discovery::tokenize(http, &target.base, &text, false)
-        .await
-        .map_or(0, |t| t.len() as u32);
-    let tally = client::send(http, target, &Prompt::Text(text), 1, Instant::now())
+    let text = maker.chat_text(server, 64, rng).await;
+    let content = server.tokenize(&text).await.map_or(0, |t| t.len() as u32);
+    let tally = server
+        .send(&Prompt::Text(text), 1, Instant::now())
         .await
         .map_err(|f| {
-            anyhow::anyhow!("chat probe request to {} failed: {}", target.base, f.reason)
+            anyhow::anyhow!(
+                "chat probe request to {} failed: {}",
+                server.base(),
+                f.reason
+            )
         })?;
     Ok(tally
         .prompt_tokens
@@ -417,158 +391,73 @@ async fn measure_chat_overhead(
         .saturating_sub(content))
 }
 
-/// The run's requests: lengths (and open-loop times) from the simulation's random streams,
-/// prompts from the prompt maker.
-#[allow(clippy::too_many_arguments)]
-async fn plan_requests(
-    sc: &Scenario,
-    w: &crate::workload::Workload,
-    class: usize,
-    first_id: u64,
-    http: &reqwest::Client,
-    base: &str,
-    maker: &prompts::PromptMaker,
-    prompt_rng: &mut Xoshiro256PlusPlus,
-) -> Vec<Planned> {
-    let salt = streams::class_salt(class);
-    let mut lengths = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::LENGTHS ^ salt);
-    let mut arrivals = Xoshiro256PlusPlus::seed_from_u64(w.seed ^ streams::ARRIVALS ^ salt);
-    let mut shape = Vec::new();
-    match &w.arrival {
-        Arrival::Trace {
-            rows,
-            time_scale,
-            token_scale,
-            ..
-        } => {
-            for (i, row) in rows.iter().take(w.num_requests as usize).enumerate() {
-                let at = Duration::from_secs_f64(row.at.as_secs_f64() / time_scale);
-                shape.push((
-                    i as u64,
-                    Some(at),
-                    crate::workload::LengthDist::scale(row.input_tokens, *token_scale),
-                    crate::workload::LengthDist::scale(row.output_tokens, *token_scale),
-                ));
-            }
-        }
-        Arrival::Open { process, .. } => {
-            let mut t = crate::units::Nanos::ZERO;
-            for i in 0..w.num_requests {
-                let input = w.input_tokens.sample(&mut lengths);
-                let output = w.output_tokens.sample(&mut lengths);
-                shape.push((i, Some(Duration::from_nanos(t.0)), input, output));
-                t += process.next_gap(&mut arrivals);
-            }
-        }
-        Arrival::Closed { .. } => {
-            for i in 0..w.num_requests {
-                let input = w.input_tokens.sample(&mut lengths);
-                let output = w.output_tokens.sample(&mut lengths);
-                shape.push((i, None, input, output));
-            }
-        }
-    }
-    let mut plan = Vec::with_capacity(shape.len());
-    for (id, at, input, output) in shape {
-        let prompt = match sc.endpoint.api {
-            Api::Completions => Prompt::Tokens(maker.token_ids(input, prompt_rng)),
-            Api::Chat => Prompt::Text(maker.chat_text(http, base, input, prompt_rng).await),
-        };
-        plan.push(Planned {
-            id: first_id + id,
-            at,
-            input,
-            output,
-            prompt,
-        });
-    }
-    plan
-}
-
-/// Which class a driver plays, for its records and its random streams.
-#[derive(Clone)]
-struct ClassTag {
-    /// Written into records when the workload has several classes.
-    name: Option<String>,
-    seed: u64,
-}
-
-/// A request's place in a conversation, for its record.
+/// Where a request sits in the workload, for its record.
 #[derive(Clone, Default)]
-struct Turn {
+struct Tag {
     class: Option<String>,
-    session: Option<u64>,
-    turn: Option<u32>,
+    user: Option<u32>,
 }
 
-async fn run_closed(
-    ctx: &Arc<Ctx>,
+/// Closed loop: each user takes a task (a request, or a whole session of turns) from the
+/// plan in order, sends its turns one after another (a session sends the conversation so far:
+/// the real answers), pausing each request's think time after its answer. A failed turn ends
+/// its session.
+async fn run_closed<S: Server>(
+    ctx: &Arc<Ctx<S>>,
     plan: &Arc<Vec<Planned>>,
     users: u32,
-    think: Option<Dist>,
     turns: u32,
-    class: &ClassTag,
+    class: Option<String>,
     stop_rx: &watch::Receiver<Option<String>>,
 ) {
+    let turns = turns.max(1) as usize;
+    let tasks_total = plan.len().div_ceil(turns);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for user in 0..users.min(plan.len() as u32) {
-        let (ctx, plan, next, think, stop_rx, class) = (
-            ctx.clone(),
-            plan.clone(),
-            next.clone(),
-            think.clone(),
-            stop_rx.clone(),
-            class.clone(),
-        );
+    for user in 0..(users as usize).min(plan.len()) as u32 {
+        let (ctx, plan, next, stop_rx) = (ctx.clone(), plan.clone(), next.clone(), stop_rx.clone());
+        let tag = Tag {
+            class: class.clone(),
+            user: Some(user),
+        };
         tasks.spawn(async move {
-            let mut rng =
-                Xoshiro256PlusPlus::seed_from_u64(class.seed ^ streams::THINK ^ user as u64);
-            // Multi-turn: the conversation so far, and the turn about to be sent.
-            let mut conversation: Vec<(String, String)> = Vec::new();
-            let (mut turn, mut session) = (0u32, 0u64);
+            // When the user means to send next: the run's start, then the end of its last
+            // request plus that request's think time.
+            let mut due = ctx.start;
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= plan.len() || ctx.stopped() {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= tasks_total || ctx.stopped() {
                     break;
                 }
-                let now = Instant::now();
-                let mut tag = Turn {
-                    class: class.name.clone(),
-                    ..Turn::default()
-                };
-                let answer = if turns > 1 {
-                    if turn == 0 {
-                        conversation.clear();
-                        session = ctx.next_session.fetch_add(1, Ordering::Relaxed);
+                let task = &plan[k * turns..((k + 1) * turns).min(plan.len())];
+                let mut conversation: Vec<(String, String)> = Vec::new();
+                for p in task {
+                    if ctx.stopped() {
+                        break;
                     }
-                    turn += 1;
-                    tag.session = Some(session);
-                    tag.turn = Some(turn);
-                    let text = match &plan[i].prompt {
-                        Prompt::Text(t) => t.clone(),
-                        other => format!("{other:?}"),
-                    };
-                    conversation.push(("user".into(), text));
-                    let p = Planned {
-                        prompt: Prompt::Conversation(conversation.clone()),
-                        ..plan[i].clone()
-                    };
-                    let answer = one_request(&ctx, &p, now, now, &tag, stop_rx.clone()).await;
-                    match answer {
-                        Some(a) if turn < turns => conversation.push(("assistant".into(), a)),
-                        _ => turn = 0, // done, or the turn failed: the next one starts afresh
-                    }
-                    None
-                } else {
-                    one_request(&ctx, &plan[i], now, now, &tag, stop_rx.clone()).await
-                };
-                drop(answer);
-                if let Some(d) = &think {
-                    let pause = Duration::from_secs_f64(d.sample(&mut rng));
                     tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep_until(due.into()) => {}
                         _ = stopped(stop_rx.clone()) => break,
+                    }
+                    let sent = Instant::now();
+                    let answer = if turns > 1 {
+                        let text = match &p.prompt {
+                            Prompt::Text(t) => t.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        conversation.push(("user".into(), text));
+                        let turn = Planned {
+                            prompt: Prompt::Conversation(conversation.clone()),
+                            ..p.clone()
+                        };
+                        one_request(&ctx, &turn, due, sent, &tag, stop_rx.clone()).await
+                    } else {
+                        one_request(&ctx, p, due, sent, &tag, stop_rx.clone()).await
+                    };
+                    due = Instant::now() + Duration::from_nanos(p.spec.think.0);
+                    match answer {
+                        Some(a) => conversation.push(("assistant".into(), a)),
+                        None => break, // a failed turn ends its session
                     }
                 }
             }
@@ -577,21 +466,20 @@ async fn run_closed(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn run_open(
-    ctx: &Arc<Ctx>,
+/// Open loop and traces: each request at its planned time, or when the cap lets it go.
+async fn run_open<S: Server>(
+    ctx: &Arc<Ctx<S>>,
     plan: &Arc<Vec<Planned>>,
     cap: Option<u32>,
-    class: &ClassTag,
+    class: Option<String>,
     stop_rx: &watch::Receiver<Option<String>>,
 ) {
-    let tag = Turn {
-        class: class.name.clone(),
-        ..Turn::default()
-    };
+    let tag = Tag { class, user: None };
     let cap = cap.map(|c| Arc::new(Semaphore::new(c as usize)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..plan.len() {
-        let due = ctx.start + plan[i].at.unwrap_or_default();
+        let at = plan[i].spec.at.unwrap_or_default();
+        let due = ctx.start + Duration::from_nanos(at.0);
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {}
             _ = stopped(stop_rx.clone()) => break,
@@ -617,30 +505,40 @@ async fn run_open(
 
 /// Sends one request and records it, whatever happens; returns the answer's text when it
 /// succeeded.
-async fn one_request(
-    ctx: &Ctx,
+async fn one_request<S: Server>(
+    ctx: &Ctx<S>,
     p: &Planned,
     scheduled: Instant,
     sent: Instant,
-    tag: &Turn,
+    tag: &Tag,
     stop_rx: watch::Receiver<Option<String>>,
 ) -> Option<String> {
     let mut answer = None;
     let outcome = tokio::select! {
-        r = client::send(&ctx.http, &ctx.target, &p.prompt, p.output, sent) => r,
+        r = ctx.server.send(&p.prompt, p.spec.output, sent) => r,
         _ = stopped(stop_rx.clone()) => Err(Failure {
             reason: format!("cancelled: {}", stop_rx.borrow().clone().unwrap_or_default()),
             tokens_seen: 0,
             unreachable: false,
         }),
     };
-    let since_start = |t: Instant| t.saturating_duration_since(ctx.start).as_secs_f64();
-    let sent_s = since_start(sent);
-    let record = match outcome {
+    let sent_s = ctx.since_start(sent);
+    let mut record = RequestRecord {
+        id: p.spec.id,
+        class: tag.class.clone(),
+        user: tag.user,
+        session: p.spec.session,
+        turn: p.spec.session.map(|_| p.spec.turn),
+        scheduled_s: ctx.since_start(scheduled),
+        sent_s,
+        input_tokens: p.spec.input,
+        ..Default::default()
+    };
+    match outcome {
         Ok(tally) => {
             ctx.unreachable_in_a_row.store(0, Ordering::Relaxed);
             let output = tally.completion_tokens.unwrap_or(tally.tokens_seen);
-            if output != p.output {
+            if output != p.spec.output {
                 ctx.mismatches.fetch_add(1, Ordering::Relaxed);
             }
             if let Some(t) = tally.server_predicted {
@@ -649,31 +547,19 @@ async fn one_request(
                     .unwrap_or_else(|e| e.into_inner())
                     .push(t);
             }
-            let prompt_tokens = tally.prompt_tokens.unwrap_or(p.input);
+            let prompt_tokens = tally.prompt_tokens.unwrap_or(p.spec.input);
             // The server's own prompt count says how much it took from its cache.
-            let cached = tally
+            record.cached_tokens = tally
                 .server_prompt
                 .map_or(0, |(n, _)| prompt_tokens.saturating_sub(n));
+            record.server_prompt_ms = tally.server_prompt.map(|(_, ms)| ms);
+            record.first_token_s = tally.first_token.map(|d| sent_s + d.as_secs_f64());
+            record.end_s = tally.last_token.map(|d| sent_s + d.as_secs_f64());
+            record.input_tokens = prompt_tokens;
+            record.output_tokens = output;
+            record.requested_output_tokens = (output != p.spec.output).then_some(p.spec.output);
             answer = Some(tally.text.clone());
-            RequestRecord {
-                id: p.id,
-                class: tag.class.clone(),
-                session: tag.session,
-                turn: tag.turn,
-                cached_tokens: cached,
-                server_prompt_ms: tally.server_prompt.map(|(_, ms)| ms),
-                scheduled_s: since_start(scheduled),
-                sent_s,
-                first_token_s: tally.first_token.map(|d| sent_s + d.as_secs_f64()),
-                end_s: tally.last_token.map(|d| sent_s + d.as_secs_f64()),
-                input_tokens: tally.prompt_tokens.unwrap_or(p.input),
-                output_tokens: output,
-                itl_s: Some(tally.itl_s),
-                error: None,
-                replica: None,
-                preemptions: 0,
-                requested_output_tokens: (output != p.output).then_some(p.output),
-            }
+            record.itl_s = Some(tally.itl_s);
         }
         Err(f) => {
             if f.unreachable {
@@ -681,30 +567,17 @@ async fn one_request(
                 if n >= ctx.unreachable_limit {
                     ctx.stop(format!(
                         "the server at {} stopped answering ({}); {n} requests in a row could not connect",
-                        ctx.target.base, f.reason
+                        ctx.server.base(),
+                        f.reason
                     ));
                 }
             }
-            RequestRecord {
-                id: p.id,
-                class: tag.class.clone(),
-                session: tag.session,
-                turn: tag.turn,
-                scheduled_s: since_start(scheduled),
-                sent_s,
-                first_token_s: None,
-                end_s: None,
-                input_tokens: p.input,
-                output_tokens: f.tokens_seen,
-                itl_s: None,
-                error: Some(Cow::Owned(f.reason)),
-                replica: None,
-                preemptions: 0,
-                requested_output_tokens: Some(p.output),
-                ..Default::default()
-            }
+            record.end_s = Some(ctx.since_start(Instant::now()));
+            record.output_tokens = f.tokens_seen;
+            record.error = Some(Cow::Owned(f.reason));
+            record.requested_output_tokens = Some(p.spec.output);
         }
-    };
+    }
     if let Err(e) = ctx.recorder.write(record) {
         ctx.stop(format!(
             "cannot write records to {}: {e}",
@@ -712,4 +585,9 @@ async fn one_request(
         ));
     }
     answer
+}
+
+#[allow(unused)]
+fn _streams_used() -> u64 {
+    streams::THINK
 }

@@ -7,7 +7,7 @@
 //! a probe request) are subtracted. A server without `/tokenize` gets plain words (about one
 //! token each), and the usage the server reports shows the difference.
 
-use super::discovery;
+use super::server::Server;
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -108,10 +108,9 @@ impl PromptMaker {
     }
 
     /// Chat content of `n` tokens (after the template's overhead is taken off).
-    pub async fn chat_text(
+    pub async fn chat_text<S: Server>(
         &self,
-        http: &reqwest::Client,
-        base: &str,
+        server: &S,
         n: u32,
         rng: &mut Xoshiro256PlusPlus,
     ) -> String {
@@ -124,13 +123,10 @@ impl PromptMaker {
         let mut ids = self.token_ids(want, rng);
         let mut best = String::new();
         for _ in 0..8 {
-            let Some(text) = discovery::detokenize(http, base, &ids).await else {
+            let Some(text) = server.detokenize(&ids).await else {
                 break;
             };
-            let Some(count) = discovery::tokenize(http, base, &text, false)
-                .await
-                .map(|t| t.len() as u32)
-            else {
+            let Some(count) = server.tokenize(&text).await.map(|t| t.len() as u32) else {
                 return text;
             };
             best = text;

@@ -5,6 +5,11 @@
 //! their think time, and engine steps ending: one event per engine step, never per token.
 //! Requests submitted while a replica is idle start a step through a zero-delay kick, so that
 //! requests arriving at the same instant share that step.
+//!
+//! What the clients send comes from the workload's [`RequestSource`], the same one spot runs
+//! play. The loop keeps only the requests in flight (a window from the oldest unfinished one to
+//! the newest sent) and hands each finished request's record to a sink in issue order, so a
+//! run of millions of requests needs memory for what is in flight, not for what is done.
 
 pub mod router;
 
@@ -13,23 +18,22 @@ pub use router::{Router, RouterKind};
 use crate::engine::{Engine, EngineEvent, EngineRequest, EngineStats, ReqId};
 use crate::metrics::{ItlStats, RequestRecord};
 use crate::units::Nanos;
-use crate::workload::{streams, Arrival, LengthDist, Workload};
+use crate::workload::{streams, Arrival, ClassSource, RequestSource, RequestSpec, Workload};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// What one simulation produced.
+/// What one simulation produced besides its records (which went to the sink).
 pub struct SimOutput {
-    pub records: Vec<RequestRecord>,
     pub itl: ItlStats,
-    /// Time-average of requests in flight (sent, not finished) over the run.
-    pub mean_in_flight: f64,
     /// Engine counters summed over replicas.
     pub engine: EngineStats,
     /// When the last event happened.
     pub end: Nanos,
+    /// Requests the clients sent or gave up on (records handed to the sink).
+    pub requests: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,13 +54,17 @@ enum Event {
 const TIMEOUT: &str = "timeout (the client gave up and closed the connection)";
 
 const NONE: Nanos = Nanos::MAX;
+/// The user of an open-loop or trace request.
+const NO_USER: u32 = u32::MAX;
 
+/// A request in flight (or waiting at the client); `ReqId` is its issue order.
 #[derive(Clone, Copy)]
 struct Req {
+    /// The source's id (what the record carries).
+    id: u64,
     class: u16,
     turn: u16,
-    /// Session id (multi-turn), or u32::MAX.
-    session: u32,
+    session: Option<u64>,
     /// Prompt tokens the previous turn left in the prefix cache (as sent by the client), and
     /// those the engine reused.
     cached: u32,
@@ -68,10 +76,14 @@ struct Req {
     input: u32,
     output: u32,
     user: u32,
+    /// Closed loop: the user's pause after the answer.
+    think: Nanos,
     replica: u16,
     preemptions: u16,
     /// It reached its engine (a request cancelled on the way never does).
     delivered: bool,
+    /// The client is done with it (answered, refused or given up on).
+    done: bool,
     error: Option<&'static str>,
 }
 
@@ -82,127 +94,98 @@ struct Replica {
     step_start: Nanos,
 }
 
-/// A closed-loop user's conversation in progress.
-#[derive(Clone, Copy, Default)]
-struct Session {
-    id: u32,
-    /// Turns sent so far (0: the next request starts a new conversation).
-    turn: u32,
+/// A closed-loop user: the rest of the session it is in, and the conversation so far.
+#[derive(Clone, Default)]
+struct User {
+    /// Turns of its current session not yet sent.
+    rest: VecDeque<RequestSpec>,
     /// Prompt + answer tokens of the conversation so far.
     context: u32,
-    /// Where its first turn went: later turns follow it, to find their prefix cached.
+    /// Where its session's first turn went: later turns follow it, to find their prefix cached.
     replica: u16,
 }
 
 /// One class of clients and its state.
 struct ClassRun {
-    w: Workload,
-    issued: u64,
-    total: u64,
+    src: ClassSource,
     in_flight: u32,
-    /// Open loop: when the next arrival is due.
-    next_arrival: Nanos,
+    /// Open loop and traces: the next request to arrive.
+    next: Option<RequestSpec>,
+    /// Requests waiting at the client for the concurrency cap.
     pending: VecDeque<ReqId>,
-    sessions: Vec<Session>,
-    rng_arrivals: Xoshiro256PlusPlus,
-    rng_lengths: Xoshiro256PlusPlus,
-    rng_think: Xoshiro256PlusPlus,
+    users: Vec<User>,
 }
 
 impl ClassRun {
-    fn new(w: &Workload, index: usize) -> ClassRun {
-        // Class 0 keeps the streams it always had, so single-class runs are unchanged.
-        let salt = streams::class_salt(index);
-        let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(w.seed ^ stream ^ salt);
-        let total = match &w.arrival {
-            Arrival::Trace { rows, .. } => w.num_requests.min(rows.len() as u64),
-            _ => w.num_requests,
-        };
-        let users = match &w.arrival {
-            Arrival::Closed { users, turns, .. } if *turns > 1 => *users as usize,
-            _ => 0,
-        };
-        ClassRun {
-            w: Workload {
-                classes: Vec::new(),
-                ..w.clone()
-            },
-            issued: 0,
-            total,
-            in_flight: 0,
-            next_arrival: Nanos::ZERO,
-            pending: VecDeque::new(),
-            sessions: vec![Session::default(); users],
-            rng_arrivals: rng(streams::ARRIVALS),
-            rng_lengths: rng(streams::LENGTHS),
-            rng_think: rng(streams::THINK),
-        }
-    }
-
-    fn turns(&self) -> u32 {
-        match self.w.arrival {
-            Arrival::Closed { turns, .. } => turns,
-            _ => 1,
-        }
-    }
-
     fn cap(&self) -> Option<u32> {
-        match &self.w.arrival {
+        match &self.src.workload().arrival {
             Arrival::Open { cap, .. } | Arrival::Trace { cap, .. } => *cap,
             Arrival::Closed { .. } => None,
         }
     }
-
-    fn trace_time(&self, i: u64) -> Nanos {
-        match &self.w.arrival {
-            Arrival::Trace {
-                rows, time_scale, ..
-            } => Nanos::from_secs_f64(rows[i as usize].at.as_secs_f64() / time_scale),
-            _ => unreachable!("trace_time on a non-trace workload"),
-        }
-    }
 }
 
-struct Sim {
+struct Sim<'s> {
     classes: Vec<ClassRun>,
-    next_session: u32,
+    names: Option<Vec<String>>,
     replicas: Vec<Replica>,
     router: Router,
     events: BinaryHeap<Reverse<(Nanos, u64, Event)>>,
     seq: u64,
     now: Nanos,
-    reqs: Vec<Req>,
-    in_flight: u32,
-    in_flight_area: u128,
-    last_change: Nanos,
-    last_completion: Nanos,
+    /// Requests from the oldest unfinished one (`base`) to the newest issued.
+    reqs: VecDeque<Req>,
+    base: ReqId,
+    issued: u64,
     work: VecDeque<EngineEvent>,
     buf: Vec<EngineEvent>,
     itl: ItlStats,
     rng_latency: Xoshiro256PlusPlus,
     request_latency: Nanos,
+    sink: &'s mut dyn FnMut(RequestRecord),
 }
 
-/// Runs `workload` against `engines` (one per replica) behind a `router`. Each request reaches
-/// its engine `request_latency` after it is sent (HTTP, tokenisation: measured by calibration).
+/// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
+/// request's record to `sink` (in issue order) as it finishes. Each request reaches its
+/// engine `request_latency` after it is sent (HTTP, tokenisation: measured by calibration).
 pub fn run(
-    workload: Workload,
+    workload: &Workload,
     engines: Vec<Box<dyn Engine>>,
     router: RouterKind,
     request_latency: Nanos,
+    sink: &mut dyn FnMut(RequestRecord),
 ) -> SimOutput {
     assert!(!engines.is_empty(), "at least one replica");
     let seed = workload.seed;
     let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(seed ^ stream);
-    let classes: Vec<ClassRun> = workload
-        .all_classes()
-        .enumerate()
-        .map(|(i, w)| ClassRun::new(w, i))
+    let source = RequestSource::new(workload);
+    let named = source.classes.len() > 1;
+    let classes: Vec<ClassRun> = source
+        .classes
+        .into_iter()
+        .map(|src| {
+            let users = match &src.workload().arrival {
+                Arrival::Closed { users, .. } => *users as usize,
+                _ => 0,
+            };
+            ClassRun {
+                users: vec![User::default(); users.min(src.total() as usize)],
+                src,
+                in_flight: 0,
+                next: None,
+                pending: VecDeque::new(),
+            }
+        })
         .collect();
-    let capacity: u64 = classes.iter().map(|c| c.total).sum();
+    let names = named.then(|| {
+        classes
+            .iter()
+            .map(|c| c.src.workload().name.clone())
+            .collect()
+    });
     let mut sim = Sim {
         classes,
-        next_session: 0,
+        names,
         router: Router::new(router, rng(streams::ROUTING)),
         replicas: engines
             .into_iter()
@@ -216,45 +199,49 @@ pub fn run(
         events: BinaryHeap::new(),
         seq: 0,
         now: Nanos::ZERO,
-        reqs: Vec::with_capacity(capacity.min(1 << 24) as usize),
-        in_flight: 0,
-        in_flight_area: 0,
-        last_change: Nanos::ZERO,
-        last_completion: Nanos::ZERO,
+        reqs: VecDeque::new(),
+        base: 0,
+        issued: 0,
         work: VecDeque::new(),
         buf: Vec::new(),
         itl: ItlStats::default(),
         rng_latency: rng(streams::LATENCY),
         request_latency,
+        sink,
     };
     sim.start();
     sim.run_events();
     sim.finish()
 }
 
-impl Sim {
+impl Sim<'_> {
     fn push(&mut self, at: Nanos, ev: Event) {
         self.events.push(Reverse((at, self.seq, ev)));
         self.seq += 1;
     }
 
+    /// The request with this id, unless the client is already done with it and it has left
+    /// the window (events for it are then stale).
+    #[inline]
+    fn req(&mut self, id: ReqId) -> Option<&mut Req> {
+        id.checked_sub(self.base)
+            .and_then(|i| self.reqs.get_mut(i as usize))
+    }
+
     fn start(&mut self) {
         for c in 0..self.classes.len() {
-            let class = &self.classes[c];
-            if class.total == 0 {
-                continue;
-            }
-            match &class.w.arrival {
-                Arrival::Closed { users, .. } => {
-                    let users = (*users as u64).min(class.total) as u32;
-                    for u in 0..users {
+            let class = &mut self.classes[c];
+            match class.src.workload().arrival {
+                Arrival::Closed { .. } => {
+                    for u in 0..class.users.len() as u32 {
                         self.push(Nanos::ZERO, Event::UserReady(c as u16, u));
                     }
                 }
-                Arrival::Open { .. } => self.push(Nanos::ZERO, Event::Arrival(c as u16)),
-                Arrival::Trace { .. } => {
-                    let at = class.trace_time(0);
-                    self.push(at, Event::Arrival(c as u16));
+                Arrival::Open { .. } | Arrival::Trace { .. } => {
+                    class.next = class.src.next_request();
+                    if let Some(at) = class.next.and_then(|s| s.at) {
+                        self.push(at, Event::Arrival(c as u16));
+                    }
                 }
             }
         }
@@ -262,16 +249,11 @@ impl Sim {
 
     fn run_events(&mut self) {
         while let Some(Reverse((t, _, ev))) = self.events.pop() {
-            self.advance_clock(t);
+            debug_assert!(t >= self.now, "time went backwards");
+            self.now = t;
             match ev {
                 Event::Arrival(c) => self.on_arrival(c as usize),
-                Event::UserReady(c, u) => {
-                    let class = &self.classes[c as usize];
-                    if class.issued < class.total {
-                        let id = self.issue(c as usize, u);
-                        self.dispatch(id);
-                    }
-                }
+                Event::UserReady(c, u) => self.user_sends(c as usize, u),
                 Event::Deliver(id) => {
                     self.deliver(id);
                     self.handle_work();
@@ -284,16 +266,17 @@ impl Sim {
                     }
                 }
                 Event::Timeout(id) => {
-                    let req = &mut self.reqs[id as usize];
-                    if req.end == NONE && req.error.is_none() {
-                        req.error = Some(TIMEOUT);
-                        if req.delivered {
-                            let r = req.replica as usize;
-                            self.replicas[r].engine.cancel(id);
-                        }
-                        self.complete(id);
-                        self.handle_work();
+                    let Some(req) = self.req(id) else { continue };
+                    if req.done {
+                        continue;
                     }
+                    req.error = Some(TIMEOUT);
+                    if req.delivered {
+                        let r = req.replica as usize;
+                        self.replicas[r].engine.cancel(id);
+                    }
+                    self.complete(id);
+                    self.handle_work();
                 }
                 Event::StepDone(r) => {
                     let now = self.now;
@@ -307,64 +290,50 @@ impl Sim {
                     self.try_start(r);
                 }
             }
+            self.retire();
         }
     }
 
-    fn advance_clock(&mut self, t: Nanos) {
-        debug_assert!(t >= self.now, "time went backwards");
-        self.in_flight_area += self.in_flight as u128 * (t - self.last_change).0 as u128;
-        self.last_change = t;
-        self.now = t;
-    }
-
-    /// Changes the in-flight count at `now` (the clock has already integrated up to `now`).
-    fn set_in_flight(&mut self, delta: i32) {
-        self.in_flight = (self.in_flight as i32 + delta) as u32;
-        if delta < 0 {
-            self.last_completion = self.now;
-        }
-    }
-
-    /// Creates the next request of class `c` (lengths drawn now) for `user` (closed loop;
-    /// u32::MAX for open loop and traces). A session's turn carries its conversation so far.
-    fn issue(&mut self, c: usize, user: u32) -> ReqId {
-        let turns = self.classes[c].turns();
-        let class = &mut self.classes[c];
-        let i = class.issued;
-        let (mut input, output) = match &class.w.arrival {
-            Arrival::Trace {
-                rows, token_scale, ..
-            } => {
-                let row = rows[i as usize];
-                (
-                    LengthDist::scale(row.input_tokens, *token_scale),
-                    LengthDist::scale(row.output_tokens, *token_scale),
-                )
+    /// A closed-loop user sends its next request: the next turn of its session, or the first
+    /// of a new task from the source (nothing when the source is spent).
+    fn user_sends(&mut self, c: usize, u: u32) {
+        let user = &mut self.classes[c].users[u as usize];
+        let spec = match user.rest.pop_front() {
+            Some(s) => s,
+            None => {
+                let mut task: VecDeque<RequestSpec> = self.classes[c].src.next_task().into();
+                let Some(first) = task.pop_front() else {
+                    return;
+                };
+                let user = &mut self.classes[c].users[u as usize];
+                user.rest = task;
+                user.context = 0;
+                first
             }
-            _ => (
-                class.w.input_tokens.sample(&mut class.rng_lengths),
-                class.w.output_tokens.sample(&mut class.rng_lengths),
-            ),
         };
-        let (mut session, mut turn, mut cached) = (u32::MAX, 0u16, 0u32);
-        if turns > 1 && user != u32::MAX {
-            let s = &mut class.sessions[user as usize];
-            if s.turn == 0 {
-                s.id = self.next_session;
-                self.next_session += 1;
-                s.context = 0;
-            }
-            s.turn += 1;
-            cached = s.context;
-            input = input.saturating_add(s.context).min(LengthDist::MAX_TOKENS);
-            session = s.id;
-            turn = s.turn.min(u16::MAX as u32) as u16;
+        let id = self.issue(spec, u);
+        self.dispatch(id);
+    }
+
+    /// Creates a request for `spec`, sent by `user` (closed loop) or by nobody in particular.
+    /// A session's later turn carries its conversation so far.
+    fn issue(&mut self, spec: RequestSpec, user: u32) -> ReqId {
+        let mut input = spec.input;
+        let mut cached = 0;
+        if spec.turn > 0 && user != NO_USER {
+            let context = self.classes[spec.class as usize].users[user as usize].context;
+            cached = context;
+            input = input
+                .saturating_add(context)
+                .min(crate::workload::LengthDist::MAX_TOKENS);
         }
-        class.issued += 1;
-        self.reqs.push(Req {
-            class: c as u16,
-            turn,
-            session,
+        let id = self.issued as ReqId;
+        self.issued += 1;
+        self.reqs.push_back(Req {
+            id: spec.id,
+            class: spec.class,
+            turn: spec.turn.min(u16::MAX as u32) as u16,
+            session: spec.session,
             cached,
             cache_hit: 0,
             scheduled: self.now,
@@ -372,18 +341,23 @@ impl Sim {
             first: NONE,
             end: NONE,
             input,
-            output,
+            output: spec.output,
             user,
+            think: spec.think,
             replica: 0,
             preemptions: 0,
             delivered: false,
+            done: false,
             error: None,
         });
-        (self.reqs.len() - 1) as ReqId
+        id
     }
 
     fn on_arrival(&mut self, c: usize) {
-        let id = self.issue(c, u32::MAX);
+        let Some(spec) = self.classes[c].next.take() else {
+            return;
+        };
+        let id = self.issue(spec, NO_USER);
         let class = &self.classes[c];
         if class.cap().is_some_and(|cap| class.in_flight >= cap) {
             self.classes[c].pending.push_back(id);
@@ -391,15 +365,9 @@ impl Sim {
             self.dispatch(id);
         }
         let class = &mut self.classes[c];
-        if class.issued < class.total {
-            let next = match &class.w.arrival {
-                Arrival::Open { process, .. } => {
-                    class.next_arrival += process.next_gap(&mut class.rng_arrivals);
-                    class.next_arrival
-                }
-                _ => class.trace_time(class.issued),
-            };
-            self.push(next.max(self.now), Event::Arrival(c as u16));
+        class.next = class.src.next_request();
+        if let Some(at) = class.next.and_then(|s| s.at) {
+            self.push(at.max(self.now), Event::Arrival(c as u16));
         }
         self.handle_work();
     }
@@ -407,13 +375,11 @@ impl Sim {
     /// Sends a request now: the router picks its replica, which sees it after the latency.
     fn dispatch(&mut self, id: ReqId) {
         let now = self.now;
-        let replicas = &self.replicas;
-        let req = self.reqs[id as usize];
+        let req = *self.req(id).expect("a request being sent is in the window");
         // A session's later turns go where its first went (prefix-aware routing).
-        let sticky = (req.turn > 1).then(|| {
-            let class = &self.classes[req.class as usize];
-            class.sessions[req.user as usize].replica as usize
-        });
+        let sticky = (req.turn > 1)
+            .then(|| self.classes[req.class as usize].users[req.user as usize].replica as usize);
+        let replicas = &self.replicas;
         let r = sticky.unwrap_or_else(|| {
             self.router.pick(replicas.len(), |i| {
                 let e = &replicas[i].engine;
@@ -421,16 +387,14 @@ impl Sim {
             })
         });
         if req.turn == 1 {
-            let class = &mut self.classes[req.class as usize];
-            class.sessions[req.user as usize].replica = r as u16;
+            self.classes[req.class as usize].users[req.user as usize].replica = r as u16;
         }
-        let req = &mut self.reqs[id as usize];
+        let req = self.req(id).expect("in the window");
         req.sent = now;
         req.replica = r as u16;
         let class = req.class as usize;
         self.classes[class].in_flight += 1;
-        self.set_in_flight(1);
-        if let Some(timeout) = self.classes[class].w.timeout {
+        if let Some(timeout) = self.classes[class].src.workload().timeout {
             self.push(now + timeout, Event::Timeout(id));
         }
         if self.request_latency > Nanos::ZERO {
@@ -447,11 +411,11 @@ impl Sim {
     /// The request reaches its replica's engine now.
     fn deliver(&mut self, id: ReqId) {
         let now = self.now;
-        if self.reqs[id as usize].error.is_some() {
+        let Some(req) = self.req(id) else { return };
+        if req.error.is_some() {
             return; // the client gave up before the request arrived
         }
-        self.reqs[id as usize].delivered = true;
-        let req = &self.reqs[id as usize];
+        req.delivered = true;
         let r = req.replica as usize;
         let er = EngineRequest {
             id,
@@ -493,80 +457,100 @@ impl Sim {
                 | EngineEvent::ResumedAfter { id, .. }
                 | EngineEvent::CacheHit { id, .. } => id,
             };
-            if self.reqs[id as usize].error == Some(TIMEOUT) {
+            let Some(req) = self.req(id) else { continue };
+            if req.error == Some(TIMEOUT) {
                 continue; // given up on: what the server still does for it goes unseen
             }
             match ev {
-                EngineEvent::FirstToken { id, at } => self.reqs[id as usize].first = at,
+                EngineEvent::FirstToken { at, .. } => req.first = at,
                 EngineEvent::Finished {
-                    id,
-                    at,
-                    output_tokens,
+                    at, output_tokens, ..
                 } => {
-                    let req = &mut self.reqs[id as usize];
                     req.end = at;
                     req.output = output_tokens;
                     self.complete(id);
                 }
-                EngineEvent::Rejected { id, reason, .. } => {
-                    self.reqs[id as usize].error = Some(reason.message());
+                EngineEvent::Rejected { reason, .. } => {
+                    req.error = Some(reason.message());
                     self.complete(id);
                 }
-                EngineEvent::Preempted { id } => {
-                    let req = &mut self.reqs[id as usize];
+                EngineEvent::Preempted { .. } => {
                     req.preemptions = req.preemptions.saturating_add(1);
                 }
                 EngineEvent::ResumedAfter { gap, .. } => self.itl.record_n(gap, 1),
-                EngineEvent::CacheHit { id, tokens } => self.reqs[id as usize].cache_hit = tokens,
+                EngineEvent::CacheHit { tokens, .. } => req.cache_hit = tokens,
             }
         }
     }
 
-    /// A request left the server (answered or refused): the client reacts.
+    /// A request left the server (answered, refused or given up on): the client reacts.
     fn complete(&mut self, id: ReqId) {
-        self.set_in_flight(-1);
-        let req = self.reqs[id as usize];
+        let now = self.now;
+        let req = self.req(id).expect("a request completing is in the window");
+        req.done = true;
+        if req.error.is_some() {
+            req.end = now;
+        }
+        let req = *req;
         let c = req.class as usize;
-        let turns = self.classes[c].turns();
         let class = &mut self.classes[c];
         class.in_flight -= 1;
-        if req.session != u32::MAX {
-            let s = &mut class.sessions[req.user as usize];
-            if req.error.is_some() || s.turn >= turns {
-                s.turn = 0; // the conversation ends (done, or its turn failed)
-            } else {
-                s.context = req.input.saturating_add(req.output);
+        if req.user == NO_USER {
+            if let Some(next) = class.pending.pop_front() {
+                self.dispatch(next);
             }
+            return;
         }
-        let think = match &class.w.arrival {
-            Arrival::Closed { think_s, .. } => Some(
-                think_s
-                    .as_ref()
-                    .map(|d| Nanos::from_secs_f64(d.sample(&mut class.rng_think)))
-                    .unwrap_or(Nanos::ZERO),
-            ),
-            _ => None,
-        };
-        let more = class.issued < class.total;
-        match think {
-            Some(t) if t > Nanos::ZERO => {
-                self.push(self.now + t, Event::UserReady(c as u16, req.user));
-            }
-            Some(_) => {
-                if more {
-                    let next = self.issue(c, req.user);
-                    self.dispatch(next);
-                }
-            }
-            None => {
-                if let Some(next) = self.classes[c].pending.pop_front() {
-                    self.dispatch(next);
-                }
-            }
+        let user = &mut class.users[req.user as usize];
+        if req.error.is_some() {
+            // A failed turn ends its session: the rest of it is not sent.
+            user.rest.clear();
+        } else if req.session.is_some() {
+            user.context = req.input.saturating_add(req.output);
+        }
+        if req.think > Nanos::ZERO {
+            self.push(now + req.think, Event::UserReady(c as u16, req.user));
+        } else {
+            self.user_sends(c, req.user);
         }
     }
 
-    fn finish(self) -> SimOutput {
+    /// Hands the records of finished requests at the front of the window to the sink.
+    fn retire(&mut self) {
+        while self.reqs.front().is_some_and(|r| r.done) {
+            let r = self.reqs.pop_front().expect("front exists");
+            self.base += 1;
+            let secs = |t: Nanos| (t != NONE).then(|| t.as_secs_f64());
+            let failed = r.error.is_some();
+            (self.sink)(RequestRecord {
+                id: r.id,
+                scheduled_s: r.scheduled.as_secs_f64(),
+                sent_s: secs(r.sent).unwrap_or(f64::NAN),
+                first_token_s: if failed { None } else { secs(r.first) },
+                end_s: secs(r.end),
+                input_tokens: r.input,
+                output_tokens: if failed { 0 } else { r.output },
+                itl_s: None,
+                error: r.error.map(Cow::Borrowed),
+                replica: Some(r.replica as u32),
+                preemptions: r.preemptions as u32,
+                requested_output_tokens: None,
+                class: self.names.as_ref().map(|n| n[r.class as usize].clone()),
+                user: (r.user != NO_USER).then_some(r.user),
+                session: r.session,
+                turn: r.session.map(|_| r.turn as u32),
+                cached_tokens: r.cache_hit,
+                server_prompt_ms: None,
+            });
+        }
+    }
+
+    fn finish(mut self) -> SimOutput {
+        // Requests never sent (a run cut short) still get their records.
+        for r in self.reqs.iter_mut() {
+            r.done = true;
+        }
+        self.retire();
         let mut engine = EngineStats::default();
         for rep in &self.replicas {
             let s = rep.engine.stats();
@@ -574,45 +558,14 @@ impl Sim {
             engine.busy += s.busy;
             engine.preemptions += s.preemptions;
             engine.rejected += s.rejected;
+            engine.cached_tokens += s.cached_tokens;
             engine.max_running = engine.max_running.max(s.max_running);
         }
-        let secs = |t: Nanos| (t != NONE).then(|| t.as_secs_f64());
-        let named = self.classes.len() > 1;
-        let records = self
-            .reqs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| RequestRecord {
-                id: i as u64,
-                scheduled_s: r.scheduled.as_secs_f64(),
-                sent_s: secs(r.sent).unwrap_or(f64::NAN),
-                first_token_s: if r.error.is_some() {
-                    None
-                } else {
-                    secs(r.first)
-                },
-                end_s: if r.error.is_some() { None } else { secs(r.end) },
-                input_tokens: r.input,
-                output_tokens: if r.error.is_some() { 0 } else { r.output },
-                itl_s: None,
-                error: r.error.map(Cow::Borrowed),
-                replica: Some(r.replica as u32),
-                preemptions: r.preemptions as u32,
-                requested_output_tokens: None,
-                class: named.then(|| self.classes[r.class as usize].w.name.clone()),
-                session: (r.session != u32::MAX).then_some(r.session as u64),
-                turn: (r.session != u32::MAX).then_some(r.turn as u32),
-                cached_tokens: r.cache_hit,
-                server_prompt_ms: None,
-            })
-            .collect();
-        let span = self.last_completion.0.max(1) as f64;
         SimOutput {
-            records,
             itl: self.itl,
-            mean_in_flight: self.in_flight_area as f64 / span,
             engine,
             end: self.now,
+            requests: self.issued,
         }
     }
 }

@@ -7,9 +7,11 @@
 //! the intended time). Closed loop: N users each send, wait for the answer, think, send again.
 
 pub mod dist;
+pub mod source;
 pub mod trace;
 
 pub use dist::{Dist, LengthDist};
+pub use source::{ClassSource, RequestSource, RequestSpec};
 pub use trace::TraceRow;
 
 use crate::units::Nanos;
@@ -20,30 +22,66 @@ use std::sync::Arc;
 /// Gaps between open-loop arrivals.
 #[derive(Clone, Debug)]
 pub enum ArrivalProcess {
-    Poisson(Exp<f64>),
-    Gamma(Gamma<f64>),
-    Constant(Nanos),
+    Poisson {
+        rate: f64,
+        d: Exp<f64>,
+    },
+    Gamma {
+        rate: f64,
+        burstiness: f64,
+        d: Gamma<f64>,
+    },
+    Constant {
+        rate: f64,
+        gap: Nanos,
+    },
 }
 
 impl ArrivalProcess {
     /// `rate` in requests/s (> 0); `burstiness` is the gamma shape (> 0).
     pub fn poisson(rate: f64) -> ArrivalProcess {
-        ArrivalProcess::Poisson(Exp::new(rate).expect("rate validated positive"))
+        ArrivalProcess::Poisson {
+            rate,
+            d: Exp::new(rate).expect("rate validated positive"),
+        }
     }
     pub fn gamma(rate: f64, burstiness: f64) -> ArrivalProcess {
-        ArrivalProcess::Gamma(
-            Gamma::new(burstiness, 1.0 / (rate * burstiness)).expect("validated positive"),
-        )
+        ArrivalProcess::Gamma {
+            rate,
+            burstiness,
+            d: Gamma::new(burstiness, 1.0 / (rate * burstiness)).expect("validated positive"),
+        }
     }
     pub fn constant(rate: f64) -> ArrivalProcess {
-        ArrivalProcess::Constant(Nanos::from_secs_f64(1.0 / rate))
+        ArrivalProcess::Constant {
+            rate,
+            gap: Nanos::from_secs_f64(1.0 / rate),
+        }
+    }
+
+    /// Requests per second.
+    pub fn rate(&self) -> f64 {
+        match self {
+            ArrivalProcess::Poisson { rate, .. }
+            | ArrivalProcess::Gamma { rate, .. }
+            | ArrivalProcess::Constant { rate, .. } => *rate,
+        }
+    }
+
+    /// The same process at another rate (> 0).
+    pub fn with_rate(&self, rate: f64) -> ArrivalProcess {
+        match self {
+            ArrivalProcess::Poisson { .. } => ArrivalProcess::poisson(rate),
+            ArrivalProcess::Gamma { burstiness, .. } => ArrivalProcess::gamma(rate, *burstiness),
+            ArrivalProcess::Constant { .. } => ArrivalProcess::constant(rate),
+        }
     }
 
     pub fn next_gap<R: Rng + ?Sized>(&self, rng: &mut R) -> Nanos {
         match self {
-            ArrivalProcess::Poisson(d) => Nanos::from_secs_f64(d.sample(rng)),
-            ArrivalProcess::Gamma(d) => Nanos::from_secs_f64(d.sample(rng)),
-            ArrivalProcess::Constant(gap) => *gap,
+            ArrivalProcess::Poisson { d, .. } => Nanos::from_secs_f64(d.sample(rng)),
+            ArrivalProcess::Gamma { d, .. } => Nanos::from_secs_f64(d.sample(rng)),
+            ArrivalProcess::Constant { gap, .. } => *gap,
         }
     }
 }

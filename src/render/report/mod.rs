@@ -9,12 +9,14 @@
 pub mod chart;
 pub mod trace;
 
+use crate::analysis::breakdown::TaskStats;
 use crate::analysis::{self, Analysis};
-use crate::calibrate::runs;
 use crate::error::{InputError, InputResult};
-use crate::metrics::Summary;
-use crate::output;
-use crate::validate::PointValidation;
+use crate::metrics::{Metric, Summary};
+use crate::render::table;
+use crate::results::{runs, Folder, Run, TaskRecord};
+use crate::spec::capacity::Capacity;
+use crate::study::validate::PointValidation;
 use chart::{Chart, Curve, Legend, Level, Mark};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -33,7 +35,7 @@ pub struct Series {
     /// Per class and per turn (breakdown.json of `simulate --out`).
     pub breakdown: Vec<Summary>,
     /// Agent task statistics per point and class (tasks.json of `simulate --out`).
-    pub tasks: Vec<Value>,
+    pub tasks: Vec<TaskRecord>,
 }
 
 impl Series {
@@ -66,33 +68,15 @@ fn parse_summaries(path: &Path, value: Value) -> InputResult<Vec<Summary>> {
     serde_json::from_value(value).map_err(|e| bad(path, format!("not a capsim summary: {e}")))
 }
 
-/// Notes kept next to a simulation's summary (capacity.json, written by `simulate --out`).
-fn folder_notes(dir: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(dir.join("capacity.json")) else {
-        return Vec::new();
-    };
-    let Ok(Value::Array(points)) = serde_json::from_str::<Value>(&text) else {
-        return Vec::new();
-    };
-    let summaries: Vec<&str> = points
-        .iter()
-        .filter_map(|p| p["summary"].as_str())
-        .collect();
-    let varies = summaries.iter().any(|s| *s != summaries[0]);
+/// Capacity facts of a folder's points, one note per distinct fact.
+fn capacity_notes(capacity: &[Capacity]) -> Vec<String> {
+    let varies = capacity.iter().any(|c| c.summary != capacity[0].summary);
     let mut notes: Vec<String> = Vec::new();
-    for p in &points {
-        let Some(summary) = p["summary"].as_str() else {
-            continue;
-        };
-        let note = match (varies, p["point"].as_object()) {
-            (true, Some(point)) if !point.is_empty() => {
-                let at: Vec<String> = point
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), fmt_value(v)))
-                    .collect();
-                format!("at {}: {summary}", at.join(", "))
-            }
-            _ => summary.to_string(),
+    for c in capacity {
+        let note = if varies && !c.point.is_empty() {
+            format!("at {}: {}", c.point.short_label(), c.summary)
+        } else {
+            c.summary.clone()
         };
         if !notes.contains(&note) {
             notes.push(note);
@@ -101,27 +85,47 @@ fn folder_notes(dir: &Path) -> Vec<String> {
     notes
 }
 
-/// Reads one input: a results folder (summary.json from `simulate --out` or `spot --out`), a
+fn series(name: String, origin: &Path, summaries: Vec<Summary>) -> Series {
+    Series {
+        name,
+        origin: origin.into(),
+        summaries,
+        notes: Vec::new(),
+        breakdown: Vec::new(),
+        tasks: Vec::new(),
+    }
+}
+
+/// Reads one input: a results folder (`simulate --out`, `spot --out`, `capsim merge`), a
 /// summary JSON file (`simulate --json`), a `validate --json` file (a predicted and a measured
-/// series), or recorded runs (capsim records, vllm bench result JSON).
+/// series), or recorded runs (capsim records, vllm bench or GuideLLM JSON, folders of them).
 fn load_one(path: &Path) -> InputResult<Vec<Series>> {
     if path.is_dir() && path.join("summary.json").is_file() {
-        let mut series = load_one(&path.join("summary.json"))?;
-        let notes = folder_notes(path);
-        for s in &mut series {
-            s.notes.extend(notes.iter().cloned());
+        let folder = Folder::read(path)?;
+        let capacity: Vec<Capacity> = folder
+            .points
+            .iter()
+            .filter_map(|p| p.capacity.clone())
+            .collect();
+        let mut s = series(
+            stem(path),
+            path,
+            folder
+                .points
+                .iter()
+                .filter_map(|p| p.summary.clone())
+                .collect(),
+        );
+        if !capacity.is_empty() {
+            s.notes = capacity_notes(&capacity);
         }
-        let read = |name: &str| -> Option<Value> {
-            serde_json::from_str(&std::fs::read_to_string(path.join(name)).ok()?).ok()
-        };
-        if let (Some(first), Some(b)) = (series.first_mut(), read("breakdown.json")) {
-            first.breakdown = serde_json::from_value(b)
-                .map_err(|e| bad(&path.join("breakdown.json"), e.to_string()))?;
-        }
-        if let (Some(first), Some(Value::Array(t))) = (series.first_mut(), read("tasks.json")) {
-            first.tasks = t;
-        }
-        return Ok(series);
+        s.breakdown = folder
+            .points
+            .iter()
+            .flat_map(|p| p.breakdown.clone())
+            .collect();
+        s.tasks = folder.points.iter().flat_map(|p| p.tasks.clone()).collect();
+        return Ok(vec![s]);
     }
     let name = stem(path);
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
@@ -139,64 +143,21 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
                 points.iter().map(f).cloned().collect()
             };
             return Ok(vec![
-                Series {
-                    name: format!("{name}: predicted"),
-                    origin: path.into(),
-                    summaries: split(|p| &p.predicted),
-                    notes: Vec::new(),
-                    breakdown: Vec::new(),
-                    tasks: Vec::new(),
-                },
-                Series {
-                    name: format!("{name}: measured"),
-                    origin: path.into(),
-                    summaries: split(|p| &p.measured),
-                    notes: Vec::new(),
-                    breakdown: Vec::new(),
-                    tasks: Vec::new(),
-                },
+                series(format!("{name}: predicted"), path, split(|p| &p.predicted)),
+                series(format!("{name}: measured"), path, split(|p| &p.measured)),
             ]);
         }
         if first.get("source").is_some() && first.get("output_throughput").is_some() {
-            return Ok(vec![Series {
-                name,
-                origin: path.into(),
-                summaries: parse_summaries(path, value)?,
-                notes: Vec::new(),
-                breakdown: Vec::new(),
-                tasks: Vec::new(),
-            }]);
+            return Ok(vec![series(name, path, parse_summaries(path, value)?)]);
         }
     }
-    // Recorded runs: summarised by the same code as spot runs.
+    // Recorded runs: measured by the same code as spot runs.
     let recorded = runs::load(&[path.to_path_buf()])?;
-    let summaries = recorded
-        .iter()
-        .map(|r| {
-            let mut point = r
-                .metadata
-                .as_ref()
-                .map(|m| m.point.clone())
-                .unwrap_or_default();
-            if point.is_empty() {
-                if let Some(rate) = r.request_rate {
-                    point.insert("request_rate".into(), rate.into());
-                }
-                if let Some(c) = r.max_concurrency {
-                    point.insert("max_concurrency".into(), c.into());
-                }
-            }
-            crate::live::summarize_records(point, &r.records)
-        })
-        .collect();
-    Ok(vec![Series {
+    Ok(vec![series(
         name,
-        origin: path.into(),
-        summaries,
-        notes: Vec::new(),
-        breakdown: Vec::new(),
-        tasks: Vec::new(),
-    }])
+        path,
+        recorded.iter().map(Run::measured).collect(),
+    )])
 }
 
 /// Reads every input (results, and traces: `.csv` files or `builtin:NAME`); errors name the
@@ -231,6 +192,16 @@ pub fn load(paths: &[PathBuf]) -> InputResult<(Vec<Series>, Vec<trace::TraceInpu
         all.extend(series);
     }
     Ok((all, traces))
+}
+
+/// "capsim report: NAME, NAME…" from the inputs' names.
+pub fn default_title(series: &[Series], traces: &[trace::TraceInput]) -> String {
+    let names: Vec<&str> = series
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(traces.iter().map(|t| t.name.as_str()))
+        .collect();
+    format!("capsim report: {}", names.join(", "))
 }
 
 /// Words for a scenario key on an axis.
@@ -337,14 +308,14 @@ fn x_of(s: &Summary, key: &str) -> f64 {
     s.point.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
-fn band_of(s: &Summary, field: &str) -> Option<(f64, f64)> {
-    let r = s.band.as_ref()?.get(field)?;
+fn band_of(s: &Summary, field: Metric) -> Option<(f64, f64)> {
+    let r = s.band.as_ref()?.get(&field)?;
     Some((r.low, r.high))
 }
 
 /// One metric of a group as a curve along its key.
-fn curve(g: &Group, key: &str, field: &str, label: String, dashed: bool, color: usize) -> Curve {
-    let metric = |s: &Summary| s.metric(field).unwrap_or(f64::NAN);
+fn curve(g: &Group, key: &str, field: Metric, label: String, dashed: bool, color: usize) -> Curve {
+    let metric = |s: &Summary| s.metric(field);
     Curve {
         label,
         points: g.points.iter().map(|s| (x_of(s, key), metric(s))).collect(),
@@ -383,7 +354,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         tput.curves.push(curve(
             g,
             key,
-            "output_throughput",
+            Metric::OutputThroughput,
             g.label.clone(),
             false,
             *color,
@@ -419,7 +390,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         ttft.curves.push(curve(
             g,
             key,
-            "median_ttft_ms",
+            Metric::MedianTtft,
             format!("{} p50", g.label),
             false,
             *color,
@@ -427,7 +398,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         ttft.curves.push(curve(
             g,
             key,
-            "p99_ttft_ms",
+            Metric::P99Ttft,
             format!("{} p99", g.label),
             true,
             *color,
@@ -451,7 +422,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         tpot.curves.push(curve(
             g,
             key,
-            "median_tpot_ms",
+            Metric::MedianTpot,
             format!("{} TPOT p50", g.label),
             false,
             *color,
@@ -459,7 +430,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         tpot.curves.push(curve(
             g,
             key,
-            "p99_itl_ms",
+            Metric::P99Itl,
             format!("{} ITL p99", g.label),
             true,
             *color,
@@ -484,7 +455,7 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
         user.curves.push(curve(
             g,
             key,
-            "mean_user_output_throughput",
+            Metric::MeanUserOutputThroughput,
             g.label.clone(),
             false,
             *color,
@@ -718,13 +689,13 @@ pub fn write(
             md,
             "### {}\n\n```\n{}```\n",
             s.name,
-            output::table(&s.summaries)
+            table::table(&s.summaries)
         );
         if !s.breakdown.is_empty() {
             let _ = writeln!(
                 md,
                 "By class and turn (TTFT per turn shows the prefix cache at work):\n\n```\n{}```\n",
-                output::table(&s.breakdown)
+                table::table(&s.breakdown)
             );
         }
     }
@@ -734,52 +705,47 @@ pub fn write(
 }
 
 /// "at POINT (class): ..." for one tasks.json entry.
-fn task_line(series: &str, t: &Value) -> String {
-    let at: Vec<String> = t["point"]
-        .as_object()
-        .map(|p| {
-            p.iter()
-                .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), fmt_value(v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
-    let class = t["class"]
-        .as_str()
+fn task_line(series: &str, t: &TaskRecord) -> String {
+    let at = t.point.short_label();
+    let st = &t.stats;
+    let class = st
+        .class
+        .as_ref()
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
-    let solo = t["solo_task_s"].as_f64();
     format!(
         "**{series}{class}** tasks{}: {} done, mean {:.1} s{}; all done after {:.1} s{}; effective {:.1} output tok/s, {:.1} per task; {:.0}% of prompt tokens from the prefix cache",
-        if at.is_empty() { String::new() } else { format!(" at {}", at.join(", ")) },
-        t["tasks"],
-        f("mean_task_s"),
-        solo.map(|s| format!(" (alone {s:.1} s: contention {:.2}x)", f("mean_task_s") / s))
+        if at.is_empty() { String::new() } else { format!(" at {at}") },
+        st.tasks,
+        st.mean_task_s,
+        t.solo_task_s
+            .map(|s| format!(" (alone {s:.1} s: contention {:.2}x)", st.mean_task_s / s))
             .unwrap_or_default(),
-        f("batch_completion_s"),
-        solo.map(|s| format!(" (one after another, alone: {:.1} s)", s * f("tasks")))
+        st.batch_completion_s,
+        t.solo_task_s
+            .map(|s| format!(" (one after another, alone: {:.1} s)", s * st.tasks as f64))
             .unwrap_or_default(),
-        f("effective_output_throughput"),
-        f("mean_task_output_throughput"),
-        f("cached_share") * 100.0,
+        st.effective_output_throughput,
+        st.mean_task_output_throughput,
+        st.cached_share * 100.0,
     )
 }
 
 /// Swarm charts: tok/s and task time against the swept key, per class.
 fn task_charts(s: &Series) -> Vec<(Figure, Chart)> {
     let key = s.tasks.iter().find_map(|t| {
-        t["point"].as_object()?.iter().find_map(|(k, v)| {
-            let varies = s.tasks.iter().any(|u| u["point"][k] != *v);
+        t.point.iter().find_map(|(k, v)| {
+            let varies = s.tasks.iter().any(|u| u.point.get(k) != Some(v));
             (v.is_number() && varies).then(|| k.clone())
         })
     });
     let Some(key) = key else {
         return Vec::new();
     };
-    let mut classes: Vec<Value> = Vec::new();
+    let mut classes: Vec<Option<String>> = Vec::new();
     for t in &s.tasks {
-        if !classes.contains(&t["class"]) {
-            classes.push(t["class"].clone());
+        if !classes.contains(&t.stats.class) {
+            classes.push(t.stats.class.clone());
         }
     }
     let axis = axis_name(&key);
@@ -791,19 +757,14 @@ fn task_charts(s: &Series) -> Vec<(Figure, Chart)> {
     );
     let mut time = Chart::new(&format!("Agent tasks: time vs {title_x}"), &axis, "seconds");
     for (i, class) in classes.iter().enumerate() {
-        let pts = |field: &str| -> Vec<(f64, f64)> {
+        let pts = |field: fn(&TaskStats) -> f64| -> Vec<(f64, f64)> {
             s.tasks
                 .iter()
-                .filter(|t| t["class"] == *class)
-                .map(|t| {
-                    (
-                        t["point"][&key].as_f64().unwrap_or(f64::NAN),
-                        t[field].as_f64().unwrap_or(f64::NAN),
-                    )
-                })
+                .filter(|t| t.stats.class == *class)
+                .map(|t| (t.point.number(&key).unwrap_or(f64::NAN), field(&t.stats)))
                 .collect()
         };
-        let name = class.as_str().map(|c| format!("{c}: ")).unwrap_or_default();
+        let name = class.as_ref().map(|c| format!("{c}: ")).unwrap_or_default();
         let curve = |label: String, points, dashed, color| Curve {
             label,
             points,
@@ -814,38 +775,33 @@ fn task_charts(s: &Series) -> Vec<(Figure, Chart)> {
         };
         tput.curves.push(curve(
             format!("{name}all tasks (effective)"),
-            pts("effective_output_throughput"),
+            pts(|t| t.effective_output_throughput),
             false,
             i * 2,
         ));
         tput.curves.push(curve(
             format!("{name}one task"),
-            pts("mean_task_output_throughput"),
+            pts(|t| t.mean_task_output_throughput),
             true,
             i * 2 + 1,
         ));
         time.curves.push(curve(
             format!("{name}mean task"),
-            pts("mean_task_s"),
+            pts(|t| t.mean_task_s),
             false,
             i * 2,
         ));
         time.curves.push(curve(
             format!("{name}whole batch"),
-            pts("batch_completion_s"),
+            pts(|t| t.batch_completion_s),
             true,
             i * 2 + 1,
         ));
         let serial: Vec<(f64, f64)> = s
             .tasks
             .iter()
-            .filter(|t| t["class"] == *class)
-            .filter_map(|t| {
-                Some((
-                    t["point"][&key].as_f64()?,
-                    t["solo_task_s"].as_f64()? * t["tasks"].as_f64()?,
-                ))
-            })
+            .filter(|t| t.stats.class == *class)
+            .filter_map(|t| Some((t.point.number(&key)?, t.solo_task_s? * t.stats.tasks as f64)))
             .collect();
         if !serial.is_empty() {
             time.curves.push(curve(

@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use resvg::{tiny_skia, usvg};
 use std::path::{Path, PathBuf};
 
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 600;

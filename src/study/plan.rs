@@ -4,10 +4,10 @@
 //! assumes monotonicity and checks it: every evaluated point is compared with the answer, and
 //! a contradiction is reported in `notes`.
 
-use super::slo::Slo;
+use crate::analysis::slo::Slo;
 use crate::error::{InputError, InputResult};
-use crate::metrics::Summary;
-use crate::scenario::{self, Override};
+use crate::metrics::{Metric, Point, Summary};
+use crate::spec::{self, Override, Spec};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
@@ -67,24 +67,22 @@ pub struct PlanResult {
     pub find: String,
     pub answer: Option<serde_json::Value>,
     /// The SLO metric with the least room at the answer.
-    pub binding: Option<String>,
+    pub binding: Option<Metric>,
     pub margin_pct: Option<f64>,
     pub slo: Vec<String>,
     /// Every candidate simulated (worst seed), in search order.
     pub evaluated: Vec<Summary>,
     pub notes: Vec<String>,
     /// The sweep point this plan is for (empty without a sweep).
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    pub point: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Point::is_empty")]
+    pub point: Point,
     /// Its index in the sweep and the sweep's size (so shards merge).
     pub index: usize,
     pub points: usize,
 }
 
 struct Search<'a> {
-    text: String,
-    path: &'a Path,
-    sets: &'a [Override],
+    base: &'a Spec,
     slos: &'a [Slo],
     find: Find,
     seeds: u32,
@@ -107,27 +105,23 @@ impl Search<'_> {
         if let Some((_, ok, _)) = self.evaluated.iter().find(|(v, _, _)| *v == x) {
             return Ok(*ok);
         }
-        let mut sets = self.sets.to_vec();
-        sets.push(Override {
-            path: scenario::overrides::split_key(self.find.key()).expect("valid key"),
-            value: self.value(x),
-        });
-        sets.push(Override {
-            path: vec!["sweep".into()],
-            value: toml::Value::Table(toml::Table::new()),
-        });
-        let sc = scenario::from_str(&self.text, self.path, &sets)?.remove(0);
-        let base_seed = sc.workload.seed;
+        let sc = match self.find {
+            Find::Replicas => self.base.with_replicas(x as u32),
+            Find::Rate => self.base.with_rate(x),
+            Find::Concurrency => self.base.with_concurrency(x as u32),
+            Find::InputTokens => self.base.with_input_tokens(x as u32),
+        }?;
         let summaries: Vec<Summary> = (0..self.seeds.max(1))
             .into_par_iter()
             .map(|s| {
-                let mut point = sc.clone();
-                point.workload.seed = base_seed.wrapping_add(s as u64);
-                let mut summary = point.simulate().summary;
-                summary.point = serde_json::Map::new();
+                let point = sc.with_seed_offset(s as u64);
+                let mut summary =
+                    super::simulate::simulate_keeping(&point, super::simulate::Keep::Summary)
+                        .summary;
+                summary.point = Point::new();
                 summary.point.insert(
                     self.find.key().into(),
-                    crate::scenario::toml_to_json(&self.value(x)),
+                    crate::spec::toml_to_json(&self.value(x)),
                 );
                 summary
             })
@@ -175,7 +169,7 @@ impl Search<'_> {
 }
 
 /// The SLOs cannot be met even at the easiest candidate `x`: say which miss, by how much.
-fn impossible(s: &Search, slos: &[Slo], x: f64, path: &Path) -> InputError {
+fn impossible(s: &Search, slos: &[Slo], x: f64) -> InputError {
     let worst = s.summary_at(x).clone();
     let missed: Vec<String> = slos
         .iter()
@@ -190,7 +184,7 @@ fn impossible(s: &Search, slos: &[Slo], x: f64, path: &Path) -> InputError {
             missed.join(", ")
         ),
     )
-    .in_file(path)
+    .in_file(&s.base.file)
 }
 
 /// Runs a plan for the scenario at `path` (its first point when it has a sweep).
@@ -201,7 +195,8 @@ pub fn plan(
     find: Find,
     seeds: u32,
 ) -> InputResult<PlanResult> {
-    plan_point(path, sets, slos, find, seeds, &|_| {})
+    let base = spec::load(path, sets)?.remove(0);
+    plan_point(&base, slos, find, seeds, &|_| {})
 }
 
 /// Runs a plan for every point of the scenario's sweep in `shard` (one plan without a sweep),
@@ -212,7 +207,7 @@ pub fn plan_sweep(
     slos: &[Slo],
     find: Find,
     seeds: u32,
-    shard: crate::shard::Shard,
+    shard: crate::results::shard::Shard,
     progress: &(dyn Fn(&str) + Sync),
 ) -> InputResult<Vec<PlanResult>> {
     let text = std::fs::read_to_string(path)
@@ -230,7 +225,7 @@ pub fn plan_sweep(
         }
     }
     let sets = &sets[..];
-    let all = scenario::from_str(&text, path, sets)?;
+    let all = spec::from_str(&text, path, sets)?;
     let indices = shard.indices(all.len());
     if indices.is_empty() {
         return Err(InputError::new(
@@ -245,17 +240,7 @@ pub fn plan_sweep(
     }
     let mut out = Vec::with_capacity(indices.len());
     for i in indices {
-        let mut point_sets = sets.to_vec();
-        for (k, v) in &all[i].point {
-            let (Some(key), Ok(value)) = (
-                scenario::overrides::split_key(k).ok(),
-                toml::Value::try_from(v.clone()),
-            ) else {
-                continue;
-            };
-            point_sets.push(Override { path: key, value });
-        }
-        let mut r = plan_point(path, &point_sets, slos, find, seeds, progress)?;
+        let mut r = plan_point(&all[i], slos, find, seeds, progress)?;
         r.point = all[i].point.clone();
         r.index = i;
         r.points = all.len();
@@ -308,8 +293,7 @@ pub fn merge_json(files: &[std::path::PathBuf]) -> InputResult<Vec<serde_json::V
 }
 
 fn plan_point(
-    path: &Path,
-    sets: &[Override],
+    base: &Spec,
     slos: &[Slo],
     find: Find,
     seeds: u32,
@@ -321,12 +305,9 @@ fn plan_point(
             "give at least one SLO, e.g. --slo 'p99_ttft_ms<=500'",
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(path))?;
+    let path = base.file.as_path();
     let mut s = Search {
-        text,
-        path,
-        sets,
+        base,
         slos,
         find,
         seeds,
@@ -334,7 +315,7 @@ fn plan_point(
         progress,
     };
     // The arrival process must have the knob being searched.
-    let probe = scenario::from_str(&s.text, path, sets)?.remove(0);
+    let probe = base;
     let closed = matches!(
         probe.workload.arrival,
         crate::workload::Arrival::Closed { .. }
@@ -368,7 +349,7 @@ fn plan_point(
             ok = s.eval(hi)?;
         }
         if !ok {
-            return Err(impossible(&s, slos, hi, path));
+            return Err(impossible(&s, slos, hi));
         } else {
             let mut lo = hi / 2.0; // failed (or below 1)
             while hi - lo > 1.0 && lo >= 1.0 {
@@ -389,7 +370,7 @@ fn plan_point(
             _ => (1.0, (1u64 << 30) as f64, 0.0),
         };
         if !s.eval(start)? {
-            return Err(impossible(&s, slos, start, path));
+            return Err(impossible(&s, slos, start));
         }
         let mut lo = start;
         let mut hi = if find == Find::Rate { 0.5 } else { 2.0 };
@@ -456,9 +437,9 @@ fn plan_point(
             let at = s.summary_at(a);
             let b = slos
                 .iter()
-                .map(|slo| (slo.metric.clone(), slo.margin_pct(at)))
+                .map(|slo| (slo.metric, slo.margin_pct(at)))
                 .min_by(|x, y| x.1.total_cmp(&y.1));
-            (b.as_ref().map(|b| b.0.clone()), b.map(|b| b.1))
+            (b.map(|b| b.0), b.map(|b| b.1))
         }
         None => {
             notes.push(format!(
@@ -468,7 +449,7 @@ fn plan_point(
             (None, None)
         }
     };
-    let answer_json = answer.map(|a| crate::scenario::toml_to_json(&s.value(a)));
+    let answer_json = answer.map(|a| crate::spec::toml_to_json(&s.value(a)));
     Ok(PlanResult {
         find: find.name().into(),
         answer: answer_json,
@@ -477,7 +458,7 @@ fn plan_point(
         slo: slos.iter().map(|x| x.text.clone()).collect(),
         evaluated: s.evaluated.into_iter().map(|(_, _, sum)| sum).collect(),
         notes,
-        point: serde_json::Map::new(),
+        point: Point::new(),
         index: 0,
         points: 1,
     })

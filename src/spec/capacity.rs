@@ -2,14 +2,14 @@
 //! KV-cache capacity against the scheduler's own limit (vLLM `max_num_seqs`, llama.cpp slots),
 //! and, for MoE models, how much of the expert weights a decode step reads compared with dense.
 
-use super::{EngineSpec, Scenario};
+use super::{EngineSpec, Spec};
 use crate::workload::Arrival;
 use serde::Serialize;
 
 /// Capacity facts of one scenario point (one replica).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Capacity {
-    pub point: serde_json::Map<String, serde_json::Value>,
+    pub point: crate::metrics::Point,
     /// Prompt + output tokens of a mean request.
     pub tokens_per_request: u64,
     /// KV-cache capacity of one replica, tokens.
@@ -23,28 +23,45 @@ pub struct Capacity {
     /// "KV cache", "max_num_seqs", "slots" or "slot context" (requests too long for a slot).
     pub binding: String,
     /// MoE only: share of the expert weights read by a decode step at batch 1, 8 and 32.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moe_expert_share: Vec<(u32, f64)>,
     /// One line for people.
     pub summary: String,
 }
 
-/// Mean prompt and output tokens of the workload.
-fn mean_request(sc: &Scenario) -> (f64, f64) {
-    match &sc.workload.arrival {
-        Arrival::Trace {
-            rows, token_scale, ..
-        } if !rows.is_empty() => {
-            let n = rows.len() as f64;
-            let i: f64 = rows.iter().map(|r| r.input_tokens as f64).sum::<f64>() / n;
-            let o: f64 = rows.iter().map(|r| r.output_tokens as f64).sum::<f64>() / n;
-            (i * token_scale, o * token_scale)
+/// Mean prompt and output tokens of a request of the workload: every class, weighted by the
+/// requests it sends.
+fn mean_request(sc: &Spec) -> (f64, f64) {
+    let (mut n, mut i, mut o) = (0.0, 0.0, 0.0);
+    for w in sc.workload.all_classes() {
+        let (ci, co, cn) = match &w.arrival {
+            Arrival::Trace {
+                rows, token_scale, ..
+            } if !rows.is_empty() => {
+                let k = rows.len() as f64;
+                let i: f64 = rows.iter().map(|r| r.input_tokens as f64).sum::<f64>() / k;
+                let o: f64 = rows.iter().map(|r| r.output_tokens as f64).sum::<f64>() / k;
+                (
+                    i * token_scale,
+                    o * token_scale,
+                    (w.num_requests as f64).min(k),
+                )
+            }
+            _ => (
+                w.input_tokens.0.mean().max(1.0),
+                w.output_tokens.0.mean().max(1.0),
+                w.num_requests as f64,
+            ),
+        };
+        if sc.workload.classes.is_empty() {
+            return (ci, co);
         }
-        _ => (
-            sc.workload.input_tokens.0.mean().max(1.0),
-            sc.workload.output_tokens.0.mean().max(1.0),
-        ),
+        let cn = cn.max(1.0);
+        n += cn;
+        i += ci * cn;
+        o += co * cn;
     }
+    (i / n, o / n)
 }
 
 fn thousands(v: u64) -> String {
@@ -60,7 +77,7 @@ fn thousands(v: u64) -> String {
 }
 
 impl Capacity {
-    pub fn of(sc: &Scenario) -> Capacity {
+    pub fn of(sc: &Spec) -> Capacity {
         let (input, output) = mean_request(sc);
         let tokens = (input + output).ceil().max(1.0) as u64;
         let (kv_tokens, by_kv, limit, limit_name, too_long) = match &sc.engine {
@@ -164,10 +181,10 @@ impl Capacity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{from_str, parse_set};
+    use crate::spec::{from_str, parse_set};
     use std::path::Path;
 
-    fn point(text: &str, sets: &[&str]) -> Scenario {
+    fn point(text: &str, sets: &[&str]) -> Spec {
         let sets: Vec<_> = sets.iter().map(|s| parse_set(s).unwrap()).collect();
         from_str(text, Path::new("t.toml"), &sets)
             .unwrap()

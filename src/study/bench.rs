@@ -3,7 +3,7 @@
 //! (256 → 128 tokens, one vLLM replica), and < 100 ms to replay the whole Azure conv trace on
 //! 16 replicas at time_scale 10.
 
-use crate::scenario;
+use crate::spec;
 use std::path::Path;
 use std::time::Instant;
 
@@ -57,24 +57,25 @@ time_scale = 10.0
 fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Result<BenchResult> {
     let sets = sets
         .iter()
-        .map(|s| scenario::parse_set(s))
+        .map(|s| spec::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let points = scenario::from_str(text, Path::new("bench.toml"), &sets)?;
+    let points = spec::from_str(text, Path::new("bench.toml"), &sets)?;
     let sc = &points[0];
     let mut best: Option<BenchResult> = None;
     for _ in 0..repeats.max(1) {
         let t0 = Instant::now();
+        let mut builder = crate::metrics::SummaryBuilder::default();
         let out = crate::sim::run(
-            sc.workload.clone(),
+            &sc.workload,
             sc.engines(),
             sc.router,
             sc.cost.request_latency(),
+            &mut |r| builder.push(&r),
         );
         let simulate_s = t0.elapsed().as_secs_f64();
-        let summary = crate::metrics::summarize(
+        let summary = builder.finish(
             Default::default(),
             "simulated",
-            &out.records,
             &out.itl,
             Default::default(),
         );
@@ -195,7 +196,7 @@ pub fn run_loadgen(requests: u64, users: u32) -> anyhow::Result<BenchResult> {
     let text = format!(
         "[model]\npreset = \"mistral-7b\"\n[hardware]\ngpu = \"rtx4090\"\n[workload]\narrival = \"closed\"\nconcurrency = {users}\nnum_requests = {requests}\ninput_tokens = 8\noutput_tokens = 4\n"
     );
-    let sc = scenario::from_str(&text, Path::new("bench-loadgen.toml"), &[])?.remove(0);
+    let sc = spec::from_str(&text, Path::new("bench-loadgen.toml"), &[])?.remove(0);
     let dir = std::env::temp_dir().join(format!("capsim-bench-loadgen-{}", std::process::id()));
     let mut opts = crate::live::SpotOptions::new(
         &format!("http://127.0.0.1:{port}"),

@@ -1,10 +1,7 @@
-//! Showing and saving results: the summary table people read, and the `--out` folder
-//! (summary.json plus one JSONL file of request records per point).
+//! The summary table people read (one row per point) and progress bars.
 
-use crate::metrics::{RequestRecord, Summary};
+use crate::metrics::Summary;
 use std::fmt::Write as _;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 
 fn fmt_num(x: f64) -> String {
     if !x.is_finite() {
@@ -104,36 +101,6 @@ pub fn table(summaries: &[Summary]) -> String {
     out
 }
 
-/// Writes `summary.json` and the request records of each point into `dir`. Record files are
-/// named by each point's index in the whole sweep (`records.jsonl` for a single point,
-/// `records-007.jsonl`…), so the folders of a sharded sweep merge by copying.
-pub fn write_results(
-    dir: &Path,
-    summaries: &[Summary],
-    records: &[&[RequestRecord]],
-    indices: &[usize],
-    total_points: usize,
-) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
-    let summary_path = dir.join("summary.json");
-    let mut text = serde_json::to_string_pretty(summaries).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&summary_path, text)?;
-    written.push(summary_path);
-    for (recs, &index) in records.iter().zip(indices) {
-        let path = dir.join(crate::shard::records_name(index, total_points));
-        let mut w = BufWriter::new(std::fs::File::create(&path)?);
-        for r in recs.iter() {
-            serde_json::to_writer(&mut w, r).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
 /// A progress bar on stderr for `len` units of work (hidden when stderr is not a terminal).
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -148,4 +115,66 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// `capsim bench` results, a line each.
+pub fn bench(results: &[crate::study::bench::BenchResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        if r.steps > 0 {
+            let _ = writeln!(
+                s,
+                "{}: {} requests, {} engine steps in {:.1} ms ({:.1} ms with percentiles) = {:.0} simulated requests/s",
+                r.name, r.requests, r.steps, r.simulate_s * 1e3, r.total_s * 1e3, r.requests_per_s
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "{}: {} requests in {:.2} s = {:.0} requests/s",
+                r.name, r.requests, r.simulate_s, r.requests_per_s
+            );
+        }
+    }
+    s
+}
+
+/// What `capsim merge` prints: the merged summaries and the sweep's analysis.
+pub fn merged(m: &crate::study::Merged) -> String {
+    match m {
+        crate::study::Merged::Folder(f) => {
+            let mut s = table(&f.summaries());
+            if let Some(a) = &f.analysis {
+                s.push_str(&a.describe());
+            }
+            s
+        }
+        crate::study::Merged::Plans(p) => format!("{} plan points\n", p.len()),
+    }
+}
+
+/// What `spot` prints: where and what was measured, and the summary table.
+pub fn spot(name: &str, folder: &crate::results::Folder) -> String {
+    let header = folder
+        .points
+        .first()
+        .and_then(|p| p.metadata.as_ref())
+        .map(|m| {
+            format!(
+                "{name}: measured at {} ({}{}, model {}, {} api)\n",
+                m.url,
+                m.server.kind,
+                m.server
+                    .version
+                    .as_ref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                m.model,
+                m.api
+            )
+        });
+    format!(
+        "{}{}",
+        header.unwrap_or_default(),
+        table(&folder.summaries())
+    )
 }

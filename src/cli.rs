@@ -1,0 +1,180 @@
+//! The command line's arguments (clap). Parsing only: `main.rs` dispatches.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "capsim",
+    version,
+    about = "Capacity planning for LLM serving: simulate vLLM and llama.cpp servers in seconds"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Simulate a scenario (every point of its sweep) and print the summary.
+    Simulate {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Override a scenario key, e.g. --set workload.concurrency=32 (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document (an array of summaries) on stdout; the table goes to stderr.
+        #[arg(long)]
+        json: bool,
+        /// Write summary.json, analysis.json, capacity.json and request records (JSONL) into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Simulate only shard K of N of the sweep (points i with i mod N = K − 1); put the
+        /// shards' --out folders together with `capsim merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Write a markdown report with charts (SVG and PNG) from results: simulate/spot --out
+    /// folders, summary or validate --json files, recorded runs (capsim records, vllm bench JSON).
+    Report {
+        /// Results to put in the report (each becomes a series; measured ones are drawn as dots).
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        /// Folder for report.md and its charts.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Title of the report.
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Put the folders of a sharded `simulate --out` (or the JSON of a sharded `plan --json`)
+    /// back together, in sweep order.
+    Merge {
+        /// Shard folders (or plan JSON files), in any order.
+        #[arg(required = true, value_name = "SHARDS")]
+        shards: Vec<PathBuf>,
+        /// Merged results folder (or JSON file, for plans).
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Run the scenario's workload against a live OpenAI-compatible server and measure it.
+    Spot {
+        /// Scenario file (TOML); its workload and [endpoint] are used.
+        scenario: PathBuf,
+        /// Server base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Model name to send (default: the scenario's endpoint.model, else the server's first).
+        #[arg(long)]
+        model: Option<String>,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Folder for records (JSONL, written as requests end), summary.json and metadata.json.
+        /// Default: capsim-runs/NAME-UNIXTIME.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print exactly one JSON document (an array of summaries) on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit the step-time model: probe a live server (--url) or read recorded runs (--from).
+    Calibrate {
+        /// Live server base URL to probe.
+        #[arg(long, conflicts_with = "from")]
+        url: Option<String>,
+        /// Recorded runs: capsim run folders or records (JSONL), or vllm bench --save-result JSON.
+        #[arg(long, num_args = 1.., value_name = "RUNS")]
+        from: Vec<PathBuf>,
+        /// Where to write the profile (JSON); written only when the fit succeeds.
+        #[arg(long)]
+        out: PathBuf,
+        /// Time budget for probing a live server, seconds.
+        #[arg(long, default_value_t = 180.0)]
+        budget: f64,
+        /// Scenario with the model shape and hardware datasheet: adds efficiencies, so the
+        /// profile also projects to other GPUs and models.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Override a key of that scenario (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Model name to send (default: the server's first).
+        #[arg(long)]
+        model: Option<String>,
+        /// llama.cpp physical batch (-ub) of the server, for long prompts.
+        #[arg(long, default_value_t = 512)]
+        n_ubatch: u32,
+        /// Instead of measuring: project this profile's efficiencies to --hardware.
+        #[arg(long, value_name = "PROFILE", conflicts_with_all = ["url", "from"], requires = "hardware")]
+        project: Option<PathBuf>,
+        /// Target GPU of --project (a name from `capsim hardware list`).
+        #[arg(long)]
+        hardware: Option<String>,
+    },
+    /// Simulate the points recorded runs measured and compare prediction with measurement.
+    Validate {
+        /// Scenario: model, hardware, engine, cluster and calibration (workloads come from the runs).
+        scenario: PathBuf,
+        /// Recorded runs: capsim run folders or records (JSONL), or vllm bench --save-result JSON.
+        #[arg(long, num_args = 1.., required = true, value_name = "DIR_OR_FILE")]
+        runs: Vec<PathBuf>,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document (an array, one element per measured point).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the least replicas, or the most rate / concurrency / prompt length, that meets SLOs.
+    Plan {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Objectives, e.g. --slo 'p99_ttft_ms<=500' --slo 'failed==0'.
+        #[arg(long = "slo", value_name = "EXPR", required = true)]
+        slos: Vec<String>,
+        /// replicas | rate | concurrency | input_tokens.
+        #[arg(long)]
+        find: String,
+        /// Seeds each candidate must pass at.
+        #[arg(long, default_value_t = 3)]
+        seeds: u32,
+        /// With a [sweep]: plan only shard K of N of its points (merge with `capsim merge`).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Override a scenario key (VALUE is TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print exactly one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// GPU datasheets the cost model knows.
+    Hardware {
+        #[command(subcommand)]
+        command: HardwareCommand,
+    },
+    /// Measure the simulator's speed on this machine.
+    Bench {
+        /// Requests in the closed-loop benchmark.
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: u64,
+        /// Repeats (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: u32,
+        /// Benchmark the live load generator instead (requests against a trivial local endpoint).
+        #[arg(long)]
+        loadgen: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HardwareCommand {
+    /// List the GPUs with their datasheet figures.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}

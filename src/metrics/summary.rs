@@ -1,0 +1,479 @@
+//! The one summary function: request records (and the run's pooled ITL gaps) → a [`Summary`]
+//! with vllm bench's fields. Simulations stream their records through a [`SummaryBuilder`]
+//! (keeping only the per-request latencies percentiles need); spot runs and imports call
+//! [`summarize`] on their records. Both are the same code.
+
+use super::itl::ItlStats;
+use super::point::{Metric, Point};
+use super::record::{nan_if_null, RequestRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Mean, median, p90 and p99 of one latency, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Quantiles {
+    pub mean: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Quantiles {
+    /// From raw values (any order; sorted in place). The mean is summed in sorted order.
+    pub fn of(values: &mut [f64]) -> Quantiles {
+        if values.is_empty() {
+            return Quantiles {
+                mean: f64::NAN,
+                median: f64::NAN,
+                p90: f64::NAN,
+                p99: f64::NAN,
+            };
+        }
+        radsort::sort(values);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Quantiles {
+            mean,
+            median: percentile_sorted(values, 50.0),
+            p90: percentile_sorted(values, 90.0),
+            p99: percentile_sorted(values, 99.0),
+        }
+    }
+}
+
+/// The median of unsorted values (sorted in place), or None when there are none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(percentile_sorted(values, 50.0))
+}
+
+/// numpy's default (linear) percentile of sorted data.
+pub fn percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = pct / 100.0 * (sorted.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+/// Low and high prediction of one summary field.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Range {
+    pub fn contains(&self, v: f64) -> bool {
+        v >= self.low && v <= self.high
+    }
+}
+
+/// Low and high predictions of each banded metric, where the uncertainty is known.
+pub type Band = BTreeMap<Metric, Range>;
+
+/// One scenario point's results (vLLM bench field names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The swept keys and their values at this point.
+    pub point: Point,
+    /// "simulated" or "measured".
+    pub source: String,
+    pub completed: u64,
+    pub failed: u64,
+    /// Seconds.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub duration: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub request_throughput: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub output_throughput: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub total_token_throughput: f64,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p99_ttft_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p99_tpot_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p99_itl_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90_e2el_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p99_e2el_ms: f64,
+    /// Mean over requests of output tokens / (E2EL − TTFT): the speed one user sees.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_user_output_throughput: f64,
+    /// Time-average of requests in flight (sent, not finished).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean_in_flight: f64,
+    /// Preemptions (KV cache exhausted, request recomputed).
+    pub preemptions: u64,
+    /// Failed requests by reason.
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Where step costs came from (datasheet projection, calibration profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<Band>,
+}
+
+impl Summary {
+    /// A metric's value (NaN where the run has none, e.g. no completed request).
+    pub fn metric(&self, m: Metric) -> f64 {
+        match m {
+            Metric::RequestThroughput => self.request_throughput,
+            Metric::OutputThroughput => self.output_throughput,
+            Metric::TotalTokenThroughput => self.total_token_throughput,
+            Metric::MeanTtft => self.mean_ttft_ms,
+            Metric::MedianTtft => self.median_ttft_ms,
+            Metric::P90Ttft => self.p90_ttft_ms,
+            Metric::P99Ttft => self.p99_ttft_ms,
+            Metric::MeanTpot => self.mean_tpot_ms,
+            Metric::MedianTpot => self.median_tpot_ms,
+            Metric::P90Tpot => self.p90_tpot_ms,
+            Metric::P99Tpot => self.p99_tpot_ms,
+            Metric::MeanItl => self.mean_itl_ms,
+            Metric::MedianItl => self.median_itl_ms,
+            Metric::P90Itl => self.p90_itl_ms,
+            Metric::P99Itl => self.p99_itl_ms,
+            Metric::MeanE2el => self.mean_e2el_ms,
+            Metric::MedianE2el => self.median_e2el_ms,
+            Metric::P90E2el => self.p90_e2el_ms,
+            Metric::P99E2el => self.p99_e2el_ms,
+            Metric::MeanUserOutputThroughput => self.mean_user_output_throughput,
+            Metric::Completed => self.completed as f64,
+            Metric::Failed => self.failed as f64,
+            Metric::Duration => self.duration,
+            Metric::Preemptions => self.preemptions as f64,
+        }
+    }
+
+    /// Band spanned by summaries of the same point simulated at parameter draws.
+    pub fn band_of(draws: &[Summary]) -> Band {
+        let mut band = Band::new();
+        for m in Metric::banded_metrics() {
+            let values: Vec<f64> = draws
+                .iter()
+                .map(|s| s.metric(m))
+                .filter(|v| v.is_finite())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let low = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            let high = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            band.insert(m, Range { low, high });
+        }
+        band
+    }
+}
+
+/// The run's own window, where it states one (a `vllm bench` file's benchmark duration).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Facts a summary needs besides the records.
+#[derive(Clone, Debug, Default)]
+pub struct RunFacts {
+    /// Preemptions the engine (simulated) or the server (`/metrics`) counted.
+    pub preemptions: u64,
+    pub cost_model: Option<String>,
+    /// The run's window; None: from its records (first scheduled send to last end).
+    pub window: Option<Window>,
+}
+
+/// Seconds → whole nanoseconds (records of simulations hold exact nanoseconds as f64
+/// seconds, so this recovers them; measured times round to the nanosecond).
+fn ns(s: f64) -> i128 {
+    (s * 1e9).round() as i128
+}
+
+/// Accumulates request records one at a time (in id order, for sums that repeat exactly) and
+/// keeps only what the summary needs.
+#[derive(Clone, Debug)]
+pub struct SummaryBuilder {
+    ttft_ms: Vec<f64>,
+    tpot_ms: Vec<f64>,
+    e2el_ms: Vec<f64>,
+    user_sum: f64,
+    user_count: u64,
+    completed: u64,
+    failed: u64,
+    total_in: u64,
+    total_out: u64,
+    start_s: f64,
+    end_s: f64,
+    /// Σ (finish − sent) in nanoseconds.
+    busy_ns: i128,
+    failed_by_reason: BTreeMap<String, u64>,
+    seen: u64,
+}
+
+impl Default for SummaryBuilder {
+    fn default() -> Self {
+        SummaryBuilder {
+            ttft_ms: Vec::new(),
+            tpot_ms: Vec::new(),
+            e2el_ms: Vec::new(),
+            user_sum: 0.0,
+            user_count: 0,
+            completed: 0,
+            failed: 0,
+            total_in: 0,
+            total_out: 0,
+            start_s: f64::INFINITY,
+            end_s: f64::NEG_INFINITY,
+            busy_ns: 0,
+            failed_by_reason: BTreeMap::new(),
+            seen: 0,
+        }
+    }
+}
+
+impl SummaryBuilder {
+    /// With room for `n` requests.
+    pub fn with_capacity(n: usize) -> SummaryBuilder {
+        SummaryBuilder {
+            ttft_ms: Vec::with_capacity(n),
+            tpot_ms: Vec::with_capacity(n),
+            e2el_ms: Vec::with_capacity(n),
+            ..SummaryBuilder::default()
+        }
+    }
+
+    pub fn push(&mut self, r: &RequestRecord) {
+        self.seen += 1;
+        self.start_s = self.start_s.min(r.scheduled_s);
+        let finish = r.finish_s();
+        self.end_s = self.end_s.max(finish);
+        if r.sent_s.is_finite() && finish.is_finite() {
+            self.busy_ns += ns(finish) - ns(r.sent_s);
+        }
+        if !r.succeeded() {
+            self.failed += 1;
+            let reason = r.error.as_deref().unwrap_or("incomplete").to_string();
+            *self.failed_by_reason.entry(reason).or_insert(0) += 1;
+            return;
+        }
+        self.completed += 1;
+        self.total_in += r.input_tokens as u64;
+        self.total_out += r.output_tokens as u64;
+        if let Some(t) = r.ttft_s() {
+            self.ttft_ms.push(t * 1e3);
+        }
+        if let Some(t) = r.tpot_s() {
+            self.tpot_ms.push(t * 1e3);
+        }
+        if let Some(t) = r.e2el_s() {
+            self.e2el_ms.push(t * 1e3);
+        }
+        if let (Some(end), Some(first)) = (r.end_s, r.first_token_s) {
+            let gen = end - first;
+            if r.output_tokens > 1 && gen > 0.0 {
+                self.user_sum += (r.output_tokens - 1) as f64 / gen;
+                self.user_count += 1;
+            }
+        }
+    }
+
+    /// The summary of everything pushed, with the run's pooled ITL gaps.
+    pub fn finish(
+        mut self,
+        point: Point,
+        source: &str,
+        itl: &ItlStats,
+        facts: RunFacts,
+    ) -> Summary {
+        let (start, end) = match facts.window {
+            Some(w) => (w.start_s, w.end_s),
+            None => (self.start_s, self.end_s),
+        };
+        let duration = if self.seen == 0 || !(end - start).is_finite() {
+            0.0
+        } else {
+            (end - start).max(0.0)
+        };
+        let per_s = |x: f64| {
+            if duration > 0.0 {
+                x / duration
+            } else {
+                f64::NAN
+            }
+        };
+        let span_ns = ns(end) - ns(start);
+        let mean_in_flight = if span_ns > 0 {
+            self.busy_ns as f64 / span_ns as f64
+        } else {
+            0.0
+        };
+        let ttft = Quantiles::of(&mut self.ttft_ms);
+        let tpot = Quantiles::of(&mut self.tpot_ms);
+        let e2el = Quantiles::of(&mut self.e2el_ms);
+        Summary {
+            point,
+            source: source.to_string(),
+            completed: self.completed,
+            failed: self.failed,
+            duration,
+            request_throughput: per_s(self.completed as f64),
+            output_throughput: per_s(self.total_out as f64),
+            total_token_throughput: per_s((self.total_in + self.total_out) as f64),
+            total_input_tokens: self.total_in,
+            total_output_tokens: self.total_out,
+            mean_ttft_ms: ttft.mean,
+            median_ttft_ms: ttft.median,
+            p90_ttft_ms: ttft.p90,
+            p99_ttft_ms: ttft.p99,
+            mean_tpot_ms: tpot.mean,
+            median_tpot_ms: tpot.median,
+            p90_tpot_ms: tpot.p90,
+            p99_tpot_ms: tpot.p99,
+            mean_itl_ms: itl.mean_ms(),
+            median_itl_ms: itl.percentile_ms(50.0),
+            p90_itl_ms: itl.percentile_ms(90.0),
+            p99_itl_ms: itl.percentile_ms(99.0),
+            mean_e2el_ms: e2el.mean,
+            median_e2el_ms: e2el.median,
+            p90_e2el_ms: e2el.p90,
+            p99_e2el_ms: e2el.p99,
+            mean_user_output_throughput: if self.user_count == 0 {
+                f64::NAN
+            } else {
+                self.user_sum / self.user_count as f64
+            },
+            mean_in_flight,
+            preemptions: facts.preemptions,
+            failed_by_reason: self.failed_by_reason,
+            cost_model: facts.cost_model,
+            band: None,
+        }
+    }
+}
+
+/// Summarises records with the ITL gaps of the same run: the one summary function.
+pub fn summarize(
+    point: Point,
+    source: &str,
+    records: &[RequestRecord],
+    itl: &ItlStats,
+    facts: RunFacts,
+) -> Summary {
+    let mut b = SummaryBuilder::with_capacity(records.len());
+    for r in records {
+        b.push(r);
+    }
+    b.finish(point, source, itl, facts)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::Nanos;
+
+    fn rec(id: u64, sent: f64, first: f64, end: f64, out: u32) -> RequestRecord {
+        RequestRecord {
+            id,
+            scheduled_s: sent,
+            sent_s: sent,
+            first_token_s: Some(first),
+            end_s: Some(end),
+            input_tokens: 10,
+            output_tokens: out,
+            itl_s: None,
+            error: None,
+            replica: None,
+            preemptions: 0,
+            requested_output_tokens: None,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile_sorted(&v, 50.0), 2.5);
+        assert!((percentile_sorted(&v, 90.0) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile_sorted(&[5.0], 99.0), 5.0);
+    }
+
+    #[test]
+    fn summary_follows_vllm_bench_definitions() {
+        let records = vec![rec(0, 0.0, 0.1, 1.1, 11), rec(1, 0.5, 0.7, 2.0, 1)];
+        let mut itl = ItlStats::default();
+        itl.record_n(Nanos::from_millis_f64(100.0), 10);
+        let s = summarize(
+            Default::default(),
+            "simulated",
+            &records,
+            &itl,
+            RunFacts::default(),
+        );
+        assert_eq!(s.completed, 2);
+        assert_eq!(s.duration, 2.0);
+        assert_eq!(s.request_throughput, 1.0);
+        assert_eq!(s.output_throughput, 6.0);
+        assert_eq!(s.total_token_throughput, 16.0);
+        assert!((s.mean_ttft_ms - 150.0).abs() < 1e-9);
+        // TPOT only for the request with more than one token: (1.1 - 0.1) / 10.
+        assert!((s.mean_tpot_ms - 100.0).abs() < 1e-9);
+        assert!((s.mean_itl_ms - 100.0).abs() < 1e-9);
+        assert!(
+            (s.median_itl_ms / 100.0 - 1.0).abs() < 1e-3,
+            "{}",
+            s.median_itl_ms
+        );
+    }
+
+    #[test]
+    fn failures_are_counted_by_reason_and_excluded_from_latency() {
+        let mut bad = rec(2, 0.0, 0.0, 0.0, 0);
+        bad.first_token_s = None;
+        bad.end_s = None;
+        bad.error = Some("HTTP 400".into());
+        let records = vec![rec(0, 0.0, 0.1, 1.1, 11), bad];
+        let s = summarize(
+            Default::default(),
+            "measured",
+            &records,
+            &ItlStats::default(),
+            RunFacts::default(),
+        );
+        assert_eq!((s.completed, s.failed), (1, 1));
+        assert_eq!(s.failed_by_reason["HTTP 400"], 1);
+        assert!(s.mean_itl_ms.is_nan());
+        // NaN serialises as null, so JSON output stays valid.
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains("\"mean_itl_ms\":null"));
+    }
+}

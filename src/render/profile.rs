@@ -1,0 +1,66 @@
+//! What `calibrate` prints: the fitted coefficients with their standard errors, the
+//! efficiencies against the datasheet, and the fit's quality.
+
+use crate::cost::Profile;
+use std::path::Path;
+
+pub fn text(profile: &Profile, out: &Path) -> String {
+    let mut s = format!("profile {} written to {}\n", profile.name, out.display());
+    let Some(step) = profile.step.as_ref() else {
+        return s;
+    };
+    let se = |k: &str| profile.step_stderr.get(k).copied().unwrap_or(0.0);
+    for (label, value, key, unit) in [
+        ("overhead", step.overhead_ms, "overhead_ms", "ms"),
+        ("per sequence", step.per_seq_ms, "per_seq_ms", "ms"),
+        (
+            "weights per pass",
+            step.weights_ms_per_pass,
+            "weights_ms_per_pass",
+            "ms",
+        ),
+        (
+            "KV read per token",
+            step.kv_ns_per_token,
+            "kv_ns_per_token",
+            "ns",
+        ),
+        (
+            "compute per token",
+            step.compute_us_per_token,
+            "compute_us_per_token",
+            "us",
+        ),
+        (
+            "attention per pair",
+            step.attention_ns_per_pair,
+            "attention_ns_per_pair",
+            "ns",
+        ),
+    ] {
+        s.push_str(&format!(
+            "  {label:<19} {value:>10.4} {unit:<2}      ± {:.4}\n",
+            se(key)
+        ));
+    }
+    s.push_str(&format!(
+        "  request latency     {:>10.4} ms\n",
+        step.request_latency_ms
+    ));
+    if let Some(c) = &profile.coefficients {
+        s.push_str(&format!(
+            "  efficiencies vs datasheet: bandwidth {:.3}, compute {:.3}\n",
+            c.bw_efficiency.value, c.flops_efficiency.value
+        ));
+    }
+    if let Some(fit) = &profile.fit {
+        s.push_str(&format!(
+            "  fit: {} observations, R² {:.4}, RMS residual {:.3} ms\n",
+            fit.observations, fit.r2, fit.rms_residual_ms
+        ));
+        for n in &fit.notes {
+            s.push_str(&format!("  note: {n}\n"));
+        }
+    }
+    s
+}

@@ -1,0 +1,300 @@
+//! `[engine]`: the scheduler a replica runs and its limits, with each engine's defaults and
+//! the checks the real server makes at start-up (memory, context, budgets); and whether a
+//! workload's requests fit what the engine accepts.
+
+use super::file::ScenarioFile;
+use super::EngineSpec;
+use crate::cost::CostModel;
+use crate::engine::llamacpp::LlamaCppConfig;
+use crate::engine::vllm::{self, VllmConfig};
+use crate::engine::Admission;
+use crate::error::{InputError, InputResult};
+use crate::hardware::Device;
+use crate::model::ModelShape;
+use crate::units::Bytes;
+use crate::workload::{Arrival, Workload};
+
+fn positive_u32(v: Option<u32>, default: u32, key: &str) -> InputResult<u32> {
+    let v = v.unwrap_or(default);
+    if v == 0 {
+        return Err(InputError::new(key, "must be at least 1"));
+    }
+    Ok(v)
+}
+
+pub(super) fn resolve_engine(
+    raw: &ScenarioFile,
+    model: &ModelShape,
+    device: &Device,
+    memory: Bytes,
+    cost: &CostModel,
+) -> InputResult<EngineSpec> {
+    let e = &raw.engine;
+    let kind = e.kind.as_deref().unwrap_or("vllm");
+    let fp = &cost.footprint;
+    let not_for = |present: bool, key: &str, other: &str| -> InputResult<()> {
+        if present {
+            Err(InputError::new(
+                format!("engine.{key}"),
+                format!("applies to {other} engines, not '{kind}'"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    if e.max_queue == Some(0) {
+        return Err(InputError::new(
+            "engine.max_queue",
+            "must be at least 1 (leave it out for an unbounded queue)",
+        ));
+    }
+    let max_queue = e.max_queue;
+    match kind {
+        "vllm" | "sglang" | "tgi" => {
+            for (present, key) in [
+                (e.cache_prompt.is_some(), "cache_prompt"),
+                (e.parallel.is_some(), "parallel"),
+                (e.ctx_size.is_some(), "ctx_size"),
+                (e.n_batch.is_some(), "n_batch"),
+                (e.n_ubatch.is_some(), "n_ubatch"),
+            ] {
+                not_for(present, key, "llamacpp")?;
+            }
+            // Defaults per flavor: vLLM v1 (vllm/engine/arg_utils.py, OpenAI server, v0.8-0.11):
+            // 256 seqs / 2048 tokens, or 1024 / 8192 on >= 70 GiB GPUs other than A100.
+            // SGLang: chunked_prefill_size 8192, mem_fraction_static 0.88, page size 1.
+            // TGI: max_batch_prefill_tokens 4096, max_concurrent_requests 128.
+            let big = device.memory_gib >= 70.0 && !device.name.starts_with("a100");
+            let (seqs, tokens, util, block) = match kind {
+                "sglang" => (1024, 8192, 0.88, 1),
+                "tgi" => (128, 4096, 0.9, 16),
+                _ if big => (1024, 8192, 0.9, 16),
+                _ => (256, 2048, 0.9, 16),
+            };
+            let max_num_seqs = positive_u32(e.max_num_seqs, seqs, "engine.max_num_seqs")?;
+            let budget = positive_u32(
+                e.max_num_batched_tokens,
+                tokens,
+                "engine.max_num_batched_tokens",
+            )?;
+            if budget < max_num_seqs {
+                return Err(InputError::new(
+                    "engine.max_num_batched_tokens",
+                    format!("({budget}) must be at least max_num_seqs ({max_num_seqs}), as vLLM requires"),
+                ));
+            }
+            let util = e.gpu_memory_utilization.unwrap_or(util);
+            if !(util > 0.0 && util <= 1.0) {
+                return Err(InputError::new(
+                    "engine.gpu_memory_utilization",
+                    format!("must be in (0, 1] (got {util})"),
+                ));
+            }
+            let block_size = positive_u32(e.block_size, block, "engine.block_size")?;
+            let reserve = vllm::activation_reserve(
+                budget,
+                max_num_seqs,
+                model.hidden,
+                model.intermediate,
+                model.vocab,
+            );
+            let usable = memory.0 * util;
+            if fp.weights_resident.0 + reserve.0 >= usable {
+                return Err(InputError::new(
+                    "hardware",
+                    format!(
+                        "the model does not fit: {} weights {:.1} GiB + activations {:.1} GiB exceed {:.1} GiB usable ({} x {:.1} GiB x gpu_memory_utilization {util}); use more gpus_per_replica, a bigger GPU or a smaller weight_dtype",
+                        model.name,
+                        fp.weights_resident.gib(),
+                        reserve.gib(),
+                        usable / Bytes::GIB,
+                        memory.0 / device.memory().0,
+                        device.memory_gib
+                    ),
+                ));
+            }
+            let kv_capacity = match e.kv_cache_tokens {
+                Some(0) => {
+                    return Err(InputError::new(
+                        "engine.kv_cache_tokens",
+                        "must be at least 1",
+                    ))
+                }
+                Some(t) => t,
+                None => vllm::kv_capacity_tokens(
+                    memory,
+                    util,
+                    fp.weights_resident,
+                    reserve,
+                    fp.kv_per_token,
+                )
+                .max(0) as u64,
+            };
+            let model_max = model.max_position_embeddings.unwrap_or(u32::MAX);
+            let kv_room = kv_capacity
+                .saturating_sub(block_size as u64)
+                .min(u32::MAX as u64) as u32;
+            let max_model_len = match e.max_model_len {
+                Some(0) => {
+                    return Err(InputError::new(
+                        "engine.max_model_len",
+                        "must be at least 1",
+                    ))
+                }
+                Some(len) => {
+                    if len > model_max {
+                        return Err(InputError::new(
+                            "engine.max_model_len",
+                            format!(
+                                "{len} exceeds the model's max_position_embeddings ({model_max})"
+                            ),
+                        ));
+                    }
+                    if len > kv_room {
+                        return Err(InputError::new(
+                            "engine.max_model_len",
+                            format!("{len} tokens do not fit the KV cache ({kv_capacity} tokens at {:.0} KiB/token); lower it or add memory", fp.kv_per_token.0 / 1024.0),
+                        ));
+                    }
+                    len
+                }
+                None => model_max.min(kv_room),
+            };
+            if max_model_len == 0 {
+                return Err(InputError::new(
+                    "hardware",
+                    "no room is left for the KV cache after the weights",
+                ));
+            }
+            let chunked = e.enable_chunked_prefill.unwrap_or(true);
+            if !chunked && budget < max_model_len {
+                return Err(InputError::new(
+                    "engine.max_num_batched_tokens",
+                    format!("({budget}) must be at least max_model_len ({max_model_len}) when chunked prefill is off"),
+                ));
+            }
+            Ok(EngineSpec::Vllm {
+                config: VllmConfig {
+                    max_num_seqs,
+                    max_num_batched_tokens: budget,
+                    max_model_len,
+                    chunked_prefill: chunked,
+                    kv_capacity_tokens: kv_capacity,
+                    block_size,
+                    admission: Admission {
+                        prefix_caching: e.enable_prefix_caching.unwrap_or(true),
+                        max_queue,
+                    },
+                },
+                flavor: kind.to_string(),
+            })
+        }
+        "llamacpp" | "llama.cpp" | "llama-server" => {
+            for (present, key) in [
+                (e.enable_prefix_caching.is_some(), "enable_prefix_caching"),
+                (e.max_num_seqs.is_some(), "max_num_seqs"),
+                (e.max_num_batched_tokens.is_some(), "max_num_batched_tokens"),
+                (e.max_model_len.is_some(), "max_model_len"),
+                (e.gpu_memory_utilization.is_some(), "gpu_memory_utilization"),
+                (e.enable_chunked_prefill.is_some(), "enable_chunked_prefill"),
+                (e.block_size.is_some(), "block_size"),
+                (e.kv_cache_tokens.is_some(), "kv_cache_tokens"),
+            ] {
+                not_for(present, key, "vllm, sglang and tgi")?;
+            }
+            // llama-server's classic defaults: -np 1, -c 4096, -b 2048, -ub 512.
+            let parallel = positive_u32(e.parallel, 1, "engine.parallel")?;
+            let ctx_size = positive_u32(e.ctx_size, 4096, "engine.ctx_size")?;
+            let n_batch = positive_u32(e.n_batch, 2048, "engine.n_batch")?;
+            let n_ubatch = positive_u32(e.n_ubatch, 512, "engine.n_ubatch")?;
+            if (ctx_size as u64) < parallel as u64 * 2 {
+                return Err(InputError::new(
+                    "engine.ctx_size",
+                    format!("({ctx_size}) leaves less than 2 tokens per slot for {parallel} slots"),
+                ));
+            }
+            if n_ubatch > n_batch {
+                return Err(InputError::new(
+                    "engine.n_ubatch",
+                    format!("({n_ubatch}) must not exceed n_batch ({n_batch})"),
+                ));
+            }
+            let kv = fp.kv_per_token.0 * ctx_size as f64;
+            if fp.weights_resident.0 + kv > memory.0 {
+                return Err(InputError::new(
+                    "hardware",
+                    format!(
+                        "the model does not fit: {} weights {:.1} GiB + KV cache for ctx_size {ctx_size} {:.1} GiB exceed {:.1} GiB",
+                        model.name,
+                        fp.weights_resident.gib(),
+                        kv / Bytes::GIB,
+                        memory.gib()
+                    ),
+                ));
+            }
+            let cfg = LlamaCppConfig {
+                parallel,
+                ctx_size,
+                n_batch,
+                n_ubatch,
+                admission: Admission {
+                    prefix_caching: e.cache_prompt.unwrap_or(true),
+                    max_queue,
+                },
+            };
+            Ok(EngineSpec::LlamaCpp(cfg))
+        }
+        other => Err(InputError::new(
+            "engine.kind",
+            format!("unknown engine '{other}' (expected vllm, llamacpp, sglang or tgi)"),
+        )),
+    }
+}
+
+/// Refuses a workload whose every request is longer than the engine accepts (fixed lengths
+/// only: a distribution's long tail fails request by request, as on the real server).
+pub(super) fn check_request_fits(engine: &EngineSpec, workload: &Workload) -> InputResult<()> {
+    for (c, w) in workload.all_classes().enumerate() {
+        if matches!(w.arrival, Arrival::Trace { .. }) {
+            continue;
+        }
+        let fixed =
+            |d: &crate::workload::LengthDist| d.0.is_fixed().then(|| d.upper_bound() as u64);
+        let Some(i) = fixed(&w.input_tokens) else {
+            continue;
+        };
+        let o = fixed(&w.output_tokens).unwrap_or(1);
+        let class = if c == 0 {
+            String::new()
+        } else {
+            format!(" of class '{}'", w.name)
+        };
+        match engine {
+            EngineSpec::Vllm { config, .. } => {
+                if i + o > config.max_model_len as u64 {
+                    return Err(InputError::new(
+                        "engine.max_model_len",
+                        format!(
+                            "({}) is below the request length{class} (input {i} + output {o} = {} tokens)",
+                            config.max_model_len,
+                            i + o
+                        ),
+                    ));
+                }
+            }
+            EngineSpec::LlamaCpp(cfg) => {
+                if i >= cfg.slot_context() as u64 {
+                    return Err(InputError::new(
+                        "engine.ctx_size",
+                        format!(
+                            "each of {} slots holds {} tokens, below the {i}-token prompt{class} (llama-server would answer HTTP 400)",
+                            cfg.parallel,
+                            cfg.slot_context()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

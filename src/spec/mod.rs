@@ -1,0 +1,462 @@
+//! Scenario files: read, override, expand sweeps, fill defaults, check, and build what the
+//! simulation needs. Every problem is an [`InputError`] naming the file, the key and what is
+//! wrong; nothing here panics on user input.
+
+pub mod capacity;
+mod endpoint;
+mod engine;
+pub mod file;
+pub mod overrides;
+mod vary;
+mod workload;
+
+pub use overrides::{parse_set, Override};
+
+use crate::cost::{Coefficients, CostModel, MeasuredStep, Profile, TensorParallel};
+use crate::engine::llamacpp::{LlamaCppConfig, LlamaCppEngine};
+use crate::engine::vllm::{VllmConfig, VllmEngine};
+use crate::engine::Engine;
+use crate::error::{InputError, InputResult};
+use crate::hardware::{self, Device};
+use crate::model::{Dtype, ModelShape};
+use crate::sim::RouterKind;
+use crate::units::Bytes;
+use crate::workload::Workload;
+use file::ScenarioFile;
+use std::path::{Path, PathBuf};
+
+/// Which scheduler a replica runs, with its limits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineSpec {
+    /// vLLM-style continuous batching; `flavor` is vllm, sglang or tgi.
+    Vllm {
+        config: VllmConfig,
+        flavor: String,
+    },
+    LlamaCpp(LlamaCppConfig),
+}
+
+/// Which OpenAI-compatible API a spot run calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `/v1/completions` with token-id prompts (exact lengths).
+    Completions,
+    /// `/v1/chat/completions` with text prompts sized through the server's tokenizer.
+    Chat,
+}
+
+/// How a spot run talks to the server (`[endpoint]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSpec {
+    pub api: Api,
+    pub model: Option<String>,
+    /// Extra fields merged into every request body.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub ignore_eos: bool,
+    pub warmup_requests: u32,
+    pub shared_prefix_tokens: u32,
+}
+
+/// One fully resolved scenario point, ready to simulate.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub name: String,
+    pub file: PathBuf,
+    /// The swept keys and values of this point (empty without a sweep).
+    pub point: crate::metrics::Point,
+    pub model: ModelShape,
+    pub weight_dtype: Dtype,
+    pub kv_dtype: Dtype,
+    pub device: Device,
+    pub engine: EngineSpec,
+    pub cost: CostModel,
+    /// Where the step costs come from, in words.
+    pub cost_source: String,
+    /// Standard errors of the measured step model's coefficients (empty: no band).
+    pub cost_uncertainty: std::collections::BTreeMap<String, f64>,
+    pub replicas: u32,
+    pub router: RouterKind,
+    pub workload: Workload,
+    /// The `[workload]` table as given (after overrides), kept with spot runs so a run can be
+    /// simulated again exactly.
+    pub workload_table: serde_json::Value,
+    pub endpoint: EndpointSpec,
+}
+
+impl Spec {
+    /// A fresh engine per replica, stepping with `cost`.
+    pub fn engines_with(&self, cost: &CostModel) -> Vec<Box<dyn Engine>> {
+        (0..self.replicas)
+            .map(|_| -> Box<dyn Engine> {
+                match &self.engine {
+                    EngineSpec::Vllm { config, .. } => {
+                        Box::new(VllmEngine::new(config.clone(), cost.clone()))
+                    }
+                    EngineSpec::LlamaCpp(cfg) => {
+                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone()))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// A fresh engine per replica.
+    pub fn engines(&self) -> Vec<Box<dyn Engine>> {
+        self.engines_with(&self.cost)
+    }
+}
+
+/// Reads a scenario file, applies `--set` overrides, and resolves every sweep point.
+pub fn load(path: &Path, sets: &[Override]) -> InputResult<Vec<Spec>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new("", format!("cannot read the scenario: {e}")).in_file(path))?;
+    from_str(&text, path, sets)
+}
+
+/// Like [`load`], from text; `path` names the file in errors and anchors relative paths.
+pub fn from_str(text: &str, path: &Path, sets: &[Override]) -> InputResult<Vec<Spec>> {
+    let mut doc: toml::Table =
+        toml::from_str(text).map_err(|e| toml_syntax_error(&e, text).in_file(path))?;
+    for ov in sets {
+        overrides::apply(&mut doc, ov).map_err(|e| e.in_file(path))?;
+    }
+    let points = overrides::expand_sweep(doc).map_err(|e| e.in_file(path))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let many = points.len() > 1;
+    points
+        .into_iter()
+        .map(|p| {
+            let mut point = crate::metrics::Point::new();
+            for (k, v) in &p.point {
+                point.insert(k.clone(), toml_to_json(v));
+            }
+            resolve(p.doc, point.clone(), path, &base).map_err(|mut e| {
+                if many {
+                    let at: Vec<String> = p.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    e.problem = format!("{} (at sweep point {})", e.problem, at.join(", "));
+                }
+                e.in_file(path)
+            })
+        })
+        .collect()
+}
+
+fn toml_syntax_error(e: &toml::de::Error, text: &str) -> InputError {
+    let location = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {col}")
+    });
+    InputError::new(
+        location.unwrap_or_default(),
+        format!("invalid TOML: {}", e.message()),
+    )
+}
+
+/// TOML value → JSON value (for the `point` of a summary).
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn resolve(
+    doc: toml::Table,
+    point: crate::metrics::Point,
+    path: &Path,
+    base: &Path,
+) -> InputResult<Spec> {
+    let workload_table = doc.get("workload").map(toml_to_json).unwrap_or_default();
+    let raw: ScenarioFile =
+        serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            InputError::new(key, e.into_inner().message().to_string())
+        })?;
+    let name = raw.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into())
+    });
+
+    // Model and formats.
+    let model = match (&raw.model.preset, &raw.model.config) {
+        (Some(p), None) => ModelShape::preset(p)?,
+        (None, Some(c)) => ModelShape::from_config_file(&base.join(c))?,
+        (Some(_), Some(_)) => {
+            return Err(InputError::new(
+                "model",
+                "give either 'preset' or 'config', not both",
+            ))
+        }
+        (None, None) => {
+            return Err(InputError::new(
+                "model",
+                format!(
+                    "needs 'preset' (one of {}) or 'config' (a HF config.json path)",
+                    crate::model::preset_names().join(", ")
+                ),
+            ))
+        }
+    };
+    let dtype = |key: &str, v: &Option<String>| -> InputResult<Dtype> {
+        match v {
+            None => Ok(Dtype::Bf16),
+            Some(s) => Dtype::parse(s).ok_or_else(|| {
+                InputError::new(
+                    key,
+                    format!("unknown format '{s}' (expected {})", Dtype::NAMES),
+                )
+            }),
+        }
+    };
+    let weight_dtype = dtype("model.weight_dtype", &raw.model.weight_dtype)?;
+    let kv_dtype = dtype("model.kv_dtype", &raw.model.kv_dtype)?;
+
+    // Hardware.
+    let hw = &raw.hardware;
+    let mut device = if hw.gpu.eq_ignore_ascii_case("custom") {
+        hardware::custom()
+    } else {
+        hardware::lookup(&hw.gpu).ok_or_else(|| {
+            InputError::new(
+                "hardware.gpu",
+                format!(
+                    "unknown GPU '{}'; known: {}, or \"custom\"",
+                    hw.gpu,
+                    hardware::names().join(", ")
+                ),
+            )
+        })?
+    };
+    let set = |slot: &mut f64, v: Option<f64>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut device.memory_gib, hw.memory_gib);
+    set(&mut device.bandwidth_gb_s, hw.bandwidth_gb_s);
+    set(&mut device.tflops_16bit, hw.tflops_16bit);
+    if let Some(t8) = hw.tflops_8bit {
+        device.tflops_8bit = t8;
+    } else if device.name == "custom" && device.tflops_8bit == 0.0 {
+        device.tflops_8bit = device.tflops_16bit;
+    }
+    if let Some(f) = hw.has_fp8 {
+        device.has_fp8 = f;
+    }
+    if let Some(nv) = hw.nvlink_gb_s {
+        device.nvlink_gb_s = Some(nv);
+    }
+    if let Some(g) = hw.pcie_gen {
+        device.pcie_gen = g;
+    }
+    device.validate().map_err(|e| {
+        if device.name == "custom" {
+            InputError::new(
+                e.key,
+                format!(
+                    "{} (a custom device needs memory_gib, bandwidth_gb_s and tflops_16bit)",
+                    e.problem
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
+    let tp_degree = hw.gpus_per_replica.unwrap_or(1);
+    if tp_degree == 0 || tp_degree > 64 {
+        return Err(InputError::new(
+            "hardware.gpus_per_replica",
+            format!("must be 1..64 (got {tp_degree})"),
+        ));
+    }
+    let interconnect = hw.interconnect.as_deref().unwrap_or("pcie");
+    if !matches!(interconnect, "pcie" | "nvlink") {
+        return Err(InputError::new(
+            "hardware.interconnect",
+            format!("unknown interconnect '{interconnect}' (expected pcie or nvlink)"),
+        ));
+    }
+    let tp = match interconnect {
+        _ if tp_degree == 1 => TensorParallel::NONE,
+        "nvlink" => {
+            let nv = device.nvlink_gb_s.ok_or_else(|| {
+                InputError::new(
+                    "hardware.interconnect",
+                    format!(
+                        "{} has no NVLink; use \"pcie\" or set hardware.nvlink_gb_s",
+                        device.name
+                    ),
+                )
+            })?;
+            TensorParallel {
+                degree: tp_degree,
+                link_bytes_per_s: nv * 1e9,
+                latency_s: TensorParallel::NVLINK_LATENCY_S,
+            }
+        }
+        _ => TensorParallel {
+            degree: tp_degree,
+            link_bytes_per_s: device.pcie_gb_s() * 1e9,
+            latency_s: TensorParallel::PCIE_LATENCY_S,
+        },
+    };
+
+    // Cost coefficients: a measured step model when the profile was measured for this model on
+    // this hardware; otherwise its efficiencies against this datasheet (a projection).
+    let cal = &raw.calibration;
+    let mut measured: Option<MeasuredStep> = None;
+    let mut cost_uncertainty = std::collections::BTreeMap::new();
+    let (mut coefficients, mut cost_source) = match &cal.profile {
+        Some(p) => {
+            let profile = Profile::load(&base.join(p))?;
+            let prov = &profile.provenance;
+            let mut words = format!("profile '{}' ({}", profile.name, prov.kind);
+            for part in [&prov.server, &prov.server_version, &prov.date]
+                .into_iter()
+                .flatten()
+            {
+                words.push_str(", ");
+                words.push_str(part);
+            }
+            words.push(')');
+            let on = &profile.measured_on;
+            let same_model = on.model.as_deref().is_none_or(|m| m == model.name);
+            let same_hw = on.hardware.as_deref().is_none_or(|h| h == device.name);
+            match (&profile.step, profile.coefficients()) {
+                (Some(step), c) if (same_model && same_hw) || c.is_none() => {
+                    if !(same_model && same_hw) {
+                        return Err(InputError::new(
+                            "calibration.profile",
+                            format!(
+                                "profile '{}' was measured for {} on {} and has no efficiencies to move to {} on {}; calibrate with --scenario, or use this scenario's model and hardware",
+                                profile.name,
+                                on.model.as_deref().unwrap_or("?"),
+                                on.hardware.as_deref().unwrap_or("?"),
+                                model.name,
+                                device.name
+                            ),
+                        ));
+                    }
+                    measured = Some(step.clone());
+                    cost_uncertainty = profile.step_stderr.clone();
+                    let c = c.unwrap_or_else(Coefficients::datasheet_defaults);
+                    (c, format!("{words}, measured step model"))
+                }
+                (_, Some(c)) => {
+                    if !same_hw || !same_model {
+                        words.push_str(&format!(
+                            ", efficiencies projected from {} on {} to {} on {}",
+                            on.model.as_deref().unwrap_or("?"),
+                            on.hardware.as_deref().unwrap_or("?"),
+                            model.name,
+                            device.name
+                        ));
+                    }
+                    (c, words)
+                }
+                _ => unreachable!("Profile::parse requires coefficients or step"),
+            }
+        }
+        None => (
+            Coefficients::datasheet_defaults(),
+            "datasheet projection (default efficiencies, no calibration profile)".to_string(),
+        ),
+    };
+    let mut overridden = Vec::new();
+    for (name, v, slot, scale) in [
+        (
+            "overhead_ms",
+            cal.overhead_ms,
+            &mut coefficients.overhead_s,
+            1e-3,
+        ),
+        (
+            "per_seq_ms",
+            cal.per_seq_ms,
+            &mut coefficients.per_seq_s,
+            1e-3,
+        ),
+        (
+            "bw_efficiency",
+            cal.bw_efficiency,
+            &mut coefficients.bw_efficiency,
+            1.0,
+        ),
+        (
+            "flops_efficiency",
+            cal.flops_efficiency,
+            &mut coefficients.flops_efficiency,
+            1.0,
+        ),
+    ] {
+        if let Some(v) = v {
+            *slot = v * scale;
+            overridden.push(format!("{name}={v}"));
+        }
+    }
+    if !overridden.is_empty() {
+        if measured.take().is_some() {
+            cost_uncertainty.clear();
+            cost_source.push_str("; the scenario's coefficients replace the measured step model with the datasheet roofline");
+        }
+        cost_source = format!("{cost_source}; set in scenario: {}", overridden.join(", "));
+    }
+    coefficients.validate()?;
+    let mut cost = CostModel::new(
+        &model,
+        weight_dtype,
+        kv_dtype,
+        &device,
+        coefficients,
+        tp.clone(),
+    );
+    if let Some(step) = measured {
+        cost = cost.with_measured(step);
+    }
+    let memory = Bytes(device.memory().0 * tp_degree as f64);
+
+    // Engine.
+    let engine = engine::resolve_engine(&raw, &model, &device, memory, &cost)?;
+
+    // Cluster.
+    let replicas = raw.cluster.replicas.unwrap_or(1);
+    if replicas == 0 || replicas > 65_535 {
+        return Err(InputError::new(
+            "cluster.replicas",
+            format!("must be 1..65535 (got {replicas})"),
+        ));
+    }
+    let router_name = raw.cluster.router.as_deref().unwrap_or("least-outstanding");
+    let router = RouterKind::parse(router_name).ok_or_else(|| {
+        InputError::new(
+            "cluster.router",
+            format!(
+                "unknown router '{router_name}' (expected {})",
+                RouterKind::NAMES
+            ),
+        )
+    })?;
+
+    let workload = workload::resolve_workload(&raw.workload, base)?;
+    engine::check_request_fits(&engine, &workload)?;
+    let endpoint = endpoint::resolve_endpoint(&raw.endpoint)?;
+    Ok(Spec {
+        name,
+        file: path.to_path_buf(),
+        point,
+        model,
+        weight_dtype,
+        kv_dtype,
+        device,
+        engine,
+        cost,
+        cost_source,
+        cost_uncertainty,
+        replicas,
+        router,
+        workload,
+        workload_table,
+        endpoint,
+    })
+}

@@ -1,0 +1,273 @@
+//! Simulating a resolved scenario point: the event loop over the spec's engines and workload,
+//! the summary by the one summary function, and, with calibration uncertainty, a band from
+//! simulations at parameter draws.
+
+use crate::analysis::analyse;
+use crate::analysis::breakdown::{breakdown, tasks};
+use crate::cost::CostModel;
+use crate::error::{InputError, InputResult};
+use crate::metrics::{RequestRecord, RunFacts, Summary, SummaryBuilder};
+use crate::results::shard::Shard;
+use crate::results::{Folder, PointOutput, TaskRecord};
+use crate::sim::{self, SimOutput};
+use crate::spec::capacity::Capacity;
+use crate::spec::Spec;
+use crate::workload::{Arrival, Workload};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// One point's simulated results.
+pub struct PointResult {
+    pub summary: Summary,
+    /// Every request's record (empty unless asked for: a summary alone needs none).
+    pub records: Vec<RequestRecord>,
+    pub sim: SimOutput,
+}
+
+/// Which records a simulation keeps besides its summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// None: memory for what is in flight only.
+    Summary,
+    /// Every request's record (for `--out`, breakdowns and validation).
+    Records,
+}
+
+/// Parameter draws behind a prediction band (8 draws: the band spans their min and max).
+const BAND_DRAWS: usize = 8;
+const BAND_STREAM: u64 = 0x6261_6e64_0000_0000;
+
+/// Simulates this point; with calibration uncertainty, also at parameter draws, giving the
+/// summary a `band`.
+pub fn simulate(spec: &Spec) -> PointResult {
+    simulate_keeping(spec, Keep::Records)
+}
+
+/// Like [`simulate`], keeping only what `keep` says.
+pub fn simulate_keeping(spec: &Spec, keep: Keep) -> PointResult {
+    let mut result = simulate_with(spec, &spec.cost, keep);
+    if let Some(step) = spec
+        .cost
+        .measured
+        .as_ref()
+        .filter(|_| !spec.cost_uncertainty.is_empty())
+    {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.workload.seed ^ BAND_STREAM);
+        let draws: Vec<Summary> = (0..BAND_DRAWS)
+            .map(|_| {
+                let cost = spec
+                    .cost
+                    .clone()
+                    .with_measured(step.draw(&spec.cost_uncertainty, &mut rng));
+                simulate_with(spec, &cost, Keep::Summary).summary
+            })
+            .collect();
+        let mut band = Summary::band_of(&draws);
+        // The band always contains the central prediction.
+        for (field, range) in band.iter_mut() {
+            if let Some(v) = Some(result.summary.metric(*field)).filter(|v| v.is_finite()) {
+                range.low = range.low.min(v);
+                range.high = range.high.max(v);
+            }
+        }
+        result.summary.band = Some(band);
+    }
+    result
+}
+
+fn simulate_with(spec: &Spec, cost: &CostModel, keep: Keep) -> PointResult {
+    let (summary, records, sim) = run(spec, &spec.workload, cost, keep);
+    PointResult {
+        summary,
+        records,
+        sim,
+    }
+}
+
+/// Runs `workload` on the spec's engines and summarises it by the one summary function.
+fn run(
+    spec: &Spec,
+    workload: &Workload,
+    cost: &CostModel,
+    keep: Keep,
+) -> (Summary, Vec<RequestRecord>, SimOutput) {
+    let expected = workload
+        .all_classes()
+        .map(|w| w.num_requests as usize)
+        .sum::<usize>()
+        .min(1 << 24);
+    let mut builder = SummaryBuilder::with_capacity(expected);
+    let mut records = Vec::new();
+    let out = sim::run(
+        workload,
+        spec.engines_with(cost),
+        spec.router,
+        cost.request_latency(),
+        &mut |r: RequestRecord| {
+            builder.push(&r);
+            if keep == Keep::Records {
+                records.push(r);
+            }
+        },
+    );
+    let summary = builder.finish(
+        spec.point.clone(),
+        "simulated",
+        &out.itl,
+        RunFacts {
+            preemptions: out.engine.preemptions,
+            cost_model: Some(spec.cost_source.clone()),
+            window: None,
+        },
+    );
+    (summary, records, out)
+}
+
+/// How long one task of class `class` (a session of all its turns, think time included)
+/// takes with nothing else running: one user, one task. None when the class has no
+/// multi-turn sessions.
+pub fn solo_task_s(spec: &Spec, class: usize) -> Option<f64> {
+    let w = spec.workload.all_classes().nth(class)?;
+    let Arrival::Closed {
+        turns, ref think_s, ..
+    } = w.arrival
+    else {
+        return None;
+    };
+    if turns < 2 {
+        return None;
+    }
+    let mut solo = Workload {
+        classes: Vec::new(),
+        num_requests: turns as u64,
+        ..w.clone()
+    };
+    solo.arrival = Arrival::Closed {
+        users: 1,
+        think_s: think_s.clone(),
+        turns,
+    };
+    let (_, records, _) = run(spec, &solo, &spec.cost, Keep::Records);
+    tasks(&records).first().map(|t| t.mean_task_s)
+}
+
+/// A simulated study: every point of a scenario's sweep (or a shard of it), with the
+/// capacity facts, per-class and per-turn breakdowns, agent task statistics and the sweep's
+/// analysis: everything `simulate` prints and writes.
+pub struct Study {
+    /// The points simulated (a shard's), in sweep order.
+    pub specs: Vec<Spec>,
+    pub folder: Folder,
+    /// Warnings from reading the workload (skipped trace rows).
+    pub warnings: Vec<String>,
+}
+
+impl Study {
+    pub fn summaries(&self) -> Vec<Summary> {
+        self.folder
+            .points
+            .iter()
+            .filter_map(|p| p.summary.clone())
+            .collect()
+    }
+}
+
+/// Simulates the points of `all` (a scenario's resolved sweep) that `shard` holds, in
+/// parallel (each point is seeded, so the result equals a serial run), keeping records when
+/// asked; `progress` is told about each point done.
+pub fn study(
+    all: Vec<Spec>,
+    shard: Shard,
+    keep: Keep,
+    progress: &(dyn Fn() + Sync),
+) -> InputResult<Study> {
+    let total = all.len();
+    let indices = shard.indices(total);
+    if indices.is_empty() {
+        return Err(InputError::new(
+            "--shard",
+            format!(
+                "shard {}/{} holds no points: the sweep has {total}",
+                shard.shard, shard.of
+            ),
+        ));
+    }
+    let specs: Vec<Spec> = all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| shard.holds(*i))
+        .map(|(_, s)| s)
+        .collect();
+    let warnings = specs[0]
+        .workload
+        .all_classes()
+        .flat_map(|w| w.warnings.clone())
+        .collect();
+    let points: Vec<PointOutput> = specs
+        .par_iter()
+        .zip(indices)
+        .map(|(spec, index)| {
+            let structured = spec.workload.has_structure();
+            let k = if structured { Keep::Records } else { keep };
+            let r = simulate_keeping(spec, k);
+            let (breakdown, tasks) = if structured {
+                structure(spec, &r.records)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            progress();
+            PointOutput {
+                index,
+                summary: Some(r.summary),
+                records: if keep == Keep::Records {
+                    r.records
+                } else {
+                    Vec::new()
+                },
+                capacity: Some(Capacity::of(spec)),
+                breakdown,
+                tasks,
+                metadata: None,
+            }
+        })
+        .collect();
+    let summaries: Vec<Summary> = points.iter().filter_map(|p| p.summary.clone()).collect();
+    // Knee and plateau need the whole sweep: a shard leaves them to `capsim merge`.
+    let analysis = (summaries.len() > 1 && shard.is_all()).then(|| analyse(&summaries));
+    Ok(Study {
+        specs,
+        folder: Folder {
+            total_points: total,
+            points,
+            analysis,
+            shard: (!shard.is_all()).then_some(shard),
+        },
+        warnings,
+    })
+}
+
+/// Per class and turn, and agent tasks, of a point with that structure.
+fn structure(spec: &Spec, records: &[RequestRecord]) -> (Vec<Summary>, Vec<TaskRecord>) {
+    let b = breakdown(&spec.point, "simulated", records);
+    let names: Vec<&str> = spec
+        .workload
+        .all_classes()
+        .map(|w| w.name.as_str())
+        .collect();
+    let t = tasks(records)
+        .into_iter()
+        .map(|stats| {
+            let class = match &stats.class {
+                Some(c) => names.iter().position(|n| n == c).unwrap_or(0),
+                None => 0,
+            };
+            TaskRecord {
+                solo_task_s: solo_task_s(spec, class),
+                point: spec.point.clone(),
+                stats,
+            }
+        })
+        .collect();
+    (b, t)
+}
