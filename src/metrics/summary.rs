@@ -29,7 +29,7 @@ impl Quantiles {
                 p99: f64::NAN,
             };
         }
-        radsort::sort(values);
+        values.sort_unstable_by(f64::total_cmp);
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         Quantiles {
             mean,
@@ -213,10 +213,13 @@ pub struct RunFacts {
     pub window: Option<Window>,
 }
 
-/// Seconds → whole nanoseconds (records of simulations hold exact nanoseconds as f64
-/// seconds, so this recovers them; measured times round to the nanosecond).
-fn ns(s: f64) -> i128 {
-    (s * 1e9).round() as i128
+/// Seconds → whole nanoseconds, rounded half away from zero (records of simulations hold
+/// exact nanoseconds as f64 seconds, so this recovers them; measured times round to the
+/// nanosecond). Spelled out because `f64::round` is a library call on baseline x86-64.
+#[inline]
+fn ns(s: f64) -> i64 {
+    let x = s * 1e9;
+    (if x >= 0.0 { x + 0.5 } else { x - 0.5 }) as i64
 }
 
 /// Accumulates request records one at a time (in id order, for sums that repeat exactly) and
@@ -235,7 +238,7 @@ pub struct SummaryBuilder {
     start_s: f64,
     end_s: f64,
     /// Σ (finish − sent) in nanoseconds.
-    busy_ns: i128,
+    busy_ns: i64,
     failed_by_reason: BTreeMap<String, u64>,
     seen: u64,
 }

@@ -297,16 +297,24 @@ impl Sim<'_> {
     /// A closed-loop user sends its next request: the next turn of its session, or the first
     /// of a new task from the source (nothing when the source is spent).
     fn user_sends(&mut self, c: usize, u: u32) {
-        let user = &mut self.classes[c].users[u as usize];
+        let class = &mut self.classes[c];
+        let user = &mut class.users[u as usize];
         let spec = match user.rest.pop_front() {
             Some(s) => s,
             None => {
-                let mut task: VecDeque<RequestSpec> = self.classes[c].src.next_task().into();
-                let Some(first) = task.pop_front() else {
+                let Some(first) = class.src.next_request() else {
                     return;
                 };
-                let user = &mut self.classes[c].users[u as usize];
-                user.rest = task;
+                // A session: the user takes all its turns.
+                if first.turn == 1 {
+                    let turns = class.src.turns();
+                    for _ in 1..turns {
+                        match class.src.next_request() {
+                            Some(s) => user.rest.push_back(s),
+                            None => break,
+                        }
+                    }
+                }
                 user.context = 0;
                 first
             }
