@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fault_proxy;
 
 use std::io::{Read, Write};
@@ -17,9 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use cli::repo;
 
 fn cache_dir() -> PathBuf {
     if let Ok(d) = std::env::var("CAPSIM_CACHE_DIR") {
