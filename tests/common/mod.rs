@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod double;
 pub mod fault_proxy;
 
 use std::io::{Read, Write};
