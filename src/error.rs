@@ -70,3 +70,33 @@ mod tests {
         );
     }
 }
+
+/// Reads a keyword (an enum written as a string in a scenario file): `parse` maps the text,
+/// `what` and `names` word the error ("unknown router 'x' (expected …)"). The key is named by
+/// the caller's path tracking (serde_path_to_error).
+pub fn deserialize_keyword<'de, D, T>(
+    d: D,
+    what: &str,
+    names: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    parse(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!("unknown {what} '{text}' (expected {names})"))
+    })
+}
+
+/// Implements `Deserialize` for a keyword enum through its `parse` and `NAMES`.
+#[macro_export]
+macro_rules! keyword_deserialize {
+    ($t:ty, $what:literal) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::error::deserialize_keyword(d, $what, <$t>::NAMES, <$t>::parse)
+            }
+        }
+    };
+}

@@ -59,6 +59,8 @@ impl Dtype {
         "fp32, bf16, fp16, fp8, int8, int4 (or awq, gptq, q4_k_m, q8_0, mxfp4)";
 }
 
+crate::keyword_deserialize!(Dtype, "format");
+
 /// Mixture-of-experts layout.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Moe {

@@ -30,6 +30,8 @@ impl RouterKind {
     pub const NAMES: &'static str = "round-robin, least-outstanding, least-kv, random";
 }
 
+crate::keyword_deserialize!(RouterKind, "router");
+
 pub struct Router {
     kind: RouterKind,
     next: usize,

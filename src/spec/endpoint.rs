@@ -6,16 +6,7 @@ use super::{toml_to_json, Api, EndpointSpec};
 use crate::error::{InputError, InputResult};
 
 pub(super) fn resolve_endpoint(e: &EndpointSection) -> InputResult<EndpointSpec> {
-    let api = match e.api.as_deref().unwrap_or("completions") {
-        "completions" => Api::Completions,
-        "chat" => Api::Chat,
-        other => {
-            return Err(InputError::new(
-                "endpoint.api",
-                format!("unknown api '{other}' (expected completions or chat)"),
-            ))
-        }
-    };
+    let api = e.api.unwrap_or(Api::Completions);
     let extra = match &e.extra {
         None => serde_json::Map::new(),
         Some(t) => match toml_to_json(&toml::Value::Table(t.clone())) {

@@ -3,7 +3,7 @@
 //! workload's requests fit what the engine accepts.
 
 use super::file::ScenarioFile;
-use super::EngineSpec;
+use super::{EngineKind, EngineSpec};
 use crate::cost::CostModel;
 use crate::engine::llamacpp::LlamaCppConfig;
 use crate::engine::vllm::{self, VllmConfig};
@@ -30,13 +30,13 @@ pub(super) fn resolve_engine(
     cost: &CostModel,
 ) -> InputResult<EngineSpec> {
     let e = &raw.engine;
-    let kind = e.kind.as_deref().unwrap_or("vllm");
+    let kind = e.kind.unwrap_or(EngineKind::Vllm);
     let fp = &cost.footprint;
     let not_for = |present: bool, key: &str, other: &str| -> InputResult<()> {
         if present {
             Err(InputError::new(
                 format!("engine.{key}"),
-                format!("applies to {other} engines, not '{kind}'"),
+                format!("applies to {other} engines, not '{}'", kind.name()),
             ))
         } else {
             Ok(())
@@ -50,7 +50,7 @@ pub(super) fn resolve_engine(
     }
     let max_queue = e.max_queue;
     match kind {
-        "vllm" | "sglang" | "tgi" => {
+        EngineKind::Vllm | EngineKind::Sglang | EngineKind::Tgi => {
             for (present, key) in [
                 (e.cache_prompt.is_some(), "cache_prompt"),
                 (e.parallel.is_some(), "parallel"),
@@ -66,8 +66,8 @@ pub(super) fn resolve_engine(
             // TGI: max_batch_prefill_tokens 4096, max_concurrent_requests 128.
             let big = device.memory_gib >= 70.0 && !device.name.starts_with("a100");
             let (seqs, tokens, util, block) = match kind {
-                "sglang" => (1024, 8192, 0.88, 1),
-                "tgi" => (128, 4096, 0.9, 16),
+                EngineKind::Sglang => (1024, 8192, 0.88, 1),
+                EngineKind::Tgi => (128, 4096, 0.9, 16),
                 _ if big => (1024, 8192, 0.9, 16),
                 _ => (256, 2048, 0.9, 16),
             };
@@ -186,10 +186,10 @@ pub(super) fn resolve_engine(
                         max_queue,
                     },
                 },
-                flavor: kind.to_string(),
+                flavor: kind.name().to_string(),
             })
         }
-        "llamacpp" | "llama.cpp" | "llama-server" => {
+        EngineKind::LlamaCpp => {
             for (present, key) in [
                 (e.enable_prefix_caching.is_some(), "enable_prefix_caching"),
                 (e.max_num_seqs.is_some(), "max_num_seqs"),
@@ -244,10 +244,7 @@ pub(super) fn resolve_engine(
             };
             Ok(EngineSpec::LlamaCpp(cfg))
         }
-        other => Err(InputError::new(
-            "engine.kind",
-            format!("unknown engine '{other}' (expected vllm, llamacpp, sglang or tgi)"),
-        )),
+
     }
 }
 

@@ -1,6 +1,9 @@
 //! The scenario file as written (TOML), before defaults and checks. Every table denies unknown
 //! keys, so a typo is an error naming the key rather than a silently ignored setting.
 
+use super::{Api, ArrivalKind, EngineKind, Interconnect};
+use crate::model::Dtype;
+use crate::sim::RouterKind;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -29,7 +32,7 @@ pub struct ScenarioFile {
 pub struct EndpointSection {
     /// completions (`/v1/completions`, token-id prompts) | chat (`/v1/chat/completions`).
     /// Default completions.
-    pub api: Option<String>,
+    pub api: Option<Api>,
     /// Model name to send; default: `--model`, else the first of the server's `/v1/models`.
     pub model: Option<String>,
     /// Extra JSON fields merged into every request body (e.g. { temperature = 0.7 }).
@@ -50,9 +53,9 @@ pub struct ModelSection {
     /// Path to a HF config.json (relative to the scenario file).
     pub config: Option<String>,
     /// Weight format: fp32|bf16|fp16|fp8|int8|int4 (awq, gptq, q4_k_m map to int4). Default bf16.
-    pub weight_dtype: Option<String>,
+    pub weight_dtype: Option<Dtype>,
     /// KV-cache format. Default bf16.
-    pub kv_dtype: Option<String>,
+    pub kv_dtype: Option<Dtype>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +66,7 @@ pub struct HardwareSection {
     /// Tensor-parallel degree: GPUs per replica. Default 1.
     pub gpus_per_replica: Option<u32>,
     /// pcie | nvlink (GPUs of a replica talk over this). Default pcie.
-    pub interconnect: Option<String>,
+    pub interconnect: Option<Interconnect>,
     /// Usable memory per GPU, GiB.
     pub memory_gib: Option<f64>,
     /// Peak memory bandwidth per GPU, GB/s.
@@ -84,7 +87,7 @@ pub struct HardwareSection {
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
     /// vllm | llamacpp | sglang | tgi. Default vllm.
-    pub kind: Option<String>,
+    pub kind: Option<EngineKind>,
     // vLLM-style
     /// Most sequences running at once.
     pub max_num_seqs: Option<u32>,
@@ -138,14 +141,14 @@ pub struct ClusterSection {
     /// Identical replicas behind the router. Default 1.
     pub replicas: Option<u32>,
     /// round-robin | least-outstanding | least-kv | random. Default least-outstanding.
-    pub router: Option<String>,
+    pub router: Option<RouterKind>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSection {
     /// closed | poisson | gamma | constant | trace. Default closed.
-    pub arrival: Option<String>,
+    pub arrival: Option<ArrivalKind>,
     /// closed: users; open loop and trace: optional cap on requests in flight.
     pub concurrency: Option<u32>,
     /// Requests per second (poisson, gamma, constant).

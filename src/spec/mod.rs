@@ -45,6 +45,109 @@ pub enum Api {
     Chat,
 }
 
+impl Api {
+    pub fn parse(s: &str) -> Option<Api> {
+        match s {
+            "completions" => Some(Api::Completions),
+            "chat" => Some(Api::Chat),
+            _ => None,
+        }
+    }
+    pub const NAMES: &'static str = "completions or chat";
+}
+
+crate::keyword_deserialize!(Api, "api");
+
+/// Which serving engine a replica runs (`engine.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    Vllm,
+    Sglang,
+    Tgi,
+    LlamaCpp,
+}
+
+impl EngineKind {
+    pub fn parse(s: &str) -> Option<EngineKind> {
+        Some(match s {
+            "vllm" => EngineKind::Vllm,
+            "sglang" => EngineKind::Sglang,
+            "tgi" => EngineKind::Tgi,
+            "llamacpp" | "llama.cpp" | "llama-server" => EngineKind::LlamaCpp,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Vllm => "vllm",
+            EngineKind::Sglang => "sglang",
+            EngineKind::Tgi => "tgi",
+            EngineKind::LlamaCpp => "llamacpp",
+        }
+    }
+    pub const NAMES: &'static str = "vllm, llamacpp, sglang or tgi";
+}
+
+crate::keyword_deserialize!(EngineKind, "engine");
+
+/// How the GPUs of a replica talk to each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interconnect {
+    Pcie,
+    Nvlink,
+}
+
+impl Interconnect {
+    pub fn parse(s: &str) -> Option<Interconnect> {
+        match s {
+            "pcie" => Some(Interconnect::Pcie),
+            "nvlink" => Some(Interconnect::Nvlink),
+            _ => None,
+        }
+    }
+    pub const NAMES: &'static str = "pcie or nvlink";
+}
+
+crate::keyword_deserialize!(Interconnect, "interconnect");
+
+/// How a workload's requests arrive (`arrival`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrivalKind {
+    Closed,
+    Swarm,
+    Poisson,
+    Gamma,
+    Constant,
+    Trace,
+}
+
+impl ArrivalKind {
+    pub fn parse(s: &str) -> Option<ArrivalKind> {
+        Some(match s {
+            "closed" => ArrivalKind::Closed,
+            "swarm" => ArrivalKind::Swarm,
+            "poisson" => ArrivalKind::Poisson,
+            "gamma" => ArrivalKind::Gamma,
+            "constant" => ArrivalKind::Constant,
+            "trace" => ArrivalKind::Trace,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ArrivalKind::Closed => "closed",
+            ArrivalKind::Swarm => "swarm",
+            ArrivalKind::Poisson => "poisson",
+            ArrivalKind::Gamma => "gamma",
+            ArrivalKind::Constant => "constant",
+            ArrivalKind::Trace => "trace",
+        }
+    }
+    pub const NAMES: &'static str = "closed, swarm, poisson, gamma, constant or trace";
+}
+
+crate::keyword_deserialize!(ArrivalKind, "arrival");
+
 /// How a spot run talks to the server (`[endpoint]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointSpec {
@@ -198,19 +301,8 @@ fn resolve(
             ))
         }
     };
-    let dtype = |key: &str, v: &Option<String>| -> InputResult<Dtype> {
-        match v {
-            None => Ok(Dtype::Bf16),
-            Some(s) => Dtype::parse(s).ok_or_else(|| {
-                InputError::new(
-                    key,
-                    format!("unknown format '{s}' (expected {})", Dtype::NAMES),
-                )
-            }),
-        }
-    };
-    let weight_dtype = dtype("model.weight_dtype", &raw.model.weight_dtype)?;
-    let kv_dtype = dtype("model.kv_dtype", &raw.model.kv_dtype)?;
+    let weight_dtype = raw.model.weight_dtype.unwrap_or(Dtype::Bf16);
+    let kv_dtype = raw.model.kv_dtype.unwrap_or(Dtype::Bf16);
 
     // Hardware.
     let hw = &raw.hardware;
@@ -270,16 +362,10 @@ fn resolve(
             format!("must be 1..64 (got {tp_degree})"),
         ));
     }
-    let interconnect = hw.interconnect.as_deref().unwrap_or("pcie");
-    if !matches!(interconnect, "pcie" | "nvlink") {
-        return Err(InputError::new(
-            "hardware.interconnect",
-            format!("unknown interconnect '{interconnect}' (expected pcie or nvlink)"),
-        ));
-    }
+    let interconnect = hw.interconnect.unwrap_or(Interconnect::Pcie);
     let tp = match interconnect {
         _ if tp_degree == 1 => TensorParallel::NONE,
-        "nvlink" => {
+        Interconnect::Nvlink => {
             let nv = device.nvlink_gb_s.ok_or_else(|| {
                 InputError::new(
                     "hardware.interconnect",
@@ -427,16 +513,7 @@ fn resolve(
             format!("must be 1..65535 (got {replicas})"),
         ));
     }
-    let router_name = raw.cluster.router.as_deref().unwrap_or("least-outstanding");
-    let router = RouterKind::parse(router_name).ok_or_else(|| {
-        InputError::new(
-            "cluster.router",
-            format!(
-                "unknown router '{router_name}' (expected {})",
-                RouterKind::NAMES
-            ),
-        )
-    })?;
+    let router = raw.cluster.router.unwrap_or(RouterKind::LeastOutstanding);
 
     let workload = workload::resolve_workload(&raw.workload, base)?;
     engine::check_request_fits(&engine, &workload)?;

@@ -2,6 +2,7 @@
 //! process, lengths, traces, sessions; every key checked and named in errors.
 
 use super::file::WorkloadSection;
+use super::ArrivalKind;
 use crate::error::{InputError, InputResult};
 use crate::units::Nanos;
 use crate::workload::{trace, Arrival, ArrivalProcess, Dist, LengthDist, Workload};
@@ -71,7 +72,8 @@ fn resolve_section(
     base: &Path,
     lengths: Lengths,
 ) -> InputResult<Workload> {
-    let arrival_name = w.arrival.as_deref().unwrap_or("closed");
+    let kind = w.arrival.unwrap_or(ArrivalKind::Closed);
+    let arrival_name = kind.name();
     let positive = |v: Option<f64>, key: &str| -> InputResult<Option<f64>> {
         match v {
             Some(x) if !(x.is_finite() && x > 0.0) => Err(InputError::new(
@@ -107,8 +109,8 @@ fn resolve_section(
         })
     };
     let mut warnings = Vec::new();
-    let arrival = match arrival_name {
-        "closed" => {
+    let arrival = match kind {
+        ArrivalKind::Closed => {
             let users = w.concurrency.ok_or_else(|| {
                 InputError::new(
                     format!("{prefix}.concurrency"),
@@ -133,7 +135,7 @@ fn resolve_section(
                 turns,
             }
         }
-        "swarm" => {
+        ArrivalKind::Swarm => {
             // C agents at once, each one task of `turns` calls in a row (no think time).
             let users = w.concurrency.ok_or_else(|| {
                 InputError::new(
@@ -154,19 +156,19 @@ fn resolve_section(
                 turns,
             }
         }
-        "poisson" => Arrival::Open {
+        ArrivalKind::Poisson => Arrival::Open {
             process: ArrivalProcess::poisson(need_rate()?),
             cap: w.concurrency,
         },
-        "gamma" => Arrival::Open {
+        ArrivalKind::Gamma => Arrival::Open {
             process: ArrivalProcess::gamma(need_rate()?, burstiness),
             cap: w.concurrency,
         },
-        "constant" => Arrival::Open {
+        ArrivalKind::Constant => Arrival::Open {
             process: ArrivalProcess::constant(need_rate()?),
             cap: w.concurrency,
         },
-        "trace" => {
+        ArrivalKind::Trace => {
             let file = w.trace.as_ref().ok_or_else(|| {
                 InputError::new(format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
             })?;
@@ -184,14 +186,6 @@ fn resolve_section(
                 token_scale,
                 cap: w.concurrency,
             }
-        }
-        other => {
-            return Err(InputError::new(
-                format!("{prefix}.arrival"),
-                format!(
-                "unknown arrival '{other}' (expected closed, swarm, poisson, gamma, constant or trace)"
-            ),
-            ))
         }
     };
     let is_trace = matches!(arrival, Arrival::Trace { .. });
@@ -216,7 +210,7 @@ fn resolve_section(
     };
     let num_requests = match (&arrival, w.num_requests) {
         (Arrival::Trace { rows, .. }, n) => n.unwrap_or(rows.len() as u64),
-        (Arrival::Closed { users, turns, .. }, None) if arrival_name == "swarm" => {
+        (Arrival::Closed { users, turns, .. }, None) if kind == ArrivalKind::Swarm => {
             *users as u64 * *turns as u64
         }
         (_, Some(n)) => n,
@@ -228,7 +222,7 @@ fn resolve_section(
             format!("{num_requests} is more than 100000000"),
         ));
     }
-    if w.turns.is_some() && !matches!(arrival_name, "closed" | "swarm") {
+    if w.turns.is_some() && !matches!(kind, ArrivalKind::Closed | ArrivalKind::Swarm) {
         return Err(InputError::new(
             format!("{prefix}.turns"),
             format!("applies to closed-loop users and swarms, not arrival = \"{arrival_name}\""),
