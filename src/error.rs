@@ -56,21 +56,6 @@ impl std::error::Error for InputError {}
 /// Shorthand for results that fail with bad input.
 pub type InputResult<T> = Result<T, InputError>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_error_is_one_line_with_file_and_key() {
-        let e = InputError::new("workload.rate", "must be positive\n  (got -1)")
-            .in_file(Path::new("s.toml"));
-        assert_eq!(
-            e.to_string(),
-            "s.toml: workload.rate: must be positive (got -1)"
-        );
-    }
-}
-
 /// Reads a keyword (an enum written as a string in a scenario file): `parse` maps the text,
 /// `what` and `names` word the error ("unknown router 'x' (expected …)"). The key is named by
 /// the caller's path tracking (serde_path_to_error).
@@ -99,4 +84,19 @@ macro_rules! keyword_deserialize {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_error_is_one_line_with_file_and_key() {
+        let e = InputError::new("workload.rate", "must be positive\n  (got -1)")
+            .in_file(Path::new("s.toml"));
+        assert_eq!(
+            e.to_string(),
+            "s.toml: workload.rate: must be positive (got -1)"
+        );
+    }
 }

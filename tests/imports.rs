@@ -26,7 +26,11 @@ fn compare(name: &str) -> Vec<(String, f64, f64)> {
     assert_eq!(runs.len(), 1);
     let s = runs[0].measured();
     let mut rows = vec![
-        ("duration".to_string(), v["duration"].as_f64().unwrap(), s.duration),
+        (
+            "duration".to_string(),
+            v["duration"].as_f64().unwrap(),
+            s.duration,
+        ),
         (
             "completed".to_string(),
             v["completed"].as_f64().unwrap(),
@@ -45,7 +49,10 @@ fn compare(name: &str) -> Vec<(String, f64, f64)> {
         rows.push((file_key.to_string(), v[file_key].as_f64().unwrap(), m));
     }
     println!("{name}:");
-    println!("  {:<24} {:>14} {:>14} {:>9}", "field", "file", "capsim", "diff");
+    println!(
+        "  {:<24} {:>14} {:>14} {:>9}",
+        "field", "file", "capsim", "diff"
+    );
     for (k, f, c) in &rows {
         println!(
             "  {k:<24} {f:>14.6} {c:>14.6} {:>8.4}%",
@@ -89,7 +96,11 @@ fn aggregate_only_file_is_its_own_summary() {
     assert_eq!(runs[0].max_concurrency, Some(4));
     // Its latencies give the time-average of requests in flight.
     let s = runs[0].measured();
-    assert!(s.mean_in_flight > 1.0 && s.mean_in_flight <= 4.0, "{}", s.mean_in_flight);
+    assert!(
+        s.mean_in_flight > 1.0 && s.mean_in_flight <= 4.0,
+        "{}",
+        s.mean_in_flight
+    );
 }
 
 #[test]
@@ -126,13 +137,21 @@ fn guidellm_benchmarks_become_one_run_per_strategy() {
                 .pointer("/metrics/requests_per_second/successful/mean")
                 .and_then(|x| x.as_f64())
                 .unwrap();
-            assert!((s.request_throughput - rps).abs() <= rps * 0.005, "{} vs {rps}", s.request_throughput);
+            assert!(
+                (s.request_throughput - rps).abs() <= rps * 0.005,
+                "{} vs {rps}",
+                s.request_throughput
+            );
             // Mean TTFT is a plain mean in both.
             let ttft = b
                 .pointer("/metrics/time_to_first_token_ms/successful/mean")
                 .and_then(|x| x.as_f64())
                 .unwrap();
-            assert!((s.mean_ttft_ms - ttft).abs() <= ttft * 0.005, "{} vs {ttft}", s.mean_ttft_ms);
+            assert!(
+                (s.mean_ttft_ms - ttft).abs() <= ttft * 0.005,
+                "{} vs {ttft}",
+                s.mean_ttft_ms
+            );
             assert!(run.max_concurrency.is_some());
         }
     }
@@ -161,7 +180,10 @@ fn a_folder_of_vllm_bench_files_is_accepted_wherever_runs_are() {
     let file = file_json("vllm-bench-detailed.json")["output_throughput"]
         .as_f64()
         .unwrap();
-    assert!((measured - file).abs() <= file * 0.005, "{measured} vs {file}");
+    assert!(
+        (measured - file).abs() <= file * 0.005,
+        "{measured} vs {file}"
+    );
     let out = dir.join("report");
     capsim(&["report", arg(&dir), "--out", arg(&out)]).expect_ok("report");
     assert!(out.join("report.md").is_file());

@@ -32,9 +32,13 @@ fn spec(text: &str, dir: &Path) -> Spec {
     } else {
         "[endpoint]\nwarmup_requests = 0\n"
     };
-    from_str(&format!("{BASE}\n{endpoint}{text}"), &dir.join("s.toml"), &[])
-        .unwrap()
-        .remove(0)
+    from_str(
+        &format!("{BASE}\n{endpoint}{text}"),
+        &dir.join("s.toml"),
+        &[],
+    )
+    .unwrap()
+    .remove(0)
 }
 
 fn by_id(records: &[RequestRecord]) -> BTreeMap<u64, &RequestRecord> {
@@ -81,7 +85,16 @@ fn same_sequence(name: &str, workload: &str) {
     println!("{name}: {} simulated, {} spot", sim.len(), spot.len());
     println!(
         "  {:>4} {:>8} {:>7} {:>5} {:>12} {:>12} {:>7} {:>7} {:>9} {:>9}",
-        "id", "class", "session", "turn", "in sim/spot", "out", "at sim", "at spot", "think sim", "think spot"
+        "id",
+        "class",
+        "session",
+        "turn",
+        "in sim/spot",
+        "out",
+        "at sim",
+        "at spot",
+        "think sim",
+        "think spot"
     );
     for (id, s) in &a {
         let p = b.get(id);
@@ -129,7 +142,10 @@ fn same_sequence(name: &str, workload: &str) {
             );
         }
     }
-    assert!(!ta.is_empty() || open, "{name}: closed loops have think times to compare");
+    assert!(
+        !ta.is_empty() || open,
+        "{name}: closed loops have think times to compare"
+    );
 }
 
 #[test]
@@ -186,8 +202,14 @@ seed = 2"#,
 #[test]
 fn open_loop_poisson_gamma_and_constant_arrivals() {
     for (name, arrival) in [
-        ("poisson", "arrival = \"poisson\"\nrate = 200.0\nconcurrency = 4"),
-        ("gamma", "arrival = \"gamma\"\nrate = 200.0\nburstiness = 0.5"),
+        (
+            "poisson",
+            "arrival = \"poisson\"\nrate = 200.0\nconcurrency = 4",
+        ),
+        (
+            "gamma",
+            "arrival = \"gamma\"\nrate = 200.0\nburstiness = 0.5",
+        ),
         ("constant", "arrival = \"constant\"\nrate = 150.0"),
     ] {
         same_sequence(

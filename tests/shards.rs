@@ -113,11 +113,7 @@ fn a_thousand_point_sweep_sharded_over_processes_merges_byte_identically() {
 
     let (a, b) = (files(&whole), files(&merged));
     let names: Vec<&String> = a.keys().collect();
-    println!(
-        "unsharded: {} files; merged: {} files",
-        a.len(),
-        b.len()
-    );
+    println!("unsharded: {} files; merged: {} files", a.len(), b.len());
     for name in [
         "summary.json",
         "analysis.json",

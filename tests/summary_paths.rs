@@ -67,9 +67,13 @@ fn vllm_bench_file(records: &[RequestRecord], duration: f64, path: &Path) {
 #[test]
 fn every_path_gives_the_same_duration_throughput_and_in_flight() {
     let dir = scratch("summary-paths");
-    let sc = from_str(&format!("{MISTRAL_4090}{WORKLOAD}"), &dir.join("s.toml"), &[])
-        .unwrap()
-        .remove(0);
+    let sc = from_str(
+        &format!("{MISTRAL_4090}{WORKLOAD}"),
+        &dir.join("s.toml"),
+        &[],
+    )
+    .unwrap()
+    .remove(0);
     let sim = simulate(&sc);
     let records = sim.records;
     assert!(sim.summary.failed > 0, "some requests exceed max_model_len");
@@ -87,7 +91,13 @@ fn every_path_gives_the_same_duration_throughput_and_in_flight() {
     // A vllm bench file with the same requests and the simulation's duration.
     let bench = dir.join("bench.json");
     // vllm bench starts at the first request: the simulation's first is sent at t = 0.
-    assert_eq!(records.iter().map(|r| r.sent_s).fold(f64::INFINITY, f64::min), 0.0);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.sent_s)
+            .fold(f64::INFINITY, f64::min),
+        0.0
+    );
     vllm_bench_file(&records, sim.summary.duration, &bench);
     let imported = load(&[bench]).unwrap()[0].measured();
 
@@ -97,7 +107,10 @@ fn every_path_gives_the_same_duration_throughput_and_in_flight() {
         ("records file", &read),
         ("vllm bench", &imported),
     ];
-    println!("{:<28} {:>16} {:>16} {:>16} {:>16}", "field", paths[0].0, paths[1].0, paths[2].0, paths[3].0);
+    println!(
+        "{:<28} {:>16} {:>16} {:>16} {:>16}",
+        "field", paths[0].0, paths[1].0, paths[2].0, paths[3].0
+    );
     let rows: Vec<Vec<(&str, f64)>> = paths.iter().map(|(_, s)| fields(s)).collect();
     for i in 0..rows[0].len() {
         println!(

@@ -115,14 +115,19 @@ pub struct Fit {
     pub report: FitReport,
 }
 
+/// Why the step model could not be fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error("{0} step observations are too few to fit the step model (need at least 4)")]
+    TooFew(usize),
+}
+
 /// Fits the step model. The request latency is fitted where observations include it (client
 /// TTFTs); otherwise `request_latency_ms` (measured separately) is passed through.
-pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, String> {
+pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, FitError> {
     let n = observations.len();
     if n < 4 {
-        return Err(format!(
-            "{n} step observations are too few to fit the step model (need at least 4)"
-        ));
+        return Err(FitError::TooFew(n));
     }
     let rows: Vec<[f64; K]> = observations.iter().map(features).collect();
     // Keep only features that vary independently of those already kept.

@@ -244,7 +244,6 @@ pub(super) fn resolve_engine(
             };
             Ok(EngineSpec::LlamaCpp(cfg))
         }
-
     }
 }
 

@@ -170,7 +170,10 @@ fn resolve_section(
         },
         ArrivalKind::Trace => {
             let file = w.trace.as_ref().ok_or_else(|| {
-                InputError::new(format!("{prefix}.trace"), "arrival = \"trace\" needs a trace file")
+                InputError::new(
+                    format!("{prefix}.trace"),
+                    "arrival = \"trace\" needs a trace file",
+                )
             })?;
             let (rows, skipped) =
                 trace::load_with(&base.join(file), w.skip_bad_rows.unwrap_or(false))?;

@@ -24,6 +24,29 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// Why a chart could not be drawn or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("drawing '{title}': {message}")]
+    Draw { title: String, message: String },
+    #[error("rendering the SVG to PNG: {0}")]
+    Render(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ChartError {
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ChartError + '_ {
+        move |source| ChartError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
@@ -147,22 +170,25 @@ impl Chart {
     }
 
     /// The chart as an SVG document.
-    pub fn svg(&self) -> Result<String, String> {
+    pub fn svg(&self) -> Result<String, ChartError> {
         let mut out = String::new();
-        draw(self, &mut out).map_err(|e| format!("drawing '{}': {e}", self.title))?;
+        draw(self, &mut out).map_err(|e| ChartError::Draw {
+            title: self.title.clone(),
+            message: e.to_string(),
+        })?;
         Ok(out)
     }
 
     /// Writes `STEM.svg` and `STEM.png` into `dir`; returns their paths.
-    pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), String> {
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), ChartError> {
         let svg = self.svg()?;
         let png = svg_to_png(&svg)?;
         let (svg_path, png_path) = (
             dir.join(format!("{stem}.svg")),
             dir.join(format!("{stem}.png")),
         );
-        std::fs::write(&svg_path, svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
-        std::fs::write(&png_path, png).map_err(|e| format!("{}: {e}", png_path.display()))?;
+        std::fs::write(&svg_path, svg).map_err(ChartError::io(&svg_path))?;
+        std::fs::write(&png_path, png).map_err(ChartError::io(&png_path))?;
         Ok((svg_path, png_path))
     }
 }
@@ -302,7 +328,7 @@ fn tick(v: f64) -> String {
 }
 
 /// Renders an SVG to PNG bytes with the bundled font.
-pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
+pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ChartError> {
     let mut opt = usvg::Options::default();
     {
         let db = opt.fontdb_mut();
@@ -310,14 +336,14 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
         db.set_sans_serif_family("DejaVu Sans");
     }
     opt.font_family = "DejaVu Sans".into();
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("reading the SVG: {e}"))?;
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| ChartError::Render(e.to_string()))?;
     let size = tree.size();
     let (w, h) = (
         (size.width() * PNG_SCALE).ceil() as u32,
         (size.height() * PNG_SCALE).ceil() as u32,
     );
-    let mut pixmap =
-        tiny_skia::Pixmap::new(w, h).ok_or_else(|| format!("cannot make a {w}x{h} image"))?;
+    let mut pixmap = tiny_skia::Pixmap::new(w, h)
+        .ok_or_else(|| ChartError::Render(format!("cannot make a {w}x{h} image")))?;
     pixmap.fill(tiny_skia::Color::WHITE);
     resvg::render(
         &tree,
@@ -326,7 +352,7 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
     );
     pixmap
         .encode_png()
-        .map_err(|e| format!("encoding the PNG: {e}"))
+        .map_err(|e| ChartError::Render(format!("encoding the PNG: {e}")))
 }
 
 #[cfg(test)]

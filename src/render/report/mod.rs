@@ -17,7 +17,7 @@ use crate::render::table;
 use crate::results::{runs, Folder, Run, TaskRecord};
 use crate::spec::capacity::Capacity;
 use crate::study::validate::PointValidation;
-use chart::{Chart, Curve, Legend, Level, Mark};
+use chart::{Chart, ChartError, Curve, Legend, Level, Mark};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -584,8 +584,8 @@ pub fn write(
     traces: &[trace::TraceInput],
     title: &str,
     dir: &Path,
-) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+) -> Result<PathBuf, ChartError> {
+    std::fs::create_dir_all(dir).map_err(ChartError::io(dir))?;
     // One colour per pairing: a validation's prediction and measurement share it.
     let mut pairings: Vec<String> = Vec::new();
     let all_groups: Vec<(usize, Group)> = series
@@ -700,7 +700,7 @@ pub fn write(
         }
     }
     let path = dir.join("report.md");
-    std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, md).map_err(ChartError::io(&path))?;
     Ok(path)
 }
 
