@@ -112,10 +112,10 @@ fn every_path_gives_the_same_duration_throughput_and_in_flight() {
         "field", paths[0].0, paths[1].0, paths[2].0, paths[3].0
     );
     let rows: Vec<Vec<(&str, f64)>> = paths.iter().map(|(_, s)| fields(s)).collect();
-    for i in 0..rows[0].len() {
+    for (i, (name, sim)) in rows[0].iter().enumerate() {
         println!(
-            "{:<28} {:>16.6} {:>16.6} {:>16.6} {:>16.6}",
-            rows[0][i].0, rows[0][i].1, rows[1][i].1, rows[2][i].1, rows[3][i].1
+            "{name:<28} {sim:>16.6} {:>16.6} {:>16.6} {:>16.6}",
+            rows[1][i].1, rows[2][i].1, rows[3][i].1
         );
     }
     for i in 0..rows[0].len() {
