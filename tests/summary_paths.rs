@@ -5,8 +5,7 @@
 
 mod common;
 
-use capsim::live::summarize_measured;
-use capsim::metrics::{Metric, RequestRecord, RunFacts, Summary};
+use capsim::metrics::{summarize_measured, Metric, RequestRecord, RunFacts, Summary};
 use capsim::results::runs::load;
 use capsim::spec::from_str;
 use capsim::study::simulate::simulate;

@@ -20,7 +20,7 @@ pub mod stream;
 
 pub use server::{HttpServer, Server};
 
-use crate::metrics::{summarize, ItlStats, Point, RequestRecord, RunFacts, Summary};
+use crate::metrics::{summarize_measured, RequestRecord, RunFacts, Summary};
 use crate::results::{RunMetadata, ServerInfo};
 use crate::spec::{Api, Spec};
 use crate::workload::{streams, Arrival, RequestSource, RequestSpec};
@@ -355,17 +355,6 @@ async fn run<S: Server>(
 }
 
 const PROMPTS_STREAM: u64 = 0x7072_6f6d_7074_7300;
-
-/// Summary of measured records (raw ITL gaps), by the one summary function.
-pub fn summarize_measured(point: Point, records: &[RequestRecord], facts: RunFacts) -> Summary {
-    summarize(
-        point,
-        "measured",
-        records,
-        &ItlStats::from_records(records),
-        facts,
-    )
-}
 
 /// Tokens the chat template adds: one probe request whose content length is known.
 async fn measure_chat_overhead<S: Server>(

@@ -24,6 +24,6 @@ pub use itl::ItlStats;
 pub use point::{Metric, Point};
 pub use record::{nan_if_null, RequestRecord};
 pub use summary::{
-    median, percentile_sorted, summarize, Band, Quantiles, Range, RunFacts, Summary,
-    SummaryBuilder, Window,
+    median, percentile_sorted, summarize, summarize_measured, Band, Quantiles, Range, RunFacts,
+    Summary, SummaryBuilder, Window,
 };

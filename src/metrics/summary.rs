@@ -398,6 +398,18 @@ pub fn summarize(
     }
     b.finish(point, source, itl, facts)
 }
+/// Summary of measured records (their raw ITL gaps), by the one summary function: what spot
+/// runs and imported runs measured.
+pub fn summarize_measured(point: Point, records: &[RequestRecord], facts: RunFacts) -> Summary {
+    summarize(
+        point,
+        "measured",
+        records,
+        &ItlStats::from_records(records),
+        facts,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,7 @@
 use super::import::{guidellm, vllm_bench};
 use super::{records_index, RunMetadata};
 use crate::error::{InputError, InputResult};
-use crate::live::summarize_measured;
-use crate::metrics::{Point, RequestRecord, RunFacts, Summary, Window};
+use crate::metrics::{summarize_measured, Point, RequestRecord, RunFacts, Summary, Window};
 use std::path::{Path, PathBuf};
 
 /// Which tool wrote a run.
