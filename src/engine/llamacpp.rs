@@ -8,11 +8,11 @@
 //! slot's context is full, so `max_tokens` beyond it is cut silently, as the server does with
 //! context shift off (its default). Slots own their KV: no preemption.
 
-use super::batch::{PrefillJob, RunningBatch};
-use super::{Admission, Engine, EngineEvent, EngineRequest, EngineStats, RejectReason, ReqId};
+use super::{
+    Admission, Engine, EngineCore, EngineEvent, EngineRequest, EngineStats, RejectReason, ReqId,
+};
 use crate::cost::{CostModel, StepShape};
 use crate::units::Nanos;
-use std::collections::VecDeque;
 
 /// Server flags that shape scheduling.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,33 +37,14 @@ impl LlamaCppConfig {
 
 pub struct LlamaCppEngine {
     cfg: LlamaCppConfig,
-    cost: CostModel,
-    waiting: VecDeque<PrefillJob>,
-    batch: RunningBatch,
-    /// Requests the client gave up on, dropped at the next step.
-    cancelled: Vec<ReqId>,
-    stats: EngineStats,
+    core: EngineCore,
 }
 
 impl LlamaCppEngine {
-    /// Drops requests the client gave up on: from the queue and from the running set.
-    fn drop_cancelled(&mut self) {
-        if self.cancelled.is_empty() {
-            return;
-        }
-        let gone = std::mem::take(&mut self.cancelled);
-        self.waiting.retain(|j| !gone.contains(&j.id));
-        self.batch.purge(&gone);
-    }
-
     pub fn new(cfg: LlamaCppConfig, cost: CostModel) -> LlamaCppEngine {
         LlamaCppEngine {
             cfg,
-            cost,
-            waiting: VecDeque::new(),
-            batch: RunningBatch::default(),
-            cancelled: Vec::new(),
-            stats: EngineStats::default(),
+            core: EngineCore::new(cost),
         }
     }
 }
@@ -72,7 +53,7 @@ impl Engine for LlamaCppEngine {
     fn submit(&mut self, req: EngineRequest, now: Nanos, out: &mut Vec<EngineEvent>) {
         let slot_ctx = self.cfg.slot_context();
         if req.input_tokens >= slot_ctx {
-            self.stats.rejected += 1;
+            self.core.stats.rejected += 1;
             out.push(EngineEvent::Rejected {
                 id: req.id,
                 at: now,
@@ -81,61 +62,68 @@ impl Engine for LlamaCppEngine {
             return;
         }
         let output = req.output_tokens.min(slot_ctx - req.input_tokens).max(1);
-        let job = self
-            .cfg
-            .admission
-            .job(&req, output, self.waiting.len(), &mut self.stats);
-        super::enqueue(job, req.id, now, &mut self.waiting, &mut self.stats, out);
+        let job =
+            self.cfg
+                .admission
+                .job(&req, output, self.core.waiting.len(), &mut self.core.stats);
+        super::enqueue(
+            job,
+            req.id,
+            now,
+            &mut self.core.waiting,
+            &mut self.core.stats,
+            out,
+        );
     }
 
     fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {
-        self.drop_cancelled();
+        self.core.drop_cancelled();
         // Free slots take queued requests in arrival order.
-        while self.batch.running() < self.cfg.parallel {
-            let Some(job) = self.waiting.pop_front() else {
+        while self.core.batch.running() < self.cfg.parallel {
+            let Some(job) = self.core.waiting.pop_front() else {
                 break;
             };
-            self.batch.prefill.push(job);
+            self.core.batch.prefill.push(job);
         }
         let mut shape = StepShape::default();
-        self.batch.decode.add_to_shape(&mut shape);
+        self.core.batch.decode.add_to_shape(&mut shape);
         let mut room = (self.cfg.n_batch as u64).saturating_sub(shape.tokens);
         while room > 0 {
-            let Some(job) = self.batch.prefill.next_unplanned() else {
+            let Some(job) = self.core.batch.prefill.next_unplanned() else {
                 break;
             };
             let chunk = (job.remaining() as u64).min(room);
-            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
             room -= chunk;
         }
         if shape.tokens == 0 {
             return None;
         }
         shape.passes = shape.tokens.div_ceil(self.cfg.n_ubatch.max(1) as u64) as u32;
-        self.stats.max_running = self.stats.max_running.max(self.batch.running());
-        let dt = self.cost.step_time(&shape);
-        self.stats.steps += 1;
-        self.stats.busy += dt;
+        self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
+        let dt = self.core.cost.step_time(&shape);
+        self.core.stats.steps += 1;
+        self.core.stats.busy += dt;
         Some(dt)
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
-        self.batch.finish_step(now, out)
+        self.core.batch.finish_step(now, out)
     }
 
     fn outstanding(&self) -> u32 {
-        self.waiting.len() as u32 + self.batch.running()
+        self.core.waiting.len() as u32 + self.core.batch.running()
     }
 
     fn kv_load(&self) -> f64 {
-        self.batch.running() as f64 / self.cfg.parallel.max(1) as f64
+        self.core.batch.running() as f64 / self.cfg.parallel.max(1) as f64
     }
 
     fn stats(&self) -> EngineStats {
-        self.stats
+        self.core.stats
     }
 
     fn cancel(&mut self, id: ReqId) {
-        self.cancelled.push(id);
+        self.core.cancelled.push(id);
     }
 }

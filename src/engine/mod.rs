@@ -154,6 +154,38 @@ impl Admission {
     }
 }
 
+/// What every engine keeps: its cost model, the prompts waiting, the running batch, the
+/// requests the client gave up on (dropped at the next step) and its counters.
+pub struct EngineCore {
+    pub cost: crate::cost::CostModel,
+    pub waiting: std::collections::VecDeque<batch::PrefillJob>,
+    pub batch: batch::RunningBatch,
+    pub cancelled: Vec<ReqId>,
+    pub stats: EngineStats,
+}
+
+impl EngineCore {
+    pub fn new(cost: crate::cost::CostModel) -> EngineCore {
+        EngineCore {
+            cost,
+            waiting: std::collections::VecDeque::new(),
+            batch: batch::RunningBatch::default(),
+            cancelled: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Drops requests the client gave up on: from the queue and from the running set.
+    pub fn drop_cancelled(&mut self) {
+        if self.cancelled.is_empty() {
+            return;
+        }
+        let gone = std::mem::take(&mut self.cancelled);
+        self.waiting.retain(|j| !gone.contains(&j.id));
+        self.batch.purge(&gone);
+    }
+}
+
 /// A serving engine's scheduler, as driven by the event loop.
 pub trait Engine: Send {
     /// A request reaches the server at `now`; a refusal is reported through `out` at once.

@@ -10,12 +10,11 @@
 //! (prompt plus the tokens it had generated) when admitted again. A request whose prompt plus
 //! `max_tokens` exceeds `max_model_len` is refused (HTTP 400), as vLLM does.
 
-use super::batch::{PrefillJob, RunningBatch};
-use super::Admission;
+use super::batch::PrefillJob;
+use super::{Admission, EngineCore};
 use super::{Engine, EngineEvent, EngineRequest, EngineStats, RejectReason, ReqId};
 use crate::cost::{CostModel, StepShape};
 use crate::units::{Bytes, Nanos};
-use std::collections::VecDeque;
 
 /// Scheduler limits of a vLLM-style engine.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,54 +68,35 @@ pub fn activation_reserve(
 
 pub struct VllmEngine {
     cfg: VllmConfig,
-    cost: CostModel,
-    waiting: VecDeque<PrefillJob>,
-    batch: RunningBatch,
-    /// Requests the client gave up on, dropped at the next step.
-    cancelled: Vec<ReqId>,
+    core: EngineCore,
     next_order: u64,
-    stats: EngineStats,
 }
 
 impl VllmEngine {
-    /// Drops requests the client gave up on: from the queue and from the running set.
-    fn drop_cancelled(&mut self) {
-        if self.cancelled.is_empty() {
-            return;
-        }
-        let gone = std::mem::take(&mut self.cancelled);
-        self.waiting.retain(|j| !gone.contains(&j.id));
-        self.batch.purge(&gone);
-    }
-
     pub fn new(cfg: VllmConfig, cost: CostModel) -> VllmEngine {
         VllmEngine {
             cfg,
-            cost,
-            waiting: VecDeque::new(),
-            batch: RunningBatch::default(),
-            cancelled: Vec::new(),
+            core: EngineCore::new(cost),
             next_order: 0,
-            stats: EngineStats::default(),
         }
     }
 
     /// KV tokens the running set holds after a step that adds `extra` tokens.
     fn kv_after(&self, extra: u64) -> u64 {
-        self.batch.decode.context_sum()
-            + self.batch.prefill.done_sum()
+        self.core.batch.decode.context_sum()
+            + self.core.batch.prefill.done_sum()
             + extra
-            + self.cfg.block_size as u64 * self.batch.running() as u64
+            + self.cfg.block_size as u64 * self.core.batch.running() as u64
     }
 
     /// Preempts the newest running request back to the head of the queue; false when none runs.
     fn preempt_newest(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> bool {
-        let newest_decode = self.batch.decode.largest_tag();
-        let newest_prefill = self.batch.prefill.newest().map(|j| j.order);
+        let newest_decode = self.core.batch.decode.largest_tag();
+        let newest_prefill = self.core.batch.prefill.newest().map(|j| j.order);
         let job = match (newest_decode, newest_prefill) {
             (None, None) => return false,
             (Some((slot, tag)), p) if p.is_none_or(|p| tag > p) => {
-                let gone = self.batch.decode.remove(slot);
+                let gone = self.core.batch.decode.remove(slot);
                 PrefillJob {
                     id: gone.id,
                     prompt: gone.prompt,
@@ -128,7 +108,12 @@ impl VllmEngine {
                 }
             }
             _ => {
-                let mut job = self.batch.prefill.pop_newest().expect("a prefill runs");
+                let mut job = self
+                    .core
+                    .batch
+                    .prefill
+                    .pop_newest()
+                    .expect("a prefill runs");
                 job.done = 0;
                 if job.generated > 0 && job.preempted_at.is_none() {
                     job.preempted_at = Some(now);
@@ -137,8 +122,8 @@ impl VllmEngine {
             }
         };
         out.push(EngineEvent::Preempted { id: job.id });
-        self.stats.preemptions += 1;
-        self.waiting.push_front(job);
+        self.core.stats.preemptions += 1;
+        self.core.waiting.push_front(job);
         true
     }
 }
@@ -155,37 +140,45 @@ impl Engine for VllmEngine {
         };
         let job = match reason {
             Some(reason) => Err(reason),
-            None => {
-                self.cfg
-                    .admission
-                    .job(&req, req.output_tokens, self.waiting.len(), &mut self.stats)
-            }
+            None => self.cfg.admission.job(
+                &req,
+                req.output_tokens,
+                self.core.waiting.len(),
+                &mut self.core.stats,
+            ),
         };
-        super::enqueue(job, req.id, now, &mut self.waiting, &mut self.stats, out);
+        super::enqueue(
+            job,
+            req.id,
+            now,
+            &mut self.core.waiting,
+            &mut self.core.stats,
+            out,
+        );
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
-        self.drop_cancelled();
+        self.core.drop_cancelled();
         let cap = self.cfg.kv_capacity_tokens;
         // Running decodes first: each holds one more KV token after this step.
-        while !self.batch.decode.is_empty() && self.kv_after(0) > cap {
+        while !self.core.batch.decode.is_empty() && self.kv_after(0) > cap {
             self.preempt_newest(now, out);
         }
         let mut shape = StepShape {
             passes: 1,
             ..StepShape::default()
         };
-        self.batch.decode.add_to_shape(&mut shape);
+        self.core.batch.decode.add_to_shape(&mut shape);
         let mut budget = (self.cfg.max_num_batched_tokens as u64).saturating_sub(shape.tokens);
         let mut planned = 0u64;
         // Partial prefills continue, oldest first.
         while budget > 0 {
-            let Some(job) = self.batch.prefill.next_unplanned() else {
+            let Some(job) = self.core.batch.prefill.next_unplanned() else {
                 break;
             };
             let chunk = (job.remaining() as u64).min(budget);
             if self.kv_after(planned + chunk) > cap {
-                if shape.tokens == 0 && self.batch.prefill.len() > 1 {
+                if shape.tokens == 0 && self.core.batch.prefill.len() > 1 {
                     // Only partial prefills hold the cache: free the newest so the oldest moves.
                     self.preempt_newest(now, out);
                     continue;
@@ -193,17 +186,17 @@ impl Engine for VllmEngine {
                 // Otherwise wait for decodes to finish and free blocks.
                 break;
             }
-            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
             planned += chunk;
             budget -= chunk;
         }
         // Admit waiting requests (FIFO) while sequences, budget and KV allow. An unscheduled
         // partial prefill keeps its place in line.
         while budget > 0
-            && self.batch.running() < self.cfg.max_num_seqs
-            && self.batch.prefill.next_unplanned().is_none()
+            && self.core.batch.running() < self.cfg.max_num_seqs
+            && self.core.batch.prefill.next_unplanned().is_none()
         {
-            let Some(job) = self.waiting.front() else {
+            let Some(job) = self.core.waiting.front() else {
                 break;
             };
             let remaining = job.remaining() as u64;
@@ -216,30 +209,30 @@ impl Engine for VllmEngine {
             if self.kv_after(planned + chunk + cached + self.cfg.block_size as u64) > cap {
                 break;
             }
-            let mut job = self.waiting.pop_front().expect("front exists");
+            let mut job = self.core.waiting.pop_front().expect("front exists");
             job.order = self.next_order;
             self.next_order += 1;
-            self.batch.prefill.push(job);
-            self.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            self.core.batch.prefill.push(job);
+            self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
             planned += chunk;
             budget -= chunk;
         }
         if shape.tokens == 0 {
             return None;
         }
-        self.stats.max_running = self.stats.max_running.max(self.batch.running());
-        let dt = self.cost.step_time(&shape);
-        self.stats.steps += 1;
-        self.stats.busy += dt;
+        self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
+        let dt = self.core.cost.step_time(&shape);
+        self.core.stats.steps += 1;
+        self.core.stats.busy += dt;
         Some(dt)
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
-        self.batch.finish_step(now, out)
+        self.core.batch.finish_step(now, out)
     }
 
     fn outstanding(&self) -> u32 {
-        self.waiting.len() as u32 + self.batch.running()
+        self.core.waiting.len() as u32 + self.core.batch.running()
     }
 
     fn kv_load(&self) -> f64 {
@@ -247,10 +240,10 @@ impl Engine for VllmEngine {
     }
 
     fn stats(&self) -> EngineStats {
-        self.stats
+        self.core.stats
     }
 
     fn cancel(&mut self, id: ReqId) {
-        self.cancelled.push(id);
+        self.core.cancelled.push(id);
     }
 }
