@@ -193,8 +193,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             n_ubatch,
             ..
         } => {
+            // The scenario gives the model and datasheet; its own [calibration] (perhaps the
+            // profile being written) is left out.
             let scenario = match &scenario {
-                Some(p) => Some(spec::load(p, &parse_sets(&sets)?)?.remove(0)),
+                Some(p) => {
+                    Some(spec::load(p, &spec::without_calibration(parse_sets(&sets)?))?.remove(0))
+                }
                 None => None,
             };
             let name = out

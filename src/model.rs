@@ -93,6 +93,42 @@ pub struct ModelShape {
     pub moe: Option<Moe>,
 }
 
+/// What identifies a model for a calibration profile: its shape and formats, not its name
+/// (the same weights are served as "tiny-llama" and read from "models/x/config.json").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    pub layers: u32,
+    pub hidden: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub intermediate: u32,
+    pub vocab: u32,
+    pub experts: u32,
+    pub experts_per_token: u32,
+    pub weight_dtype: Dtype,
+    pub kv_dtype: Dtype,
+}
+
+impl ModelShape {
+    /// This model's identity in these formats.
+    pub fn identity(&self, weight_dtype: Dtype, kv_dtype: Dtype) -> ModelIdentity {
+        ModelIdentity {
+            layers: self.layers,
+            hidden: self.hidden,
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            intermediate: self.intermediate,
+            vocab: self.vocab,
+            experts: self.moe.as_ref().map_or(0, |m| m.experts),
+            experts_per_token: self.moe.as_ref().map_or(0, |m| m.experts_per_token),
+            weight_dtype,
+            kv_dtype,
+        }
+    }
+}
+
 /// The fields of a HF config.json that matter here; everything else is ignored.
 #[derive(Deserialize, Default)]
 struct HfConfig {

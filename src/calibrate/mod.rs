@@ -110,6 +110,7 @@ pub fn profile_from_fit(
         measured_on.model = Some(sc.model.name.clone());
         measured_on.hardware = Some(sc.device.name.clone());
         measured_on.weight_dtype = Some(format!("{:?}", sc.weight_dtype).to_lowercase());
+        measured_on.shape = Some(sc.model.identity(sc.weight_dtype, sc.kv_dtype));
     }
     let mut report = fit.report;
     report.notes.extend(notes);
@@ -214,6 +215,7 @@ pub fn from_server(
         model: Some(probed.model.clone()),
         engine: Some(probed.server.kind.clone()),
         weight_dtype: None,
+        shape: None,
     };
     Ok(profile_from_fit(
         name,
@@ -255,6 +257,7 @@ pub fn from_runs(
             .find_map(|r| r.metadata.as_ref().map(|m| m.model.clone())),
         engine: server.map(|s| s.kind),
         weight_dtype: None,
+        shape: None,
     };
     let notes = vec![format!(
         "{} step observations from {} run(s)",

@@ -191,6 +191,10 @@ pub struct MeasuredOn {
     pub engine: Option<String>,
     #[serde(default)]
     pub weight_dtype: Option<String>,
+    /// The model's shape and formats (recorded when calibrated with `--scenario`): what
+    /// decides whether a scenario's model is the one measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::model::ModelIdentity>,
 }
 
 /// The coefficient block of a profile, in the units people read (milliseconds).

@@ -170,6 +170,16 @@ impl DecodeSet {
         slots.len() as u32
     }
 
+    /// Σ ceil(L_i / b): KV blocks of `b` tokens the members hold after the next step (a
+    /// linear scan: asked only when the cache may be full).
+    pub fn blocks(&self, b: u64) -> u64 {
+        self.members
+            .iter()
+            .filter(|m| m.live)
+            .map(|m| (m.prompt as u64 + self.generated(m) as u64).div_ceil(b))
+            .sum()
+    }
+
     /// Whether `slot` still holds the member `id`.
     pub fn holds(&self, slot: u32, id: ReqId) -> bool {
         self.members
@@ -290,6 +300,11 @@ impl PrefillQueue {
         });
         self.done_sum -= freed;
         (before - self.jobs.len()) as u32
+    }
+
+    /// Σ ceil(done_j / b): KV blocks the partial prefills hold.
+    pub fn blocks(&self, b: u64) -> u64 {
+        self.jobs.iter().map(|j| (j.done as u64).div_ceil(b)).sum()
     }
 
     /// The job the next `plan_chunk` call would schedule.

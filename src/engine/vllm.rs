@@ -81,12 +81,29 @@ impl VllmEngine {
         }
     }
 
-    /// KV tokens the running set holds after a step that adds `extra` tokens.
-    fn kv_after(&self, extra: u64) -> u64 {
-        self.core.batch.decode.context_sum()
-            + self.core.batch.prefill.done_sum()
-            + extra
-            + self.cfg.block_size as u64 * self.core.batch.running() as u64
+    /// KV blocks the cache holds for running sequences: the block pool less vLLM's null block.
+    fn capacity_blocks(&self) -> u64 {
+        (self.cfg.kv_capacity_tokens / self.block()).saturating_sub(1).max(1)
+    }
+
+    fn block(&self) -> u64 {
+        self.cfg.block_size.max(1) as u64
+    }
+
+    /// KV blocks the running set holds after the coming step (each decode with its next
+    /// token, each partial prefill with what it computed): a cheap upper bound, Σ tokens / b
+    /// plus one block a sequence, and the exact Σ ceil(tokens / b) only when the bound says
+    /// the cache may be full.
+    fn used_blocks(&self, room_for: u64) -> u64 {
+        let b = self.block();
+        let batch = &self.core.batch;
+        let upper = (batch.decode.context_sum() + batch.prefill.done_sum()) / b
+            + batch.running() as u64;
+        if upper + room_for <= self.capacity_blocks() {
+            upper
+        } else {
+            batch.decode.blocks(b) + batch.prefill.blocks(b)
+        }
     }
 
     /// Preempts the newest running request back to the head of the queue; false when none runs.
@@ -133,7 +150,7 @@ impl Engine for VllmEngine {
         let total = req.input_tokens as u64 + req.output_tokens as u64;
         let reason = if total > self.cfg.max_model_len as u64 {
             Some(RejectReason::ExceedsMaxModelLen)
-        } else if total + self.cfg.block_size as u64 > self.cfg.kv_capacity_tokens {
+        } else if total.div_ceil(self.block()) > self.capacity_blocks() {
             Some(RejectReason::ExceedsKvCapacity)
         } else {
             None
@@ -159,10 +176,12 @@ impl Engine for VllmEngine {
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
         self.core.drop_cancelled();
-        let cap = self.cfg.kv_capacity_tokens;
-        // Running decodes first: each holds one more KV token after this step.
-        while !self.core.batch.decode.is_empty() && self.kv_after(0) > cap {
-            self.preempt_newest(now, out);
+        let (b, cap) = (self.block(), self.capacity_blocks());
+        // Running decodes first: each needs the block its next token goes into; while they do
+        // not fit, the newest running request is preempted (vLLM v1 recompute).
+        let mut preempted = false;
+        while !self.core.batch.decode.is_empty() && self.used_blocks(0) > cap {
+            preempted |= self.preempt_newest(now, out);
         }
         let mut shape = StepShape {
             passes: 1,
@@ -170,6 +189,7 @@ impl Engine for VllmEngine {
         };
         self.core.batch.decode.add_to_shape(&mut shape);
         let mut budget = (self.cfg.max_num_batched_tokens as u64).saturating_sub(shape.tokens);
+        // Blocks the chunks planned so far add.
         let mut planned = 0u64;
         // Partial prefills continue, oldest first.
         while budget > 0 {
@@ -177,22 +197,25 @@ impl Engine for VllmEngine {
                 break;
             };
             let chunk = (job.remaining() as u64).min(budget);
-            if self.kv_after(planned + chunk) > cap {
+            let done = job.done as u64;
+            let need = (done + chunk).div_ceil(b) - done.div_ceil(b);
+            if self.used_blocks(planned + need) + planned + need > cap {
                 if shape.tokens == 0 && self.core.batch.prefill.len() > 1 {
                     // Only partial prefills hold the cache: free the newest so the oldest moves.
-                    self.preempt_newest(now, out);
+                    preempted |= self.preempt_newest(now, out);
                     continue;
                 }
                 // Otherwise wait for decodes to finish and free blocks.
                 break;
             }
             self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
-            planned += chunk;
+            planned += need;
             budget -= chunk;
         }
-        // Admit waiting requests (FIFO) while sequences, budget and KV allow. An unscheduled
-        // partial prefill keeps its place in line.
-        while budget > 0
+        // Admit waiting requests (FIFO) while sequences, budget and blocks allow; none in a
+        // step that preempted (vLLM v1). An unscheduled partial prefill keeps its place.
+        while !preempted
+            && budget > 0
             && self.core.batch.running() < self.cfg.max_num_seqs
             && self.core.batch.prefill.next_unplanned().is_none()
         {
@@ -204,9 +227,9 @@ impl Engine for VllmEngine {
                 break;
             }
             let chunk = remaining.min(budget);
-            // A cached prefix holds its KV from admission on.
-            let cached = job.done as u64;
-            if self.kv_after(planned + chunk + cached + self.cfg.block_size as u64) > cap {
+            // A cached prefix holds its blocks from admission on.
+            let need = (job.done as u64 + chunk).div_ceil(b);
+            if self.used_blocks(planned + need) + planned + need > cap {
                 break;
             }
             let mut job = self.core.waiting.pop_front().expect("front exists");
@@ -214,7 +237,8 @@ impl Engine for VllmEngine {
             self.next_order += 1;
             self.core.batch.prefill.push(job);
             self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
-            planned += chunk;
+            // The job now counts in used_blocks with its cached prefix; the chunk is planned.
+            planned += need - (job.done as u64).div_ceil(b);
             budget -= chunk;
         }
         if shape.tokens == 0 {
@@ -236,7 +260,9 @@ impl Engine for VllmEngine {
     }
 
     fn kv_load(&self) -> f64 {
-        self.kv_after(0) as f64 / self.cfg.kv_capacity_tokens.max(1) as f64
+        let b = self.block();
+        let held = self.core.batch.decode.context_sum() + self.core.batch.prefill.done_sum();
+        held as f64 / (self.capacity_blocks() * b) as f64
     }
 
     fn stats(&self) -> EngineStats {

@@ -83,14 +83,54 @@ pub async fn discover(http: &reqwest::Client, base: &str) -> ServerInfo {
             info.kind = "vllm".into();
         }
     }
-    info.has_metrics = http
+    let metrics = match http
         .get(format!("{base}/metrics"))
         .timeout(Duration::from_secs(5))
         .send()
         .await
-        .is_ok_and(|r| r.status().is_success());
+    {
+        Ok(r) if r.status().is_success() => r.text().await.ok(),
+        _ => None,
+    };
+    info.has_metrics = metrics.is_some();
+    if let Some(c) = metrics.as_deref().and_then(super::prometheus::cache_config) {
+        let num = |k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok());
+        info.block_size = num("block_size").map(|b| b as u32);
+        info.kv_cache_tokens = num("kv_cache_size_tokens")
+            .or_else(|| Some(num("num_gpu_blocks")? * info.block_size? as u64));
+        info.prefix_caching = c
+            .get("enable_prefix_caching")
+            .map(|v| v.eq_ignore_ascii_case("true"));
+        info.raw.insert(
+            "cache_config".into(),
+            serde_json::to_value(&c).unwrap_or_default(),
+        );
+    }
     info.has_tokenize = tokenize(http, base, "hello world", false).await.is_some();
+    if info.vocab_size.is_none() {
+        info.vocab_size = vocab_by_detokenize(http, base).await;
+    }
     info
+}
+
+/// The vocabulary size of a server that does not state it (vLLM): the largest token id
+/// `/detokenize` turns into text (vLLM answers an unknown id with empty text, others refuse
+/// it), found by bisection over ids from 1,000 (about 20 requests), plus one.
+async fn vocab_by_detokenize(http: &reqwest::Client, base: &str) -> Option<u32> {
+    let known = |text: Option<String>| text.is_some_and(|t| !t.is_empty());
+    let (mut lo, mut hi) = (1000u32, 1u32 << 22); // lo known, hi not
+    if !known(detokenize(http, base, &[lo]).await) || known(detokenize(http, base, &[hi]).await) {
+        return None;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if known(detokenize(http, base, &[mid]).await) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo + 1)
 }
 
 /// POSTs JSON and reads a JSON answer; None on any failure.

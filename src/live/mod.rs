@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod prometheus;
 pub mod prompts;
 pub mod recorder;
 pub mod server;
@@ -21,7 +22,7 @@ pub mod stream;
 pub use server::{HttpServer, Server};
 
 use crate::metrics::{summarize_measured, RequestRecord, RunFacts, Summary};
-use crate::results::{RunMetadata, ServerInfo};
+use crate::results::{RunMetadata, ServerCounters, ServerInfo};
 use crate::spec::{Api, Spec};
 use crate::workload::{streams, Arrival, RequestSource, RequestSpec};
 use client::{Failure, Prompt, Target};
@@ -262,6 +263,7 @@ async fn run<S: Server>(
     } else {
         ProgressBar::hidden()
     };
+    let before = server.metrics().await.map(|t| prometheus::Reading::of(&t));
     let recorder = Recorder::create(&opts.records_path, progress)?;
     let (stop_tx, stop_rx) = watch::channel(None);
     let ctx = Arc::new(Ctx {
@@ -288,6 +290,32 @@ async fn run<S: Server>(
         });
     }
 
+    // The server's gauges, polled while the run lasts (peaks of running, waiting, KV use).
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(before.is_some()));
+    let poller = {
+        let (ctx, watching) = (ctx.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut peaks = ServerCounters::default();
+            while watching.load(Ordering::Relaxed) {
+                if let Some(text) = ctx.server.metrics().await {
+                    let r = prometheus::Reading::of(&text);
+                    peaks.polls += 1;
+                    let max_u32 = |p: Option<u32>, v: Option<f64>| match (p, v) {
+                        (p, Some(v)) => Some(p.unwrap_or(0).max(v.round() as u32)),
+                        (p, None) => p,
+                    };
+                    peaks.peak_running = max_u32(peaks.peak_running, r.running);
+                    peaks.peak_waiting = max_u32(peaks.peak_waiting, r.waiting);
+                    if let Some(k) = r.kv_usage {
+                        peaks.peak_kv_usage = Some(peaks.peak_kv_usage.unwrap_or(0.0).max(k));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            peaks
+        })
+    };
+
     // Every class at once, each with its own driver.
     let named = !sc.workload.classes.is_empty();
     let drivers = sc.workload.all_classes().zip(plans).map(|(w, plan)| {
@@ -307,6 +335,22 @@ async fn run<S: Server>(
         }
     });
     futures_util::future::join_all(drivers).await;
+    watching.store(false, Ordering::Relaxed);
+    let mut server_counters = poller.await.unwrap_or_default();
+    if let (Some(b), Some(a)) = (
+        before,
+        ctx.server
+            .metrics()
+            .await
+            .map(|t| prometheus::Reading::of(&t)),
+    ) {
+        let delta = |x: Option<f64>, y: Option<f64>| Some((y? - x?).max(0.0).round() as u64);
+        server_counters.preemptions = delta(b.preemptions, a.preemptions);
+        server_counters.prefix_cache_hit_tokens =
+            delta(b.prefix_cache_hit_tokens, a.prefix_cache_hit_tokens);
+        server_counters.prefix_cache_query_tokens =
+            delta(b.prefix_cache_query_tokens, a.prefix_cache_query_tokens);
+    }
 
     let aborted = ctx.stop_tx.borrow().clone();
     let ctx =
@@ -317,7 +361,14 @@ async fn run<S: Server>(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     let records = ctx.recorder.into_records();
-    let summary = summarize_measured(sc.point.clone(), &records, RunFacts::default());
+    let summary = summarize_measured(
+        sc.point.clone(),
+        &records,
+        RunFacts {
+            preemptions: server_counters.preemptions.unwrap_or(0),
+            ..RunFacts::default()
+        },
+    );
     let server_ms_per_token = (!server_timings.is_empty()).then(|| {
         server_timings
             .iter()
@@ -345,6 +396,7 @@ async fn run<S: Server>(
         server_ms_per_token,
         aborted,
         records_file,
+        server_counters,
     };
     Ok(SpotRun {
         records,
@@ -537,10 +589,13 @@ async fn one_request<S: Server>(
                     .push(t);
             }
             let prompt_tokens = tally.prompt_tokens.unwrap_or(p.spec.input);
-            // The server's own prompt count says how much it took from its cache.
-            record.cached_tokens = tally
-                .server_prompt
-                .map_or(0, |(n, _)| prompt_tokens.saturating_sub(n));
+            // The server says how much it took from its cache: vLLM in `usage`, llama-server
+            // by the prompt tokens it processed.
+            record.cached_tokens = tally.cached_tokens.unwrap_or_else(|| {
+                tally
+                    .server_prompt
+                    .map_or(0, |(n, _)| prompt_tokens.saturating_sub(n))
+            });
             record.server_prompt_ms = tally.server_prompt.map(|(_, ms)| ms);
             record.first_token_s = tally.first_token.map(|d| sent_s + d.as_secs_f64());
             record.end_s = tally.last_token.map(|d| sent_s + d.as_secs_f64());

@@ -21,6 +21,8 @@ pub struct StreamTally {
     pub tokens_seen: u32,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
+    /// Prompt tokens the server took from its prefix cache (`usage.prompt_tokens_details`).
+    pub cached_tokens: Option<u32>,
     /// The server's own decode timing: (predicted_n, predicted_ms) from the final `timings`.
     pub server_predicted: Option<(u32, f64)>,
     /// The server's own prompt timing: (prompt_n, prompt_ms).
@@ -138,6 +140,13 @@ impl StreamParser {
             self.tally.prompt_tokens = get("prompt_tokens").or(self.tally.prompt_tokens);
             self.tally.completion_tokens =
                 get("completion_tokens").or(self.tally.completion_tokens);
+            // vLLM with --enable-prompt-tokens-details: prompt tokens served by its prefix cache.
+            if let Some(c) = u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(|x| x.as_u64())
+            {
+                self.tally.cached_tokens = Some(c as u32);
+            }
         }
         let new_tokens = match predicted_n {
             Some(n) => n.saturating_sub(self.tally.tokens_seen),

@@ -125,6 +125,7 @@ metrics! {
     Failed => "failed", false;
     Duration => "duration", false;
     Preemptions => "preemptions", false;
+    PrefixCacheHitTokens => "prefix_cache_hit_tokens", false;
 }
 
 impl Metric {

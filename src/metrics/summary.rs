@@ -136,6 +136,9 @@ pub struct Summary {
     pub mean_in_flight: f64,
     /// Preemptions (KV cache exhausted, request recomputed).
     pub preemptions: u64,
+    /// Prompt tokens served from the server's prefix cache (successful requests).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefix_cache_hit_tokens: u64,
     /// Failed requests by reason.
     pub failed_by_reason: BTreeMap<String, u64>,
     /// Where step costs came from (datasheet projection, calibration profile).
@@ -173,6 +176,7 @@ impl Summary {
             Metric::Failed => self.failed as f64,
             Metric::Duration => self.duration,
             Metric::Preemptions => self.preemptions as f64,
+            Metric::PrefixCacheHitTokens => self.prefix_cache_hit_tokens as f64,
         }
     }
 
@@ -194,6 +198,10 @@ impl Summary {
         }
         band
     }
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// The run's own window, where it states one (a `vllm bench` file's benchmark duration).
@@ -235,6 +243,7 @@ pub struct SummaryBuilder {
     failed: u64,
     total_in: u64,
     total_out: u64,
+    cached: u64,
     start_s: f64,
     end_s: f64,
     /// Σ (finish − sent) in nanoseconds.
@@ -255,6 +264,7 @@ impl Default for SummaryBuilder {
             failed: 0,
             total_in: 0,
             total_out: 0,
+            cached: 0,
             start_s: f64::INFINITY,
             end_s: f64::NEG_INFINITY,
             busy_ns: 0,
@@ -292,6 +302,7 @@ impl SummaryBuilder {
         self.completed += 1;
         self.total_in += r.input_tokens as u64;
         self.total_out += r.output_tokens as u64;
+        self.cached += r.cached_tokens as u64;
         if let Some(t) = r.ttft_s() {
             self.ttft_ms.push(t * 1e3);
         }
@@ -377,6 +388,7 @@ impl SummaryBuilder {
             },
             mean_in_flight,
             preemptions: facts.preemptions,
+            prefix_cache_hit_tokens: self.cached,
             failed_by_reason: self.failed_by_reason,
             cost_model: facts.cost_model,
             band: None,

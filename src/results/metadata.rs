@@ -19,10 +19,35 @@ pub struct ServerInfo {
     /// Context per slot.
     pub n_ctx_slot: Option<u32>,
     pub vocab_size: Option<u32>,
+    /// vLLM (`vllm:cache_config_info`): KV-cache block size and capacity in tokens, and
+    /// whether prefix caching is on.
+    #[serde(default)]
+    pub block_size: Option<u32>,
+    #[serde(default)]
+    pub kv_cache_tokens: Option<u64>,
+    #[serde(default)]
+    pub prefix_caching: Option<bool>,
     pub has_tokenize: bool,
     pub has_metrics: bool,
     /// The raw answers, for the record.
     pub raw: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the server's own `/metrics` said about a run: counter deltas from before to after,
+/// and the peaks of its gauges, polled during the run. Absent where the server has no such
+/// metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCounters {
+    pub preemptions: Option<u64>,
+    /// Prompt tokens served from the prefix cache, and prompt tokens looked up in it.
+    pub prefix_cache_hit_tokens: Option<u64>,
+    pub prefix_cache_query_tokens: Option<u64>,
+    pub peak_running: Option<u32>,
+    pub peak_waiting: Option<u32>,
+    /// Fraction of the KV cache in use, at its highest.
+    pub peak_kv_usage: Option<f64>,
+    /// How many times `/metrics` was read during the run.
+    pub polls: u32,
 }
 
 /// Facts of a spot run, saved next to its records.
@@ -49,4 +74,7 @@ pub struct RunMetadata {
     /// Why the run stopped early, if it did.
     pub aborted: Option<String>,
     pub records_file: String,
+    /// The server's own counters over the run (`/metrics`).
+    #[serde(default)]
+    pub server_counters: ServerCounters,
 }

@@ -10,7 +10,7 @@ pub mod runs;
 pub mod shard;
 
 pub use folder::{clear, read_records, Folder, PointOutput, TaskRecord};
-pub use metadata::{RunMetadata, ServerInfo};
+pub use metadata::{RunMetadata, ServerCounters, ServerInfo};
 pub use runs::{Run, RunFormat};
 
 /// Files capsim writes into a results folder (besides records files).

@@ -209,6 +209,19 @@ impl Spec {
     }
 }
 
+/// `sets` plus an override that empties `[calibration]`: for `calibrate --scenario`, whose
+/// scenario may name the very profile being written.
+pub fn without_calibration(mut sets: Vec<Override>) -> Vec<Override> {
+    sets.insert(
+        0,
+        Override {
+            path: vec!["calibration".into()],
+            value: toml::Value::Table(toml::Table::new()),
+        },
+    );
+    sets
+}
+
 /// Reads a scenario file, applies `--set` overrides, and resolves every sweep point.
 pub fn load(path: &Path, sets: &[Override]) -> InputResult<Vec<Spec>> {
     let text = std::fs::read_to_string(path)
@@ -407,11 +420,24 @@ fn resolve(
             }
             words.push(')');
             let on = &profile.measured_on;
-            let same_model = on.model.as_deref().is_none_or(|m| m == model.name);
+            // The model measured is this one when its recorded shape matches; a profile with
+            // no shape recorded goes by the model's name.
+            let same_model = match &on.shape {
+                Some(shape) => *shape == model.identity(weight_dtype, kv_dtype),
+                None => on.model.as_deref().is_none_or(|m| m == model.name),
+            };
             let same_hw = on.hardware.as_deref().is_none_or(|h| h == device.name);
+            // Measured without a scenario: neither shape nor hardware is known, and nothing can
+            // be projected; the step model is used as measured, and the cost model says so.
+            let unknown = on.shape.is_none() && on.hardware.is_none();
             match (&profile.step, profile.coefficients()) {
                 (Some(step), c) if (same_model && same_hw) || c.is_none() => {
-                    if !(same_model && same_hw) {
+                    if unknown && !same_model {
+                        words.push_str(&format!(
+                            ", measured on a server that served '{}' (no model shape recorded: calibrate with --scenario to check it is this model)",
+                            on.model.as_deref().unwrap_or("?")
+                        ));
+                    } else if !(same_model && same_hw) {
                         return Err(InputError::new(
                             "calibration.profile",
                             format!(

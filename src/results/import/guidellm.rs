@@ -227,6 +227,7 @@ fn stated(b: &Value, point: Point, duration: f64) -> Summary {
         mean_user_output_throughput: f64::NAN,
         mean_in_flight: m("request_concurrency", "mean"),
         preemptions: 0,
+        prefix_cache_hit_tokens: 0,
         failed_by_reason: if failed > 0 {
             BTreeMap::from([("failed (GuideLLM)".to_string(), failed)])
         } else {

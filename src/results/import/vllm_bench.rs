@@ -222,6 +222,7 @@ fn stated(v: &serde_json::Value, point: Point, duration: f64) -> Summary {
         mean_user_output_throughput: f64::NAN,
         mean_in_flight,
         preemptions: 0,
+        prefix_cache_hit_tokens: 0,
         failed_by_reason: if failed > 0 {
             BTreeMap::from([("failed (vllm bench aggregate)".to_string(), failed)])
         } else {
