@@ -213,6 +213,8 @@ pub struct PrefillJob {
     pub order: u64,
     /// When the request was preempted, for the inter-token gap it will report.
     pub preempted_at: Option<Nanos>,
+    /// Leading prompt tokens shared by every request of the workload.
+    pub shared: u32,
 }
 
 impl PrefillJob {
@@ -225,6 +227,7 @@ impl PrefillJob {
             done: 0,
             order: 0,
             preempted_at: None,
+            shared: 0,
         }
     }
 

@@ -76,13 +76,18 @@ impl Engine for LlamaCppEngine {
         );
     }
 
-    fn start_step(&mut self, _now: Nanos, _out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+    fn start_step(&mut self, _now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
         self.core.drop_cancelled();
-        // Free slots take queued requests in arrival order.
+        // Free slots take queued requests in arrival order; a slot that served the shared
+        // prefix before keeps it cached (one request a slot warms them all).
         while self.core.batch.running() < self.cfg.parallel {
-            let Some(job) = self.core.waiting.pop_front() else {
+            let Some(mut job) = self.core.waiting.pop_front() else {
                 break;
             };
+            let done =
+                self.core
+                    .done_at_admission(&job, &self.cfg.admission, self.cfg.parallel as u64);
+            self.core.admit(&mut job, done, out);
             self.core.batch.prefill.push(job);
         }
         let mut shape = StepShape::default();

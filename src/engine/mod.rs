@@ -24,6 +24,9 @@ pub struct EngineRequest {
     /// Leading prompt tokens the client's previous turn left in the server's prefix cache
     /// (the conversation so far); an engine with prefix caching prefills only the rest.
     pub cached_tokens: u32,
+    /// Leading prompt tokens every request of the workload shares (a system prompt): cached
+    /// once computed, for every later request.
+    pub shared_prefix: u32,
 }
 
 /// Why a server refused a request.
@@ -130,6 +133,9 @@ pub struct Admission {
     pub prefix_caching: bool,
     /// Requests allowed to wait; one more is refused with HTTP 429 (None: unbounded).
     pub max_queue: Option<u32>,
+    /// Prefix-cache hits come in whole blocks of this many tokens (vLLM: its KV block size;
+    /// llama.cpp reuses a slot's cache token by token: 1).
+    pub hit_granularity: u32,
 }
 
 impl Admission {
@@ -145,9 +151,12 @@ impl Admission {
             return Err(RejectReason::QueueFull);
         }
         let mut job = batch::PrefillJob::fresh(req.id, req.input_tokens, output);
+        job.shared = req.shared_prefix;
         if self.prefix_caching {
-            // At least the last prompt token is computed: it yields the first output token.
-            job.done = req.cached_tokens.min(req.input_tokens.saturating_sub(1));
+            // At least the last prompt token is computed: it yields the first output token;
+            // and the cache answers in whole blocks.
+            let g = self.hit_granularity.max(1);
+            job.done = req.cached_tokens.min(req.input_tokens.saturating_sub(1)) / g * g;
             stats.cached_tokens += job.done as u64;
         }
         Ok(job)
@@ -162,6 +171,8 @@ pub struct EngineCore {
     pub batch: batch::RunningBatch,
     pub cancelled: Vec<ReqId>,
     pub stats: EngineStats,
+    /// Requests with the shared prefix admitted so far.
+    shared_admitted: u64,
 }
 
 impl EngineCore {
@@ -172,6 +183,45 @@ impl EngineCore {
             batch: batch::RunningBatch::default(),
             cancelled: Vec::new(),
             stats: EngineStats::default(),
+            shared_admitted: 0,
+        }
+    }
+
+    /// What a waiting job would have computed when admitted now: its cached conversation,
+    /// or the workload's shared prefix once `warm_after` requests carrying it were admitted
+    /// (vLLM: 1, its blocks are hashed as they are allocated; llama.cpp: one a slot, each
+    /// slot caching its own prompt), in whole blocks of `admission.hit_granularity`.
+    pub fn done_at_admission(
+        &self,
+        job: &batch::PrefillJob,
+        admission: &Admission,
+        warm_after: u64,
+    ) -> u32 {
+        if job.shared == 0
+            || !admission.prefix_caching
+            || job.generated > 0
+            || self.shared_admitted < warm_after
+        {
+            return job.done;
+        }
+        let g = admission.hit_granularity.max(1);
+        job.done
+            .max(job.shared.min(job.prompt.saturating_sub(1)) / g * g)
+    }
+
+    /// A waiting job joins the running batch having computed `done` tokens (from
+    /// [`EngineCore::done_at_admission`]): a cache hit beyond what it had is counted and told.
+    pub fn admit(&mut self, job: &mut batch::PrefillJob, done: u32, out: &mut Vec<EngineEvent>) {
+        if done > job.done {
+            self.stats.cached_tokens += (done - job.done) as u64;
+            job.done = done;
+            out.push(EngineEvent::CacheHit {
+                id: job.id,
+                tokens: done,
+            });
+        }
+        if job.shared > 0 {
+            self.shared_admitted += 1;
         }
     }
 

@@ -83,7 +83,9 @@ impl VllmEngine {
 
     /// KV blocks the cache holds for running sequences: the block pool less vLLM's null block.
     fn capacity_blocks(&self) -> u64 {
-        (self.cfg.kv_capacity_tokens / self.block()).saturating_sub(1).max(1)
+        (self.cfg.kv_capacity_tokens / self.block())
+            .saturating_sub(1)
+            .max(1)
     }
 
     fn block(&self) -> u64 {
@@ -97,8 +99,8 @@ impl VllmEngine {
     fn used_blocks(&self, room_for: u64) -> u64 {
         let b = self.block();
         let batch = &self.core.batch;
-        let upper = (batch.decode.context_sum() + batch.prefill.done_sum()) / b
-            + batch.running() as u64;
+        let upper =
+            (batch.decode.context_sum() + batch.prefill.done_sum()) / b + batch.running() as u64;
         if upper + room_for <= self.capacity_blocks() {
             upper
         } else {
@@ -122,6 +124,7 @@ impl VllmEngine {
                     done: 0,
                     order: 0,
                     preempted_at: Some(now),
+                    shared: 0,
                 }
             }
             _ => {
@@ -219,26 +222,29 @@ impl Engine for VllmEngine {
             && self.core.batch.running() < self.cfg.max_num_seqs
             && self.core.batch.prefill.next_unplanned().is_none()
         {
-            let Some(job) = self.core.waiting.front() else {
+            let Some(front) = self.core.waiting.front() else {
                 break;
             };
-            let remaining = job.remaining() as u64;
+            let mut job = *front;
+            let done = self.core.done_at_admission(&job, &self.cfg.admission, 1);
+            let remaining = (job.target() - done) as u64;
             if !self.cfg.chunked_prefill && remaining > budget {
                 break;
             }
             let chunk = remaining.min(budget);
             // A cached prefix holds its blocks from admission on.
-            let need = (job.done as u64 + chunk).div_ceil(b);
+            let need = (done as u64 + chunk).div_ceil(b);
             if self.used_blocks(planned + need) + planned + need > cap {
                 break;
             }
-            let mut job = self.core.waiting.pop_front().expect("front exists");
+            self.core.waiting.pop_front();
+            self.core.admit(&mut job, done, out);
             job.order = self.next_order;
             self.next_order += 1;
             self.core.batch.prefill.push(job);
             self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
             // The job now counts in used_blocks with its cached prefix; the chunk is planned.
-            planned += need - (job.done as u64).div_ceil(b);
+            planned += need - (done as u64).div_ceil(b);
             budget -= chunk;
         }
         if shape.tokens == 0 {

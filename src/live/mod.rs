@@ -212,7 +212,7 @@ async fn run<S: Server>(
     let mut prompt_rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ PROMPTS_STREAM ^ fresh);
     let mut maker = prompts::PromptMaker::new(
         info.vocab_size,
-        sc.endpoint.shared_prefix_tokens,
+        sc.workload.shared_prefix,
         info.has_tokenize,
         &mut prompt_rng,
     );

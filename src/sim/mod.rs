@@ -142,6 +142,8 @@ struct Sim<'s> {
     itl: ItlStats,
     rng_latency: Xoshiro256PlusPlus,
     request_latency: Nanos,
+    /// Tokens every prompt starts with (the workload's shared prefix).
+    shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
 }
 
@@ -207,6 +209,7 @@ pub fn run(
         itl: ItlStats::default(),
         rng_latency: rng(streams::LATENCY),
         request_latency,
+        shared_prefix: workload.shared_prefix,
         sink,
     };
     sim.start();
@@ -424,12 +427,13 @@ impl Sim<'_> {
             return; // the client gave up before the request arrived
         }
         req.delivered = true;
-        let r = req.replica as usize;
+        let (r, input, output, cached) = (req.replica as usize, req.input, req.output, req.cached);
         let er = EngineRequest {
             id,
-            input_tokens: req.input,
-            output_tokens: req.output,
-            cached_tokens: req.cached,
+            input_tokens: input,
+            output_tokens: output,
+            cached_tokens: cached,
+            shared_prefix: self.shared_prefix.min(input),
         };
         let rep = &mut self.replicas[r];
         rep.engine.submit(er, now, &mut self.buf);

@@ -184,6 +184,7 @@ pub(super) fn resolve_engine(
                     admission: Admission {
                         prefix_caching: e.enable_prefix_caching.unwrap_or(true),
                         max_queue,
+                        hit_granularity: block_size,
                     },
                 },
                 flavor: kind.name().to_string(),
@@ -240,6 +241,7 @@ pub(super) fn resolve_engine(
                 admission: Admission {
                     prefix_caching: e.cache_prompt.unwrap_or(true),
                     max_queue,
+                    hit_granularity: 1,
                 },
             };
             Ok(EngineSpec::LlamaCpp(cfg))

@@ -41,7 +41,7 @@ pub struct EndpointSection {
     pub ignore_eos: Option<bool>,
     /// Requests sent (one at a time) before measuring, excluded from the results. Default 1.
     pub warmup_requests: Option<u32>,
-    /// Tokens every prompt starts with (a shared prefix a prefix cache can reuse). Default 0.
+    /// Same as `workload.shared_prefix_tokens` (kept here for older scenarios).
     pub shared_prefix_tokens: Option<u32>,
 }
 
@@ -181,6 +181,9 @@ pub struct WorkloadSection {
     pub turns: Option<u32>,
     /// A class's name in per-class results (`[[workload.class]]`; the table itself is "main").
     pub name: Option<String>,
+    /// Tokens every prompt starts with (a shared system prompt), in every class; the server's
+    /// prefix cache serves them after the first request. Default 0.
+    pub shared_prefix_tokens: Option<u32>,
     /// Other classes of clients running at the same time.
     pub class: Option<Vec<WorkloadSection>>,
 }

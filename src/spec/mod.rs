@@ -281,7 +281,7 @@ fn resolve(
     path: &Path,
     base: &Path,
 ) -> InputResult<Spec> {
-    let workload_table = doc.get("workload").map(toml_to_json).unwrap_or_default();
+    let mut workload_table = doc.get("workload").map(toml_to_json).unwrap_or_default();
     let raw: ScenarioFile =
         serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
             let key = e.path().to_string();
@@ -541,9 +541,25 @@ fn resolve(
     }
     let router = raw.cluster.router.unwrap_or(RouterKind::LeastOutstanding);
 
-    let workload = workload::resolve_workload(&raw.workload, base)?;
+    let mut workload = workload::resolve_workload(&raw.workload, base)?;
     engine::check_request_fits(&engine, &workload)?;
     let endpoint = endpoint::resolve_endpoint(&raw.endpoint)?;
+    // The shared prefix belongs to the workload; [endpoint] may still name it.
+    if endpoint.shared_prefix_tokens > 0 {
+        if raw.workload.shared_prefix_tokens.is_some() {
+            return Err(InputError::new(
+                "endpoint.shared_prefix_tokens",
+                "is also set as workload.shared_prefix_tokens: keep one",
+            ));
+        }
+        workload.shared_prefix = endpoint.shared_prefix_tokens;
+        if let serde_json::Value::Object(t) = &mut workload_table {
+            t.insert(
+                "shared_prefix_tokens".into(),
+                endpoint.shared_prefix_tokens.into(),
+            );
+        }
+    }
     Ok(Spec {
         name,
         file: path.to_path_buf(),

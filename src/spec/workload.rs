@@ -27,8 +27,15 @@ pub(super) fn resolve_workload(section: &WorkloadSection, base: &Path) -> InputR
     };
     let mut main = resolve_section(section, "workload", base, lengths)?;
     main.name = section.name.clone().unwrap_or_else(|| "main".into());
+    main.shared_prefix = section.shared_prefix_tokens.unwrap_or(0);
     for (i, class) in section.class.iter().flatten().enumerate() {
         let prefix = format!("workload.class[{i}]");
+        if class.shared_prefix_tokens.is_some() {
+            return Err(InputError::new(
+                format!("{prefix}.shared_prefix_tokens"),
+                "is set for the whole workload, in [workload]",
+            ));
+        }
         if class.class.is_some() {
             return Err(InputError::new(
                 format!("{prefix}.class"),
@@ -241,5 +248,6 @@ fn resolve_section(
         output_tokens,
         seed: w.seed.unwrap_or(0),
         timeout,
+        shared_prefix: 0,
     })
 }

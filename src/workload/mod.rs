@@ -132,6 +132,9 @@ pub struct Workload {
     pub classes: Vec<Workload>,
     /// What reading the workload let pass with a warning (skipped trace rows).
     pub warnings: Vec<String>,
+    /// Tokens every prompt of every class starts with (a shared system prompt): a server with
+    /// prefix caching computes them once and serves them from its cache after.
+    pub shared_prefix: u32,
 }
 
 impl Workload {

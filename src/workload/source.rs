@@ -235,6 +235,7 @@ mod tests {
             timeout: None,
             classes: Vec::new(),
             warnings: Vec::new(),
+            shared_prefix: 0,
         }
     }
 
