@@ -224,6 +224,7 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
             request_latency_ms.max(0.0)
         },
         decode_batch_factors: Vec::new(),
+        step_cv: None,
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise.
     let rms = (sse / n as f64).sqrt();

@@ -12,6 +12,15 @@ use crate::cost::Profile;
 use crate::spec::Spec;
 use fit::Fit;
 
+/// A decode step from inter-token gaps (ms): their mean, leaving out gaps over twice the
+/// median (steps that also carried another request's prefill, which the simulation models
+/// itself). The mean, not the median, because TPOT is a mean.
+pub fn typical_gap_ms(gaps: &mut [f64]) -> Option<f64> {
+    let m = crate::metrics::median(gaps)?;
+    let kept: Vec<f64> = gaps.iter().copied().filter(|g| *g <= 2.0 * m).collect();
+    Some(kept.iter().sum::<f64>() / kept.len().max(1) as f64)
+}
+
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()

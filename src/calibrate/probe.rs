@@ -68,17 +68,49 @@ impl ProbeOptions {
     }
 }
 
-/// B requests sent together decode in lockstep: the median gap in the middle of their streams
-/// is one decode step at batch B.
+/// How a server streamed a decode probe's tokens.
+#[derive(Clone, Copy, Debug, Default)]
+struct Streaming {
+    gaps: usize,
+    /// Gaps under 0.2 ms: tokens that arrived together, not one step apart.
+    near_zero: usize,
+    tokens: u64,
+    chunks: u64,
+}
+
+impl Streaming {
+    /// Tokens arrive in bursts (several per chunk, or many at once): inter-token gaps do not
+    /// show the server's step time.
+    fn bursty(&self) -> Option<String> {
+        let zero = self.near_zero as f64 / self.gaps.max(1) as f64;
+        let per_chunk = self.tokens as f64 / self.chunks.max(1) as f64;
+        (self.gaps >= 20 && (zero > 0.3 || per_chunk > 1.5)).then(|| {
+            format!(
+                "{:.0}% of the inter-token gaps are under 0.2 ms and a chunk carries {per_chunk:.1} tokens on average",
+                zero * 100.0
+            )
+        })
+    }
+}
+
+/// What every probe request needs: the client, where and how to send, and prompts.
+struct Prober<'a> {
+    http: &'a reqwest::Client,
+    target: &'a Target,
+    maker: &'a PromptMaker,
+}
+
+/// B requests sent together decode in lockstep: the typical gap in the middle of their
+/// streams (see [`super::typical_gap_ms`]) is one decode step at batch B.
 async fn decode_probe(
-    http: &reqwest::Client,
-    target: &Target,
-    maker: &PromptMaker,
+    p: &Prober<'_>,
     rng: &mut Xoshiro256PlusPlus,
     batch: u32,
     prompt: u64,
     out: u32,
+    streaming: &mut Streaming,
 ) -> anyhow::Result<Option<f64>> {
+    let (http, target, maker) = (p.http, p.target, p.maker);
     let prompts: Vec<Prompt> = (0..batch)
         .map(|_| Prompt::Tokens(maker.token_ids(prompt as u32, rng)))
         .collect();
@@ -95,10 +127,21 @@ async fn decode_probe(
             )
         })?;
         let itl = &tally.itl_s;
+        streaming.gaps += itl.len();
+        streaming.near_zero += itl.iter().filter(|g| **g < 2e-4).count();
+        streaming.tokens += tally.completion_tokens.unwrap_or(tally.tokens_seen) as u64;
+        streaming.chunks += tally.chunks as u64;
         let (lo, hi) = (itl.len() / 5, itl.len() - itl.len() / 5);
         gaps.extend(itl[lo..hi].iter().filter(|g| **g > 0.0).map(|g| g * 1e3));
     }
-    Ok(median(&mut gaps))
+    Ok(super::typical_gap_ms(&mut gaps))
+}
+
+/// Why a bursty stream cannot be calibrated, and what to do.
+fn bursty(base: &str, how: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the server at {base} streams tokens in bursts ({how}), so the gaps between tokens do not show its step time and a profile fitted from them would be wrong; capsim will not write one. vLLM does this on a few CPU cores in its default multi-process layout (the engine busy-polls the core the API server needs): start it with VLLM_ENABLE_V1_MULTIPROCESSING=0 and --distributed-executor-backend uni, or fit from recorded runs with `capsim calibrate --from`"
+    )
 }
 
 /// Runs the probe plan. Any failed probe request ends calibration with its reason: a profile is
@@ -204,16 +247,24 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     };
 
     // 1. Decode at batch 1, short context.
+    let mut streaming = Streaming::default();
+    let prober = Prober {
+        http: &http,
+        target: &target,
+        maker: &maker,
+    };
     let ms = decode_probe(
-        &http,
-        &target,
-        &maker,
+        &prober,
         &mut rng,
         1,
         short_prompt,
         decode_out,
+        &mut streaming,
     )
     .await?;
+    if let Some(how) = streaming.bursty() {
+        return Err(bursty(&base, &how));
+    }
     requests += 1;
     decode_at(1, short_prompt, ms, &mut observations);
 
@@ -278,13 +329,12 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     continue;
                 }
                 let ms = decode_probe(
-                    &http,
-                    &target,
-                    &maker,
+                    &prober,
                     &mut rng,
                     b,
                     short_prompt,
                     decode_out,
+                    &mut streaming,
                 )
                 .await?;
                 requests += b as u64;
@@ -292,14 +342,53 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             }
         }
     }
-    let long_prompt = (context * 6 / 10).min(8192).max(short_prompt);
-    for b in [1, max_batch] {
-        if over() || long_prompt <= short_prompt * 4 {
-            break;
+    // Decode at longer contexts: what reading the KV cache and attending over it cost, at a
+    // few batch sizes (the operating points of real workloads, not only short prompts).
+    let mid_batch = (max_batch / 4).clamp(2, 8);
+    for frac in [2u64, 6] {
+        let long_prompt = (context * frac / 10).min(8192);
+        if long_prompt <= short_prompt * 4 {
+            continue;
         }
-        let ms = decode_probe(&http, &target, &maker, &mut rng, b, long_prompt, decode_out).await?;
-        requests += b as u64;
-        decode_at(b, long_prompt, ms, &mut observations);
+        for b in [1, mid_batch, max_batch] {
+            if over() {
+                break;
+            }
+            let ms = decode_probe(
+                &prober,
+                &mut rng,
+                b,
+                long_prompt,
+                decode_out,
+                &mut streaming,
+            )
+            .await?;
+            requests += b as u64;
+            decode_at(b, long_prompt, ms, &mut observations);
+        }
+    }
+    // What is left of the budget: more decode rounds (a shared machine drifts; more rounds
+    // average it and show how much).
+    for _ in 0..2 {
+        for &b in &batches {
+            if over() {
+                break;
+            }
+            let ms = decode_probe(
+                &prober,
+                &mut rng,
+                b,
+                short_prompt,
+                decode_out,
+                &mut streaming,
+            )
+            .await?;
+            requests += b as u64;
+            decode_at(b, short_prompt, ms, &mut observations);
+        }
+    }
+    if let Some(how) = streaming.bursty() {
+        return Err(bursty(&base, &how));
     }
     if over() {
         notes.push(format!(

@@ -4,7 +4,6 @@
 
 use super::fit::Observation;
 use crate::cost::StepShape;
-use crate::metrics::median;
 use crate::metrics::RequestRecord;
 use crate::results::Run;
 
@@ -38,12 +37,7 @@ pub fn observations(runs: &[Run]) -> Vec<Observation> {
             .filter(|g| **g > 0.0)
             .map(|g| g * 1e3)
             .collect();
-        // The typical step: the mean of the gaps, leaving out those over twice the median
-        // (steps that carried another request's prefill, which the simulation models itself).
-        let typical = median(&mut gaps).map(|m| {
-            let kept: Vec<f64> = gaps.iter().copied().filter(|g| *g <= 2.0 * m).collect();
-            kept.iter().sum::<f64>() / kept.len().max(1) as f64
-        });
+        let typical = super::typical_gap_ms(&mut gaps);
         if let Some(ms) = typical.filter(|_| steady) {
             let l = (mean_in + mean_out / 2.0).round() as u64;
             obs.push(Observation {

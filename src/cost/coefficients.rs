@@ -22,7 +22,15 @@ pub struct Coefficients {
     pub bw_efficiency: f64,
     /// Achieved fraction of peak dense tensor throughput.
     pub flops_efficiency: f64,
+    /// Coefficient of variation of one step's duration (step-to-step noise).
+    pub step_cv: f64,
 }
+
+/// Step-to-step noise of a GPU server without a measurement of its own: 3%, the median
+/// coefficient of variation of decode gaps within a request of the llama.cpp CUDA runs on an
+/// H100 at one user (`reports/data/h100-llamacpp-runs.tgz`, closed loop C = 1, 32 requests;
+/// middle 60% of each request's gaps, gaps over twice the median left out).
+pub const DEFAULT_STEP_CV: f64 = 0.03;
 
 impl Coefficients {
     pub fn datasheet_defaults() -> Coefficients {
@@ -31,6 +39,7 @@ impl Coefficients {
             per_seq_s: 20e-6,
             bw_efficiency: 0.85,
             flops_efficiency: 0.6,
+            step_cv: DEFAULT_STEP_CV,
         }
     }
 
@@ -58,7 +67,14 @@ impl Coefficients {
         check_nonneg("overhead_ms", self.overhead_s)?;
         check_nonneg("per_seq_ms", self.per_seq_s)?;
         check_frac("bw_efficiency", self.bw_efficiency)?;
-        check_frac("flops_efficiency", self.flops_efficiency)
+        check_frac("flops_efficiency", self.flops_efficiency)?;
+        if !(self.step_cv.is_finite() && (0.0..=2.0).contains(&self.step_cv)) {
+            return Err(InputError::new(
+                "calibration.step_cv",
+                format!("must be in [0, 2] (got {})", self.step_cv),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +102,10 @@ pub struct MeasuredStep {
     /// f(B) for B = 1, 2, …; the last applies to larger batches; empty = 1.
     #[serde(default)]
     pub decode_batch_factors: Vec<f64>,
+    /// Coefficient of variation of one decode step, as the probes measured it (absent in
+    /// older profiles: the default applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_cv: Option<f64>,
 }
 
 impl MeasuredStep {
@@ -324,6 +344,11 @@ impl Profile {
             per_seq_s: c.per_seq_ms.value / 1e3,
             bw_efficiency: c.bw_efficiency.value,
             flops_efficiency: c.flops_efficiency.value,
+            step_cv: self
+                .step
+                .as_ref()
+                .and_then(|s| s.step_cv)
+                .unwrap_or(DEFAULT_STEP_CV),
         })
     }
 

@@ -155,8 +155,19 @@ impl CostModel {
     pub fn with_measured(mut self, step: MeasuredStep) -> CostModel {
         self.coefficients.overhead_s = step.overhead_ms / 1e3;
         self.coefficients.per_seq_s = step.per_seq_ms / 1e3;
+        if let Some(cv) = step.step_cv {
+            self.coefficients.step_cv = cv;
+        }
         self.measured = Some(step);
         self
+    }
+
+    /// Coefficient of variation of a step's duration: the measured one, else the default.
+    pub fn step_cv(&self) -> f64 {
+        self.measured
+            .as_ref()
+            .and_then(|m| m.step_cv)
+            .unwrap_or(self.coefficients.step_cv)
     }
 
     /// Fixed delay between a client sending a request and the engine seeing it, plus the

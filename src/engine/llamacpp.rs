@@ -41,10 +41,11 @@ pub struct LlamaCppEngine {
 }
 
 impl LlamaCppEngine {
-    pub fn new(cfg: LlamaCppConfig, cost: CostModel) -> LlamaCppEngine {
+    /// An engine stepping with `cost`; `seed` seeds its step noise.
+    pub fn new(cfg: LlamaCppConfig, cost: CostModel, seed: u64) -> LlamaCppEngine {
         LlamaCppEngine {
             cfg,
-            core: EngineCore::new(cost),
+            core: EngineCore::new(cost, seed),
         }
     }
 }
@@ -106,10 +107,7 @@ impl Engine for LlamaCppEngine {
         }
         shape.passes = shape.tokens.div_ceil(self.cfg.n_ubatch.max(1) as u64) as u32;
         self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
-        let dt = self.core.cost.step_time(&shape);
-        self.core.stats.steps += 1;
-        self.core.stats.busy += dt;
-        Some(dt)
+        Some(self.core.step(&shape))
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {

@@ -173,11 +173,47 @@ pub struct EngineCore {
     pub stats: EngineStats,
     /// Requests with the shared prefix admitted so far.
     shared_admitted: u64,
+    noise: StepNoise,
+}
+
+/// Step-to-step noise: each step's duration times a lognormal factor of mean 1 and the cost
+/// model's coefficient of variation, drawn from the replica's own seeded stream (so runs stay
+/// bit-identical). It is what keeps closed-loop users from moving in lockstep forever, as real
+/// servers' users do not.
+struct StepNoise {
+    mu: f64,
+    sigma: f64,
+    rng: rand_xoshiro::Xoshiro256PlusPlus,
+}
+
+impl StepNoise {
+    fn new(cv: f64, seed: u64) -> StepNoise {
+        use rand::SeedableRng;
+        let sigma2 = (1.0 + cv * cv).ln();
+        StepNoise {
+            mu: -sigma2 / 2.0,
+            sigma: sigma2.sqrt(),
+            rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    #[inline]
+    fn apply(&mut self, dt: Nanos) -> Nanos {
+        if self.sigma == 0.0 {
+            return dt;
+        }
+        let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
+        let factor = (self.mu + self.sigma * z).exp();
+        Nanos((dt.0 as f64 * factor).round().max(1.0) as u64)
+    }
 }
 
 impl EngineCore {
-    pub fn new(cost: crate::cost::CostModel) -> EngineCore {
+    /// A core stepping with `cost`; `seed` seeds its step noise.
+    pub fn new(cost: crate::cost::CostModel, seed: u64) -> EngineCore {
+        let noise = StepNoise::new(cost.step_cv(), seed);
         EngineCore {
+            noise,
             cost,
             waiting: std::collections::VecDeque::new(),
             batch: batch::RunningBatch::default(),
@@ -225,6 +261,14 @@ impl EngineCore {
         }
     }
 
+    /// A step of this shape: its duration (noise included), counted.
+    pub fn step(&mut self, shape: &crate::cost::StepShape) -> Nanos {
+        let dt = self.noise.apply(self.cost.step_time(shape));
+        self.stats.steps += 1;
+        self.stats.busy += dt;
+        dt
+    }
+
     /// Drops requests the client gave up on: from the queue and from the running set.
     pub fn drop_cancelled(&mut self) {
         if self.cancelled.is_empty() {
@@ -254,4 +298,11 @@ pub trait Engine: Send {
     /// events come for it.
     fn cancel(&mut self, id: ReqId);
     fn stats(&self) -> EngineStats;
+    /// How long an idle engine waits after a request arrives before it starts a step, so that
+    /// requests arriving within that moment share it. llama-server's loop wakes, takes every
+    /// task queued by then, and schedules them together: half the request latency (what the
+    /// real server showed, issue 5).
+    fn idle_window(&self, request_latency: Nanos) -> Nanos {
+        Nanos(request_latency.0 / 2)
+    }
 }

@@ -73,10 +73,11 @@ pub struct VllmEngine {
 }
 
 impl VllmEngine {
-    pub fn new(cfg: VllmConfig, cost: CostModel) -> VllmEngine {
+    /// An engine stepping with `cost`; `seed` seeds its step noise.
+    pub fn new(cfg: VllmConfig, cost: CostModel, seed: u64) -> VllmEngine {
         VllmEngine {
             cfg,
-            core: EngineCore::new(cost),
+            core: EngineCore::new(cost, seed),
             next_order: 0,
         }
     }
@@ -251,10 +252,7 @@ impl Engine for VllmEngine {
             return None;
         }
         self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
-        let dt = self.core.cost.step_time(&shape);
-        self.core.stats.steps += 1;
-        self.core.stats.busy += dt;
-        Some(dt)
+        Some(self.core.step(&shape))
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
@@ -277,5 +275,11 @@ impl Engine for VllmEngine {
 
     fn cancel(&mut self, id: ReqId) {
         self.core.cancelled.push(id);
+    }
+
+    /// vLLM's engine loop blocks on its input queue when idle and schedules the moment a
+    /// request arrives: no window.
+    fn idle_window(&self, _request_latency: Nanos) -> Nanos {
+        Nanos::ZERO
     }
 }

@@ -310,7 +310,7 @@ async fn run<S: Server>(
                         peaks.peak_kv_usage = Some(peaks.peak_kv_usage.unwrap_or(0.0).max(k));
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(POLL_INTERVAL).await;
             }
             peaks
         })
@@ -407,6 +407,10 @@ async fn run<S: Server>(
 }
 
 const PROMPTS_STREAM: u64 = 0x7072_6f6d_7074_7300;
+
+/// How often a spot run reads the server's `/metrics` while it runs: rarely enough that
+/// the reading costs the server (a Python exposition on the same cores) nothing measurable.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tokens the chat template adds: one probe request whose content length is known.
 async fn measure_chat_overhead<S: Server>(

@@ -19,6 +19,8 @@ pub struct StreamTally {
     pub itl_s: Vec<f64>,
     /// Tokens seen in chunks (by predicted_n, else one per chunk with text).
     pub tokens_seen: u32,
+    /// Stream chunks that carried tokens.
+    pub chunks: u32,
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     /// Prompt tokens the server took from its prefix cache (`usage.prompt_tokens_details`).
@@ -155,6 +157,7 @@ impl StreamParser {
         if new_tokens == 0 {
             return;
         }
+        self.tally.chunks += 1;
         self.record_tokens(new_tokens, at);
     }
 

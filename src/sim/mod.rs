@@ -440,8 +440,8 @@ impl Sim<'_> {
         if !rep.busy && !rep.kick_pending {
             rep.kick_pending = true;
             // An idle server picks up requests that arrive within a moment of each other in one
-            // step (its loop wakes, parses, schedules): half the request latency here.
-            let window = Nanos(self.request_latency.0 / 2);
+            // step (the engine's own window).
+            let window = rep.engine.idle_window(self.request_latency);
             self.push(now + window, Event::Kick(r as u16));
         }
         self.work.extend(self.buf.drain(..));

@@ -184,19 +184,26 @@ pub struct Spec {
     /// simulated again exactly.
     pub workload_table: serde_json::Value,
     pub endpoint: EndpointSpec,
+    /// Seeds the engines' step noise instead of the workload seed: prediction bands vary it
+    /// to show how much a run of this size moves from noise alone.
+    pub noise_seed: Option<u64>,
 }
 
 impl Spec {
-    /// A fresh engine per replica, stepping with `cost`.
+    /// A fresh engine per replica, stepping with `cost`; each replica's step noise has its
+    /// own stream, from the workload seed (or `noise_seed` where given).
     pub fn engines_with(&self, cost: &CostModel) -> Vec<Box<dyn Engine>> {
         (0..self.replicas)
-            .map(|_| -> Box<dyn Engine> {
+            .map(|r| -> Box<dyn Engine> {
+                let seed = self.noise_seed.unwrap_or(self.workload.seed)
+                    ^ STEP_NOISE_STREAM
+                    ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 match &self.engine {
                     EngineSpec::Vllm { config, .. } => {
-                        Box::new(VllmEngine::new(config.clone(), cost.clone()))
+                        Box::new(VllmEngine::new(config.clone(), cost.clone(), seed))
                     }
                     EngineSpec::LlamaCpp(cfg) => {
-                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone()))
+                        Box::new(LlamaCppEngine::new(cfg.clone(), cost.clone(), seed))
                     }
                 }
             })
@@ -208,6 +215,9 @@ impl Spec {
         self.engines_with(&self.cost)
     }
 }
+
+/// The random stream of engine step noise (mixed with the seed and the replica index).
+const STEP_NOISE_STREAM: u64 = 0x6e6f_6973_6500_0000;
 
 /// `sets` plus an override that empties `[calibration]`: for `calibrate --scenario`, whose
 /// scenario may name the very profile being written.
@@ -577,5 +587,6 @@ fn resolve(
         workload,
         workload_table,
         endpoint,
+        noise_seed: None,
     })
 }

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod double;
 pub mod fault_proxy;
+pub mod vllm;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
