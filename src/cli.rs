@@ -111,6 +111,10 @@ pub enum Command {
         /// Target GPU of --project (a name from `capsim hardware list`).
         #[arg(long)]
         hardware: Option<String>,
+        /// Refuse to write a profile with warnings (a mediocre fit, efficiencies above the
+        /// datasheet, coefficients the probes could not separate).
+        #[arg(long)]
+        strict: bool,
     },
     /// Simulate the points recorded runs measured and compare prediction with measurement.
     Validate {

@@ -124,7 +124,54 @@ pub enum FitError {
 
 /// Fits the step model. The request latency is fitted where observations include it (client
 /// TTFTs); otherwise `request_latency_ms` (measured separately) is passed through.
+///
+/// Robust to a stray measurement: observations the first fit misses by far more than the
+/// rest — a relative residual over both 25% and four times the median one (a probe taken
+/// while the shared machine stalled) — are left out, at most a tenth of them, and the model
+/// is fitted again; the notes name what was left out.
 pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, FitError> {
+    let first = fit_all(observations, request_latency_ms)?;
+    let rel: Vec<f64> = first
+        .report
+        .residuals
+        .iter()
+        .map(|r| ((r.measured_ms - r.fitted_ms) / r.measured_ms.abs().max(1e-6)).abs())
+        .collect();
+    let mut sorted = rel.clone();
+    let typical = crate::metrics::median(&mut sorted).unwrap_or(0.0);
+    let limit = (4.0 * typical).max(0.25);
+    let mut outliers: Vec<usize> = (0..rel.len()).filter(|&i| rel[i] > limit).collect();
+    outliers.sort_by(|&a, &b| rel[b].total_cmp(&rel[a]));
+    outliers.truncate(observations.len() / 10);
+    if outliers.is_empty() {
+        return Ok(first);
+    }
+    let kept: Vec<Observation> = observations
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !outliers.contains(i))
+        .map(|(_, o)| o.clone())
+        .collect();
+    let mut again = fit_all(&kept, request_latency_ms)?;
+    let left: Vec<String> = outliers
+        .iter()
+        .map(|&i| {
+            format!(
+                "{} ({:.2} ms, fitted {:.2})",
+                observations[i].label, observations[i].ms, first.report.residuals[i].fitted_ms
+            )
+        })
+        .collect();
+    again.report.notes.push(format!(
+        "left out {} stray observation(s), missed by more than {:.0}% by the first fit: {}",
+        left.len(),
+        limit * 100.0,
+        left.join("; ")
+    ));
+    Ok(again)
+}
+
+fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, FitError> {
     let n = observations.len();
     if n < 4 {
         return Err(FitError::TooFew(n));
@@ -276,6 +323,7 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
             rms_residual_ms: rms,
             residuals,
             notes,
+            flags: Vec::new(),
         },
     })
 }

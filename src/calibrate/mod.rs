@@ -21,6 +21,21 @@ pub fn typical_gap_ms(gaps: &mut [f64]) -> Option<f64> {
     Some(kept.iter().sum::<f64>() / kept.len().max(1) as f64)
 }
 
+/// The coefficient of variation of one request's decode gaps (gaps over twice the median
+/// left out, as in [`typical_gap_ms`]): the step-to-step noise.
+pub fn step_cv(gaps: &[f64]) -> Option<f64> {
+    if gaps.len() < 10 {
+        return None;
+    }
+    let mut g = gaps.to_vec();
+    let m = crate::metrics::median(&mut g)?;
+    let kept: Vec<f64> = g.into_iter().filter(|x| *x <= 2.0 * m).collect();
+    let n = kept.len() as f64;
+    let mean = kept.iter().sum::<f64>() / n;
+    let var = kept.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    (mean > 0.0).then(|| var.sqrt() / mean)
+}
+
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
@@ -197,6 +212,94 @@ pub fn project_file(
     Ok((source, projected))
 }
 
+/// How much to trust a fitted profile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sanity {
+    /// The fit is nonsense: no profile is written.
+    pub refusals: Vec<String>,
+    /// Written, flagged in the profile and printed (errors under `--strict`).
+    pub warnings: Vec<String>,
+}
+
+/// Checks a fitted profile: a step model that predicts no time, a fit that explains little,
+/// per-batch corrections far from 1 are refused; a mediocre fit, efficiencies above the
+/// datasheet, and coefficients the probes could not separate are warnings.
+pub fn sanity(profile: &Profile) -> Sanity {
+    let mut s = Sanity::default();
+    if let (Some(step), Some(fit)) = (&profile.step, &profile.fit) {
+        let decode = step.overhead_ms
+            + step.per_seq_ms
+            + step.weights_ms_per_pass
+            + step.compute_us_per_token / 1e3
+            + (step.kv_ns_per_token + step.attention_ns_per_pair) * 512.0 / 1e6;
+        if !(decode > 1e-3) {
+            s.refusals.push(format!(
+                "the fitted model gives a batch-1 decode step of {decode:.4} ms: it predicts no time"
+            ));
+        }
+        if fit.r2 < 0.8 {
+            s.refusals.push(format!(
+                "the fit explains too little of the measurements (R² {:.3} < 0.8)",
+                fit.r2
+            ));
+        } else if fit.r2 < 0.95 {
+            s.warnings.push(format!(
+                "a mediocre fit (R² {:.3}, RMS residual {:.2} ms): predictions carry it",
+                fit.r2, fit.rms_residual_ms
+            ));
+        }
+        if let Some(f) = step
+            .decode_batch_factors
+            .iter()
+            .find(|f| !(0.2..=5.0).contains(*f))
+        {
+            s.refusals.push(format!(
+                "a per-batch-size decode correction of {f:.2}x: the step model does not describe this server's decode"
+            ));
+        }
+        for n in fit.notes.iter().filter(|n| n.contains("not identifiable")) {
+            s.warnings.push(n.clone());
+        }
+    }
+    if let Some(c) = &profile.coefficients {
+        for (name, e) in [
+            ("bandwidth", &c.bw_efficiency),
+            ("compute", &c.flops_efficiency),
+        ] {
+            if e.value > 1.0 {
+                s.warnings.push(format!(
+                    "{name} efficiency {:.2} is above the datasheet's peak: the scenario's hardware figures are too low for what was measured (non-physical)",
+                    e.value
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// Why a calibration wrote no profile.
+#[derive(Debug, thiserror::Error)]
+#[error("calibration refused, no profile written: {}", .0.join("; "))]
+pub struct Refused(pub Vec<String>);
+
+/// The profile with its sanity flags recorded, or the refusal: nonsense always, warnings too
+/// under `strict`.
+pub fn checked(mut profile: Profile, strict: bool) -> Result<Profile, Refused> {
+    let s = sanity(&profile);
+    if !s.refusals.is_empty() {
+        return Err(Refused(s.refusals));
+    }
+    if strict && !s.warnings.is_empty() {
+        let mut why = s.warnings;
+        why.push("(--strict makes these errors)".into());
+        return Err(Refused(why));
+    }
+    if let Some(fit) = profile.fit.as_mut() {
+        fit.flags = s.warnings;
+    }
+    Ok(profile)
+}
+
 /// Probes the live server in `opts` and fits a profile named `name` (with efficiencies when
 /// `scenario` gives the model and datasheet).
 pub fn from_server(
@@ -204,9 +307,14 @@ pub fn from_server(
     name: &str,
     scenario: Option<&Spec>,
 ) -> anyhow::Result<Profile> {
-    let probed = probe::probe(opts)?;
-    let fitted = fit::fit(&probed.observations, probed.request_latency_ms)
+    let mut opts = opts.clone();
+    if let Some(crate::spec::EngineSpec::Vllm { config, .. }) = scenario.map(|sc| &sc.engine) {
+        opts.prefill_limit = Some(config.max_num_batched_tokens);
+    }
+    let probed = probe::probe(&opts)?;
+    let mut fitted = fit::fit(&probed.observations, probed.request_latency_ms)
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
+    fitted.step.step_cv = probed.step_cv;
     let provenance = Provenance {
         kind: "measured".into(),
         server: Some(probed.server.kind.clone()),
@@ -243,12 +351,13 @@ pub fn from_runs(
     scenario: Option<&Spec>,
 ) -> crate::error::InputResult<Profile> {
     let observations = runs::observations(recorded);
-    let fitted = fit::fit(&observations, 0.0).map_err(|e| {
+    let mut fitted = fit::fit(&observations, 0.0).map_err(|e| {
         crate::error::InputError::new(
             "--from",
             format!("cannot fit the step model from these runs: {e}"),
         )
     })?;
+    fitted.step.step_cv = runs::step_cv(recorded);
     let server = recorded
         .iter()
         .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));

@@ -27,6 +27,8 @@ pub struct Probed {
     pub elapsed: Duration,
     /// Client TTFT minus the server's prompt time (median), where the server reports timings.
     pub request_latency_ms: f64,
+    /// Step-to-step coefficient of variation at batch 1 (median over requests).
+    pub step_cv: Option<f64>,
     pub notes: Vec<String>,
 }
 
@@ -39,6 +41,9 @@ pub struct ProbeOptions {
     /// llama.cpp physical batch (`-ub`), for the forward passes of long prompts.
     pub n_ubatch: u32,
     pub seed: u64,
+    /// The longest prompt one step prefills (vLLM's token budget, from the scenario): longer
+    /// prompts take several steps, which one prefill observation cannot describe.
+    pub prefill_limit: Option<u32>,
 }
 
 impl ProbeOptions {
@@ -61,6 +66,7 @@ impl ProbeOptions {
             model,
             budget: Duration::from_secs_f64(budget_s),
             n_ubatch,
+            prefill_limit: None,
             seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
@@ -69,9 +75,17 @@ impl ProbeOptions {
 }
 
 /// How a server streamed a decode probe's tokens.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Streaming {
+    /// Batch-1 probes: each request's coefficient of variation of its step gaps.
+    cvs: Vec<f64>,
     gaps: usize,
+    /// Requests left out because their tokens arrived together.
+    skipped: usize,
+    /// Batch-1 requests, and those among them whose tokens arrived together: with one
+    /// request the client is idle, so a burst there is the server's.
+    single: usize,
+    single_bursty: usize,
     /// Gaps under 0.2 ms: tokens that arrived together, not one step apart.
     near_zero: usize,
     tokens: u64,
@@ -84,9 +98,12 @@ impl Streaming {
     fn bursty(&self) -> Option<String> {
         let zero = self.near_zero as f64 / self.gaps.max(1) as f64;
         let per_chunk = self.tokens as f64 / self.chunks.max(1) as f64;
-        (self.gaps >= 20 && (zero > 0.3 || per_chunk > 1.5)).then(|| {
+        let singles = self.single >= 3 && self.single_bursty * 5 >= self.single;
+        (self.gaps >= 20 && (zero > 0.3 || per_chunk > 1.5 || singles)).then(|| {
             format!(
-                "{:.0}% of the inter-token gaps are under 0.2 ms and a chunk carries {per_chunk:.1} tokens on average",
+                "{} of {} single-request decode probes got their tokens in bursts, {:.0}% of all inter-token gaps are under 0.2 ms, a chunk carries {per_chunk:.1} tokens on average",
+                self.single_bursty,
+                self.single,
                 zero * 100.0
             )
         })
@@ -127,12 +144,35 @@ async fn decode_probe(
             )
         })?;
         let itl = &tally.itl_s;
+        let near_zero = itl.iter().filter(|g| **g < 2e-4).count();
         streaming.gaps += itl.len();
-        streaming.near_zero += itl.iter().filter(|g| **g < 2e-4).count();
+        streaming.near_zero += near_zero;
         streaming.tokens += tally.completion_tokens.unwrap_or(tally.tokens_seen) as u64;
         streaming.chunks += tally.chunks as u64;
+        // One request whose tokens arrived together (the client was held up, or the server
+        // flushed them at once) says nothing about a step: left out. Many such requests are a
+        // bursty server, which `Streaming::bursty` refuses.
+        let burst = near_zero * 10 > itl.len() * 3;
+        if batch == 1 {
+            streaming.single += 1;
+            streaming.single_bursty += usize::from(burst);
+        }
+        if burst {
+            streaming.skipped += 1;
+            continue;
+        }
         let (lo, hi) = (itl.len() / 5, itl.len() - itl.len() / 5);
-        gaps.extend(itl[lo..hi].iter().filter(|g| **g > 0.0).map(|g| g * 1e3));
+        let middle: Vec<f64> = itl[lo..hi]
+            .iter()
+            .filter(|g| **g > 0.0)
+            .map(|g| g * 1e3)
+            .collect();
+        if batch == 1 {
+            if let Some(cv) = super::step_cv(&middle) {
+                streaming.cvs.push(cv);
+            }
+        }
+        gaps.extend(middle);
     }
     Ok(super::typical_gap_ms(&mut gaps))
 }
@@ -253,27 +293,31 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         target: &target,
         maker: &maker,
     };
-    let ms = decode_probe(
-        &prober,
-        &mut rng,
-        1,
-        short_prompt,
-        decode_out,
-        &mut streaming,
-    )
-    .await?;
+    // Three of them, one after another: enough to see whether the server streams in bursts
+    // (then calibration stops here), and a first look at the single-stream step.
+    for _ in 0..3 {
+        let ms = decode_probe(
+            &prober,
+            &mut rng,
+            1,
+            short_prompt,
+            decode_out,
+            &mut streaming,
+        )
+        .await?;
+        requests += 1;
+        decode_at(1, short_prompt, ms, &mut observations);
+    }
     if let Some(how) = streaming.bursty() {
         return Err(bursty(&base, &how));
     }
-    requests += 1;
-    decode_at(1, short_prompt, ms, &mut observations);
 
     // 2. Prefill across prompt lengths at one user.
     let longest = (context * 9 / 10).clamp(32, 4096);
     let mut lengths = vec![
         16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
     ];
-    lengths.retain(|&p| p <= longest);
+    lengths.retain(|&p| p <= longest && opts.prefill_limit.is_none_or(|l| p <= l as u64));
     // 2 and 3. Prefill at one user across prompt lengths, and decode across batch sizes with
     // short prompts, in rounds spread over the budget, so that repeated probes show how
     // much the server drifts (their spread enters the standard errors).
@@ -390,6 +434,12 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     if let Some(how) = streaming.bursty() {
         return Err(bursty(&base, &how));
     }
+    if streaming.skipped > 0 {
+        notes.push(format!(
+            "{} decode probe request(s) left out: their tokens arrived together (the client or the server was held up)",
+            streaming.skipped
+        ));
+    }
     if over() {
         notes.push(format!(
             "the {:.0} s budget ended the probe plan early",
@@ -419,6 +469,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         requests,
         elapsed: start.elapsed(),
         request_latency_ms,
+        step_cv: median(&mut streaming.cvs),
         notes,
     })
 }

@@ -69,6 +69,23 @@ pub fn observations(runs: &[Run]) -> Vec<Observation> {
     obs
 }
 
+/// Step-to-step noise from runs at one user: the median over requests of each request's
+/// coefficient of variation of its middle decode gaps.
+pub fn step_cv(runs: &[Run]) -> Option<f64> {
+    let mut cvs: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.mean_in_flight() < 1.2)
+        .flat_map(|r| r.records.iter().filter(|x| x.succeeded()))
+        .filter_map(|r| {
+            let g = r.itl_s.as_ref()?;
+            let (lo, hi) = (g.len() / 5, g.len() - g.len() / 5);
+            let middle: Vec<f64> = g[lo..hi].iter().map(|x| x * 1e3).collect();
+            super::step_cv(&middle)
+        })
+        .collect();
+    crate::metrics::median(&mut cvs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

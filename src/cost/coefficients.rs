@@ -241,6 +241,10 @@ pub struct FitReport {
     /// What the data showed that the smooth model does not (e.g. uneven batch sizes).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What a reader must know before trusting it: a poor fit, efficiencies above the
+    /// datasheet, coefficients the probes could not separate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

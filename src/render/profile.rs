@@ -61,6 +61,9 @@ pub fn text(profile: &Profile, out: &Path) -> String {
         for n in &fit.notes {
             s.push_str(&format!("  note: {n}\n"));
         }
+        for f in &fit.flags {
+            s.push_str(&format!("  warning: {f}\n"));
+        }
     }
     s
 }

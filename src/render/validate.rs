@@ -2,7 +2,7 @@
 //! headline metrics; then the MAPE per metric.
 
 use crate::metrics::Metric;
-use crate::study::validate::{mape, PointValidation};
+use crate::study::validate::{coverage, mape, PointValidation};
 
 /// A human table: per point, predicted / measured / error for the headline metrics; then MAPE.
 pub fn table(points: &[PointValidation]) -> String {
@@ -60,5 +60,22 @@ pub fn table(points: &[PointValidation]) -> String {
             let _ = writeln!(s, "  {name:<12} {v:>6.1}%");
         }
     }
+    s.push_str(&coverage_line(points));
     s
+}
+
+/// "band coverage: …" (or that there are no bands): how many measured headline values
+/// (throughput, TPOT, TTFT p50/p99, E2E p50) fell inside their predicted bands, and how wide
+/// the bands are, so a band that covers by being wide shows as wide.
+pub fn coverage_line(points: &[PointValidation]) -> String {
+    match coverage(points) {
+        Some(c) => format!(
+            "band coverage: {} of {} measured values inside their predicted bands ({:.0}%); median band width {:.0}% of the prediction\n",
+            c.inside,
+            c.total,
+            c.share() * 100.0,
+            c.median_relative_width * 100.0
+        ),
+        None => "band coverage: no bands (the cost model carries no uncertainty)\n".into(),
+    }
 }

@@ -147,16 +147,25 @@ struct Sim<'s> {
     sink: &'s mut dyn FnMut(RequestRecord),
 }
 
+/// How requests travel from client to engine: the request latency (HTTP, tokenisation:
+/// measured by calibration), jittered ±25% from a stream seeded by `noise_seed`.
+#[derive(Clone, Copy, Debug)]
+pub struct Transport {
+    pub request_latency: Nanos,
+    pub noise_seed: u64,
+}
+
 /// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
 /// request's record to `sink` (in issue order) as it finishes. Each request reaches its
-/// engine `request_latency` after it is sent (HTTP, tokenisation: measured by calibration).
+/// engine after the transport's latency.
 pub fn run(
     workload: &Workload,
     engines: Vec<Box<dyn Engine>>,
     router: RouterKind,
-    request_latency: Nanos,
+    transport: Transport,
     sink: &mut dyn FnMut(RequestRecord),
 ) -> SimOutput {
+    let request_latency = transport.request_latency;
     assert!(!engines.is_empty(), "at least one replica");
     let seed = workload.seed;
     let rng = |stream: u64| Xoshiro256PlusPlus::seed_from_u64(seed ^ stream);
@@ -207,7 +216,7 @@ pub fn run(
         work: VecDeque::new(),
         buf: Vec::new(),
         itl: ItlStats::default(),
-        rng_latency: rng(streams::LATENCY),
+        rng_latency: Xoshiro256PlusPlus::seed_from_u64(transport.noise_seed ^ streams::LATENCY),
         request_latency,
         shared_prefix: workload.shared_prefix,
         sink,

@@ -69,7 +69,10 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
             &sc.workload,
             sc.engines(),
             sc.router,
-            sc.cost.request_latency(),
+            crate::sim::Transport {
+                request_latency: sc.cost.request_latency(),
+                noise_seed: sc.workload.seed,
+            },
             &mut |r| builder.push(&r),
         );
         let simulate_s = t0.elapsed().as_secs_f64();

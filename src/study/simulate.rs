@@ -6,7 +6,7 @@ use crate::analysis::analyse;
 use crate::analysis::breakdown::{breakdown, tasks};
 use crate::cost::CostModel;
 use crate::error::{InputError, InputResult};
-use crate::metrics::{RequestRecord, RunFacts, Summary, SummaryBuilder};
+use crate::metrics::{Band, RequestRecord, RunFacts, Summary, SummaryBuilder};
 use crate::results::shard::Shard;
 use crate::results::{Folder, PointOutput, TaskRecord};
 use crate::sim::{self, SimOutput};
@@ -34,12 +34,13 @@ pub enum Keep {
     Records,
 }
 
-/// Parameter draws behind a prediction band (8 draws: the band spans their min and max).
-const BAND_DRAWS: usize = 8;
+/// Draws behind a prediction band (19: a new run falls inside the span of 19 draws and the
+/// central value with probability 90%).
+const BAND_DRAWS: usize = 19;
 const BAND_STREAM: u64 = 0x6261_6e64_0000_0000;
 
-/// Simulates this point; with calibration uncertainty, also at parameter draws, giving the
-/// summary a `band`.
+/// Simulates this point; where its cost model carries uncertainty, also at draws that give
+/// the summary a `band` (see [`band`]).
 pub fn simulate(spec: &Spec) -> PointResult {
     simulate_keeping(spec, Keep::Records)
 }
@@ -47,33 +48,44 @@ pub fn simulate(spec: &Spec) -> PointResult {
 /// Like [`simulate`], keeping only what `keep` says.
 pub fn simulate_keeping(spec: &Spec, keep: Keep) -> PointResult {
     let mut result = simulate_with(spec, &spec.cost, keep);
-    if let Some(step) = spec
+    result.summary.band = band(spec, &result.summary);
+    result
+}
+
+/// The prediction band: what a run of this size is expected to measure, not only where the
+/// mean lies. Each of 19 draws moves the measured step model's coefficients by their
+/// standard errors (parameter uncertainty, which includes the drift calibration saw) and
+/// gives the engines' step noise and the request latency jitter a fresh stream (run-to-run
+/// spread at this request count, from the step noise calibration measured). The band spans
+/// the draws and the central prediction: with 19 draws a new run falls inside with
+/// probability 18/20 = 90% when the model is right.
+fn band(spec: &Spec, central: &Summary) -> Option<Band> {
+    let step = spec
         .cost
         .measured
         .as_ref()
-        .filter(|_| !spec.cost_uncertainty.is_empty())
-    {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.workload.seed ^ BAND_STREAM);
-        let draws: Vec<Summary> = (0..BAND_DRAWS)
-            .map(|_| {
-                let cost = spec
-                    .cost
-                    .clone()
-                    .with_measured(step.draw(&spec.cost_uncertainty, &mut rng));
-                simulate_with(spec, &cost, Keep::Summary).summary
-            })
-            .collect();
-        let mut band = Summary::band_of(&draws);
-        // The band always contains the central prediction.
-        for (field, range) in band.iter_mut() {
-            if let Some(v) = Some(result.summary.metric(*field)).filter(|v| v.is_finite()) {
-                range.low = range.low.min(v);
-                range.high = range.high.max(v);
-            }
+        .filter(|_| !spec.cost_uncertainty.is_empty())?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.workload.seed ^ BAND_STREAM);
+    let draws: Vec<Summary> = (0..BAND_DRAWS)
+        .map(|k| {
+            let cost = spec
+                .cost
+                .clone()
+                .with_measured(step.draw(&spec.cost_uncertainty, &mut rng));
+            let mut noisy = spec.clone();
+            noisy.noise_seed = Some(spec.workload.seed ^ BAND_STREAM ^ (k as u64 + 1));
+            simulate_with(&noisy, &cost, Keep::Summary).summary
+        })
+        .collect();
+    let mut band = Summary::band_of(&draws);
+    for (field, range) in band.iter_mut() {
+        let v = central.metric(*field);
+        if v.is_finite() {
+            range.low = range.low.min(v);
+            range.high = range.high.max(v);
         }
-        result.summary.band = Some(band);
     }
-    result
+    Some(band)
 }
 
 fn simulate_with(spec: &Spec, cost: &CostModel, keep: Keep) -> PointResult {
@@ -103,7 +115,10 @@ fn run(
         workload,
         spec.engines_with(cost),
         spec.router,
-        cost.request_latency(),
+        sim::Transport {
+            request_latency: cost.request_latency(),
+            noise_seed: spec.noise_seed.unwrap_or(workload.seed),
+        },
         &mut |r: RequestRecord| {
             builder.push(&r);
             if keep == Keep::Records {

@@ -171,3 +171,55 @@ pub fn mape(points: &[PointValidation]) -> BTreeMap<Metric, f64> {
         .map(|(k, (s, n))| (k, s / n as f64))
         .collect()
 }
+
+/// The headline metrics whose bands validation reports on: throughput, TPOT, TTFT p50 and p99,
+/// E2E p50.
+pub const HEADLINE: &[Metric] = &[
+    Metric::OutputThroughput,
+    Metric::MeanTpot,
+    Metric::MedianTtft,
+    Metric::P99Ttft,
+    Metric::MedianE2el,
+];
+
+/// How often measured values fell inside their predicted bands, and how wide the bands are.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Coverage {
+    pub inside: usize,
+    pub total: usize,
+    /// Median over those values of (high − low) / the central prediction.
+    pub median_relative_width: f64,
+}
+
+impl Coverage {
+    pub fn share(&self) -> f64 {
+        self.inside as f64 / self.total.max(1) as f64
+    }
+}
+
+/// Band coverage of the headline metrics over the points (those with a band).
+pub fn coverage(points: &[PointValidation]) -> Option<Coverage> {
+    let mut widths = Vec::new();
+    let (mut inside, mut total) = (0, 0);
+    for p in points {
+        let Some(band) = &p.predicted.band else {
+            continue;
+        };
+        for m in HEADLINE {
+            let (Some(r), Some(hit)) = (band.get(m), p.in_band.get(m)) else {
+                continue;
+            };
+            total += 1;
+            inside += usize::from(*hit);
+            let c = p.predicted.metric(*m);
+            if c.is_finite() && c != 0.0 {
+                widths.push((r.high - r.low) / c.abs());
+            }
+        }
+    }
+    (total > 0).then(|| Coverage {
+        inside,
+        total,
+        median_relative_width: crate::metrics::median(&mut widths).unwrap_or(f64::NAN),
+    })
+}
