@@ -233,9 +233,12 @@ impl Engine for VllmEngine {
                 break;
             }
             let chunk = remaining.min(budget);
-            // A cached prefix holds its blocks from admission on.
+            // A cached prefix holds its blocks from admission on. vLLM v1 admits a waiting
+            // request only when its whole sequence fits in the free blocks
+            // (`scheduler_reserve_full_isl`, on by default), though it allocates the chunk.
             let need = (done as u64 + chunk).div_ceil(b);
-            if self.used_blocks(planned + need) + planned + need > cap {
+            let whole = (job.target() as u64).div_ceil(b);
+            if self.used_blocks(planned + whole) + planned + whole > cap {
                 break;
             }
             self.core.waiting.pop_front();

@@ -86,6 +86,11 @@ impl Run {
                 &self.records,
                 RunFacts {
                     window: self.window,
+                    preemptions: self
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.server_counters.preemptions)
+                        .unwrap_or(0),
                     ..RunFacts::default()
                 },
             ),

@@ -34,7 +34,9 @@ fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
 pub fn workload_of(run: &Run) -> (toml::Table, Point) {
     if let Some(meta) = &run.metadata {
         if let Some(toml::Value::Table(t)) = json_to_toml(&meta.workload) {
-            return (t, meta.point.clone());
+            let mut point = meta.point.clone();
+            point.insert("run".into(), run.source.clone().into());
+            return (t, point);
         }
     }
     let ok: Vec<&RequestRecord> = run.records.iter().collect();
