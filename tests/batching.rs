@@ -127,6 +127,42 @@ fn exhausted_kv_cache_preempts_and_the_summary_counts_it() {
 }
 
 #[test]
+fn a_preempted_request_recomputes_from_its_cached_blocks_which_are_not_counted_as_hits() {
+    let tight = |caching: &str| {
+        simulate(
+            MISTRAL_4090,
+            &[
+                "workload.concurrency=64".into(),
+                "workload.input_tokens=1500".into(),
+                "workload.output_tokens=500".into(),
+                "engine.kv_cache_tokens=40000".into(),
+                format!("engine.enable_prefix_caching={caching}"),
+            ],
+        )
+        .remove(0)
+    };
+    let (cached, uncached) = (tight("true"), tight("false"));
+    println!(
+        "preemptions {} / {}, mean E2E {:.0} / {:.0} ms, prefix-cache hit tokens {} / {}",
+        cached.preemptions,
+        uncached.preemptions,
+        cached.mean_e2el_ms,
+        uncached.mean_e2el_ms,
+        cached.prefix_cache_hit_tokens,
+        uncached.prefix_cache_hit_tokens
+    );
+    assert!(cached.preemptions > 0 && uncached.preemptions > 0);
+    assert!(
+        cached.mean_e2el_ms < uncached.mean_e2el_ms,
+        "recomputing from the prefix cache is cheaper than from scratch"
+    );
+    assert_eq!(
+        cached.prefix_cache_hit_tokens, 0,
+        "vLLM counts a preempted request's hits apart from prefix_cache_hits_total"
+    );
+}
+
+#[test]
 fn tensor_parallel_nvlink_beats_pcie_and_single_gpu_for_a_32b_model() {
     let text = r#"
 [model]

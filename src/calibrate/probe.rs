@@ -248,12 +248,15 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     } else {
         u32::MAX
     };
+    let capacity = match (server.slots, server.kv_cache_tokens, server.block_size) {
+        (Some(s), _, _) => format!("{s} slot(s)"),
+        (None, Some(kv), Some(b)) => format!("KV cache {kv} tokens in blocks of {b}"),
+        _ => "slots unknown".to_string(),
+    };
     let mut notes = vec![format!(
-        "server: {} {}, {} slot(s), {} tokens of context per sequence",
+        "server: {} {}, {capacity}, {context} tokens of context per sequence",
         server.kind,
         server.version.clone().unwrap_or_default(),
-        server.slots.map_or("?".to_string(), |s| s.to_string()),
-        context
     )];
     let mut observations = Vec::new();
     let mut requests = 0u64;

@@ -215,6 +215,10 @@ pub struct PrefillJob {
     pub preempted_at: Option<Nanos>,
     /// Leading prompt tokens shared by every request of the workload.
     pub shared: u32,
+    /// After a preemption: the tokens it had computed, whose blocks stay in the prefix cache
+    /// (vLLM frees them to the tail of its LRU queue, and the preempted request returns to the
+    /// head of the waiting queue, so they are found again when it is re-admitted).
+    pub recompute_cached: Option<u32>,
 }
 
 impl PrefillJob {
@@ -228,6 +232,7 @@ impl PrefillJob {
             order: 0,
             preempted_at: None,
             shared: 0,
+            recompute_cached: None,
         }
     }
 

@@ -233,6 +233,16 @@ impl EngineCore {
         admission: &Admission,
         warm_after: u64,
     ) -> u32 {
+        let g = admission.hit_granularity.max(1);
+        if let Some(cached) = job.recompute_cached {
+            // A preempted request finds its own blocks again (whole blocks, never its last
+            // token), when the engine caches prefixes.
+            return if admission.prefix_caching {
+                job.done.max(cached.min(job.target() - 1) / g * g)
+            } else {
+                job.done
+            };
+        }
         if job.shared == 0
             || !admission.prefix_caching
             || job.generated > 0
@@ -240,7 +250,6 @@ impl EngineCore {
         {
             return job.done;
         }
-        let g = admission.hit_granularity.max(1);
         job.done
             .max(job.shared.min(job.prompt.saturating_sub(1)) / g * g)
     }
@@ -248,7 +257,11 @@ impl EngineCore {
     /// A waiting job joins the running batch having computed `done` tokens (from
     /// [`EngineCore::done_at_admission`]): a cache hit beyond what it had is counted and told.
     pub fn admit(&mut self, job: &mut batch::PrefillJob, done: u32, out: &mut Vec<EngineEvent>) {
-        if done > job.done {
+        if job.recompute_cached.is_some() {
+            // vLLM counts a preempted request's hits apart (`preempted_hits`), not in
+            // `prefix_cache_hits_total` nor in the request's `cached_tokens`.
+            job.done = job.done.max(done);
+        } else if done > job.done {
             self.stats.cached_tokens += (done - job.done) as u64;
             job.done = done;
             out.push(EngineEvent::CacheHit {

