@@ -188,6 +188,57 @@ const PRESETS: &[(&str, &str)] = &[
         "llama-4-scout-17b-16e",
         include_str!("../models/llama-4-scout-17b-16e/config.json"),
     ),
+    (
+        "llama-3-70b",
+        include_str!("../models/llama-3-70b/config.json"),
+    ),
+    (
+        "llama-2-7b",
+        include_str!("../models/llama-2-7b/config.json"),
+    ),
+    (
+        "llama-2-13b",
+        include_str!("../models/llama-2-13b/config.json"),
+    ),
+    (
+        "llama-2-70b",
+        include_str!("../models/llama-2-70b/config.json"),
+    ),
+    (
+        "codellama-34b",
+        include_str!("../models/codellama-34b/config.json"),
+    ),
+    ("qwen3-8b", include_str!("../models/qwen3-8b/config.json")),
+    ("qwen3-14b", include_str!("../models/qwen3-14b/config.json")),
+    ("qwen3-32b", include_str!("../models/qwen3-32b/config.json")),
+    (
+        "qwen3-30b-a3b",
+        include_str!("../models/qwen3-30b-a3b/config.json"),
+    ),
+    (
+        "qwen3-235b-a22b",
+        include_str!("../models/qwen3-235b-a22b/config.json"),
+    ),
+    (
+        "qwen2.5-1.5b",
+        include_str!("../models/qwen2.5-1.5b/config.json"),
+    ),
+    (
+        "qwen2.5-7b",
+        include_str!("../models/qwen2.5-7b/config.json"),
+    ),
+    (
+        "qwen2.5-14b",
+        include_str!("../models/qwen2.5-14b/config.json"),
+    ),
+    (
+        "gpt-oss-120b",
+        include_str!("../models/gpt-oss-120b/config.json"),
+    ),
+    (
+        "mixtral-8x7b",
+        include_str!("../models/mixtral-8x7b/config.json"),
+    ),
 ];
 
 /// Names of the shipped presets.
@@ -473,6 +524,21 @@ mod tests {
             ("gpt-oss-20b", 20.9, 3.6),
             ("gemma-3-27b", 27.0, 27.0),
             ("llama-4-scout-17b-16e", 109.0, 17.0),
+            ("llama-3-70b", 70.6, 70.6),
+            ("llama-2-7b", 6.74, 6.74),
+            ("llama-2-13b", 13.0, 13.0),
+            ("llama-2-70b", 69.0, 69.0),
+            ("codellama-34b", 33.7, 33.7),
+            ("qwen3-8b", 8.19, 8.19),
+            ("qwen3-14b", 14.8, 14.8),
+            ("qwen3-32b", 32.8, 32.8),
+            ("qwen3-30b-a3b", 30.5, 3.3),
+            ("qwen3-235b-a22b", 235.0, 22.0),
+            ("qwen2.5-1.5b", 1.54, 1.54),
+            ("qwen2.5-7b", 7.6, 7.6),
+            ("qwen2.5-14b", 14.7, 14.7),
+            ("gpt-oss-120b", 116.8, 5.1),
+            ("mixtral-8x7b", 46.7, 12.9),
         ];
         for (name, total, active) in cases {
             let m = ModelShape::preset(name).unwrap();

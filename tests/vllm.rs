@@ -15,8 +15,9 @@
 //! ≤ 30%; preemption onset within one sweep step, counts within 30%; prefix-cache hit tokens
 //! within 10% of the server's counter. An attempt outside them is calibrated and measured
 //! again, at most three attempts in all, every attempt printed. Then the live faults (a stall
-//! past the timeout, Ctrl-C, the server killed mid-run) against vLLM, and vLLM's default
-//! multi-process layout, which streams in bursts: calibration must refuse it.
+//! past the timeout, Ctrl-C, the server killed mid-run) against vLLM; a stream that arrives in
+//! bursts, which calibration must refuse; and vLLM's default multi-process layout, which on a
+//! loaded 2-core machine streams in bursts: refused, or (when it streamed smoothly) a sane fit.
 //!
 //! Set CAPSIM_VLLM_REPORT=path.md to also write the report with its charts.
 
@@ -434,6 +435,28 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     assert!(reasons.iter().any(|r| r.contains("HTTP 500")));
     assert_eq!(records.iter().filter(|r| r.succeeded()).count(), 3);
 
+    // A stream that arrives in bursts (the answer held and flushed every 150 ms, in front of
+    // the real server): calibration refuses it and says why; no profile is written.
+    let bursts = fault_proxy::start(
+        small.port,
+        vec![Fault::Bursts(Duration::from_millis(150)); 10_000],
+    );
+    let refused = dir.join("bursty.json");
+    let r = capsim(&[
+        "calibrate",
+        "--url",
+        &bursts.url,
+        "--budget",
+        "60",
+        "--out",
+        arg(&refused),
+    ]);
+    println!("bursty stream: exit {}, {}", r.code, r.stderr.trim());
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bursts"), "{}", r.stderr);
+    assert!(!refused.exists(), "no profile written");
+    drop(bursts);
+
     // Ctrl-C on the spot command: exit 130, every completed record kept.
     let long = scenario(&dir, "long.toml", small_kv, None, "[workload]\narrival = \"closed\"\nconcurrency = 2\nnum_requests = 400\ninput_tokens = 64\noutput_tokens = 48\n");
     let interrupted = dir.join("runs-interrupted");
@@ -508,26 +531,51 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     assert!(kept.iter().filter(|r| r.succeeded()).count() >= 4);
     assert!(dies.join("summary.json").is_file());
 
-    // vLLM's default layout on 2 cores streams tokens in bursts: calibration refuses it.
-    let bursty = VllmServer::start_with(
+    // vLLM's default layout on 2 cores can starve its API server, which then streams tokens
+    // in bursts. Whether it does depends on the machine's load, so: calibration against it
+    // either refuses with the reason, or fits a profile that is not nonsense.
+    let default = VllmServer::start_with(
         &["--max-num-seqs", "8", "--max-model-len", "2048"],
         &[("CAPSIM_VLLM_LAYOUT", "default")],
     );
-    let refused = dir.join("bursty.json");
+    let profile = dir.join("default-layout.json");
     let r = capsim(&[
         "calibrate",
         "--url",
-        &bursty.url,
+        &default.url,
         "--budget",
-        "60",
+        "30",
         "--out",
-        arg(&refused),
+        arg(&profile),
     ]);
-    println!("bursty layout: exit {}, {}", r.code, r.stderr.trim());
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("bursts"), "{}", r.stderr);
-    assert!(!refused.exists(), "no profile written");
-    drop(bursty);
+    println!(
+        "default layout: exit {}, {}\n{}",
+        r.code,
+        r.stderr.trim(),
+        r.stdout
+    );
+    if r.code == 0 {
+        let p: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+        let r2 = p["fit"]["r2"].as_f64().unwrap();
+        let factors: Vec<f64> =
+            serde_json::from_value(p["step"]["decode_batch_factors"].clone()).unwrap();
+        println!(
+            "default layout streamed smoothly this time: R² {r2:.3}, batch factors {factors:.2?}"
+        );
+        assert!(
+            r2 >= 0.9,
+            "a profile is written only from a fit that holds (R² {r2})"
+        );
+        assert!(
+            factors.iter().all(|f| (0.5..=2.0).contains(f)),
+            "{factors:?}"
+        );
+    } else {
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("bursts"), "{}", r.stderr);
+        assert!(!profile.exists(), "no profile written");
+    }
+    drop(default);
 
     if let Ok(report) = std::env::var("CAPSIM_VLLM_REPORT") {
         write_report(

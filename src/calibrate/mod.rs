@@ -232,7 +232,7 @@ pub fn sanity(profile: &Profile) -> Sanity {
             + step.weights_ms_per_pass
             + step.compute_us_per_token / 1e3
             + (step.kv_ns_per_token + step.attention_ns_per_pair) * 512.0 / 1e6;
-        if !(decode > 1e-3) {
+        if decode.is_nan() || decode <= 1e-3 {
             s.refusals.push(format!(
                 "the fitted model gives a batch-1 decode step of {decode:.4} ms: it predicts no time"
             ));

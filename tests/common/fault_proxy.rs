@@ -1,12 +1,13 @@
 //! A fault-injecting HTTP proxy for tests: the i-th generation request gets the i-th fault of its plan
-//! (connection reset, stall past the client timeout, garbage SSE, an HTTP error status), and
+//! (connection reset, stall past the client timeout, garbage SSE, an HTTP error status, an
+//! answer held and flushed in bursts), and
 //! every request past the plan is forwarded to the real server. One request per connection.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -20,6 +21,9 @@ pub enum Fault {
     Garbage,
     /// Answer with this HTTP status and a JSON error.
     Status(u16),
+    /// Pass the request on, but hold the server's answer and flush it once per interval:
+    /// tokens arrive in bursts, as from a server whose streaming thread is starved.
+    Bursts(Duration),
 }
 
 pub struct FaultProxy {
@@ -90,6 +94,18 @@ fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
     }
 }
 
+/// Sends `request` to the real server, asking it to close after its answer (so this
+/// connection ends with it).
+fn forward(upstream_port: u16, request: &[u8]) -> Option<TcpStream> {
+    let mut up = TcpStream::connect(("127.0.0.1", upstream_port)).ok()?;
+    let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
+    let mut fwd = request[..line_end].to_vec();
+    fwd.extend_from_slice(b"Connection: close\r\n");
+    fwd.extend_from_slice(&request[line_end..]);
+    up.write_all(&fwd).ok()?;
+    Some(up)
+}
+
 fn handle(mut conn: TcpStream, upstream_port: u16, plan: &[Fault], counter: &AtomicUsize) {
     let Some(request) = read_request(&mut conn) else {
         return;
@@ -105,18 +121,37 @@ fn handle(mut conn: TcpStream, upstream_port: u16, plan: &[Fault], counter: &Ato
     };
     match fault {
         Fault::Forward => {
-            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+            let Some(mut up) = forward(upstream_port, &request) else {
                 return;
             };
-            // Ask the server to close after its answer, so this connection ends with it.
-            let line_end = request.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
-            let mut fwd = request[..line_end].to_vec();
-            fwd.extend_from_slice(b"Connection: close\r\n");
-            fwd.extend_from_slice(&request[line_end..]);
-            if up.write_all(&fwd).is_err() {
-                return;
-            }
             let _ = std::io::copy(&mut up, &mut conn);
+        }
+        Fault::Bursts(every) => {
+            let Some(mut up) = forward(upstream_port, &request) else {
+                return;
+            };
+            let _ = up.set_read_timeout(Some(Duration::from_millis(2)));
+            let (mut held, mut buf, mut last) = (Vec::new(), [0u8; 8192], Instant::now());
+            loop {
+                match up.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => held.extend_from_slice(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+                if last.elapsed() >= every && !held.is_empty() {
+                    if conn.write_all(&held).is_err() {
+                        return;
+                    }
+                    held.clear();
+                    last = Instant::now();
+                }
+            }
+            let _ = conn.write_all(&held);
         }
         Fault::Reset => {}
         Fault::Stall(d) => std::thread::sleep(d),
