@@ -127,8 +127,8 @@ pub enum FitError {
 ///
 /// Robust to a stray measurement: observations the first fit misses by far more than the
 /// rest — a relative residual over both 25% and four times the median one (a probe taken
-/// while the shared machine stalled) — are left out, at most a tenth of them, and the model
-/// is fitted again; the notes name what was left out.
+/// while the shared machine stalled) — while a repeat of the same shape fits, are left out,
+/// at most a tenth of them, and the model is fitted again; the notes name what was left out.
 pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit, FitError> {
     let first = fit_all(observations, request_latency_ms)?;
     let rel: Vec<f64> = first
@@ -140,7 +140,19 @@ pub fn fit(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     let mut sorted = rel.clone();
     let typical = crate::metrics::median(&mut sorted).unwrap_or(0.0);
     let limit = (4.0 * typical).max(0.25);
-    let mut outliers: Vec<usize> = (0..rel.len()).filter(|&i| rel[i] > limit).collect();
+    // A stray disagrees with a repeat of its own shape that fits; a shape measured off the
+    // smooth model every time is the engine's (an uneven batch size), not a stray.
+    let has_good_repeat = |i: usize| {
+        (0..rel.len()).any(|j| {
+            j != i
+                && rel[j] <= limit
+                && observations[j].decode == observations[i].decode
+                && observations[j].shape == observations[i].shape
+        })
+    };
+    let mut outliers: Vec<usize> = (0..rel.len())
+        .filter(|&i| rel[i] > limit && has_good_repeat(i))
+        .collect();
     outliers.sort_by(|&a, &b| rel[b].total_cmp(&rel[a]));
     outliers.truncate(observations.len() / 10);
     if outliers.is_empty() {
@@ -504,6 +516,32 @@ mod tests {
         assert_eq!(f.step.decode_batch_factors.len(), 8);
         assert!(f.step.decode_batch_factors[2] > 1.2);
         assert!(f.report.notes.iter().any(|n| n.contains("not smooth")));
+    }
+
+    #[test]
+    fn a_stray_repeat_is_left_out_with_a_note() {
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
+        for b in [1, 2, 4, 8] {
+            for _ in 0..3 {
+                obs.push(decode(b, 100, 0.0));
+            }
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o);
+        }
+        // One of the three B = 4 probes ran while the machine stalled.
+        obs[10].ms *= 3.0;
+        let f = fit(&obs, 0.0).unwrap();
+        assert!(
+            f.report.notes.iter().any(|n| n.contains("stray")),
+            "{:?}",
+            f.report.notes
+        );
+        assert!((f.step.overhead_ms - 2.0).abs() < 1e-3, "{:?}", f.step);
+        assert!(f.step.decode_batch_factors.is_empty());
     }
 
     #[test]
