@@ -1,5 +1,8 @@
-//! The command line's arguments (clap). Parsing only: `main.rs` dispatches.
+//! The command line's arguments (clap) and their checks. Parsing only: `main.rs` dispatches.
 
+use capsim::error::InputError;
+use capsim::results::shard::Shard;
+use capsim::spec::{self, Override};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -153,6 +156,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Priors fitted from published measurements (data/corpus/): the corpus, the fitted
+    /// groups a datasheet projection uses, and their leave-one-GPU-out cross-validation.
+    Priors {
+        /// Run the leave-one-GPU-out cross-validation (refits once per GPU: a minute or two).
+        #[arg(long)]
+        cv: bool,
+        /// Fit the corpus and write the table to FILE (the shipped one is data/priors/fitted.json).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Write the whole report (corpus, fit, cross-validation) as markdown to FILE.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
     /// GPU datasheets the cost model knows.
     Hardware {
         #[command(subcommand)]
@@ -181,4 +197,28 @@ pub enum HardwareCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--set KEY=VALUE` arguments as overrides.
+pub fn parse_sets(sets: &[String]) -> Result<Vec<Override>, InputError> {
+    sets.iter().map(|s| spec::parse_set(s)).collect()
+}
+
+/// `--shard K/N`, or every point.
+pub fn shard(s: Option<String>) -> Result<Shard, InputError> {
+    s.map(|s| Shard::parse(&s))
+        .transpose()
+        .map(|s| s.unwrap_or(Shard::ALL))
+}
+
+/// A server URL must be http:// or https://.
+pub fn http_url(url: &str) -> Result<(), InputError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            "--url",
+            format!("'{url}' is not an http:// URL"),
+        ))
+    }
 }

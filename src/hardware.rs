@@ -7,7 +7,8 @@
 //! PyTorch and vLLM kernels use; GeForce cards run that at half their FP16-accumulate rate);
 //! `tflops_8bit` is dense FP8 with FP32 accumulate where the GPU has FP8, else dense INT8.
 //! `memory_gib` is the usable size `nvidia-smi` reports. `nvlink_gb_s` is per GPU, per
-//! direction.
+//! direction. `sm` is the CUDA compute capability (which quantisation kernels and attention
+//! backends the engines can use); `p2p` whether the driver allows peer-to-peer over PCIe.
 
 use crate::error::{InputError, InputResult};
 use crate::units::{Bytes, BytesPerSec, FlopsPerSec};
@@ -33,11 +34,85 @@ pub struct Device {
     pub pcie_gen: u8,
     /// NVLink bandwidth per GPU per direction, GB/s, where the card has NVLink.
     pub nvlink_gb_s: Option<f64>,
+    /// CUDA compute capability × 10 (75 Turing, 80/86 Ampere, 89 Ada, 90 Hopper, 100/120
+    /// Blackwell): which kernels the engines pick; 0 = unknown (a custom device).
+    pub sm: u16,
+    /// Peer-to-peer access between cards over PCIe (datacenter and workstation cards; the
+    /// GeForce driver refuses it, so all-reduce goes through host memory).
+    pub p2p: bool,
     /// Where the figures come from.
     pub source: String,
 }
 
+/// GPU generations, as the engines' kernels and hosts differ: by compute capability, so the
+/// datacenter chips of a generation (GA100 sm80, GB100 sm100: HBM, server hosts) stand apart
+/// from its workstation and GeForce chips (GA10x sm86, GB20x sm120: GDDR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    Turing,
+    AmpereDc,
+    Ampere,
+    Ada,
+    Hopper,
+    BlackwellDc,
+    Blackwell,
+    Unknown,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Turing => "turing",
+            Arch::AmpereDc => "ampere-dc",
+            Arch::Ampere => "ampere",
+            Arch::Ada => "ada",
+            Arch::Hopper => "hopper",
+            Arch::BlackwellDc => "blackwell-dc",
+            Arch::Blackwell => "blackwell",
+            Arch::Unknown => "unknown",
+        }
+    }
+
+    /// Datacenter chips (HBM, server hosts) or client ones (GDDR: GeForce and workstation).
+    pub fn class(self) -> &'static str {
+        match self {
+            Arch::AmpereDc | Arch::Hopper | Arch::BlackwellDc => "datacenter",
+            _ => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Arch> {
+        [
+            Arch::Turing,
+            Arch::AmpereDc,
+            Arch::Ampere,
+            Arch::Ada,
+            Arch::Hopper,
+            Arch::BlackwellDc,
+            Arch::Blackwell,
+            Arch::Unknown,
+        ]
+        .into_iter()
+        .find(|a| a.name() == s)
+    }
+}
+
 impl Device {
+    /// The generation of this device's compute capability.
+    pub fn arch(&self) -> Arch {
+        match self.sm {
+            75 => Arch::Turing,
+            80 => Arch::AmpereDc,
+            81..=87 => Arch::Ampere,
+            89 => Arch::Ada,
+            90 => Arch::Hopper,
+            100..=119 => Arch::BlackwellDc,
+            120..=129 => Arch::Blackwell,
+            _ => Arch::Unknown,
+        }
+    }
+
     pub fn memory(&self) -> Bytes {
         Bytes::from_gib(self.memory_gib)
     }
@@ -92,6 +167,8 @@ impl Device {
 
 struct Entry {
     name: &'static str,
+    sm: u16,
+    p2p: bool,
     memory_gib: f64,
     bandwidth_gb_s: f64,
     tflops_16bit: f64,
@@ -106,6 +183,8 @@ struct Entry {
 const TABLE: &[Entry] = &[
     Entry {
         name: "rtx2080ti",
+        sm: 75,
+        p2p: false,
         memory_gib: 11.0,
         bandwidth_gb_s: 616.0,
         tflops_16bit: 53.8,
@@ -118,6 +197,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "rtx3090",
+        sm: 86,
+        p2p: false,
         memory_gib: 24.0,
         bandwidth_gb_s: 936.0,
         tflops_16bit: 71.0,
@@ -130,6 +211,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "rtx4090",
+        sm: 89,
+        p2p: false,
         memory_gib: 23.99,
         bandwidth_gb_s: 1008.0,
         tflops_16bit: 165.2,
@@ -142,6 +225,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "rtx5090",
+        sm: 120,
+        p2p: false,
         memory_gib: 31.84,
         bandwidth_gb_s: 1792.0,
         tflops_16bit: 209.5,
@@ -154,6 +239,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "rtx-a6000",
+        sm: 86,
+        p2p: true,
         memory_gib: 47.99,
         bandwidth_gb_s: 768.0,
         tflops_16bit: 154.8,
@@ -166,6 +253,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "l40s",
+        sm: 89,
+        p2p: true,
         memory_gib: 44.99,
         bandwidth_gb_s: 864.0,
         tflops_16bit: 362.05,
@@ -178,6 +267,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "a100-40g",
+        sm: 80,
+        p2p: true,
         memory_gib: 39.5,
         bandwidth_gb_s: 1555.0,
         tflops_16bit: 312.0,
@@ -190,6 +281,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "a100-80g",
+        sm: 80,
+        p2p: true,
         memory_gib: 79.25,
         bandwidth_gb_s: 2039.0,
         tflops_16bit: 312.0,
@@ -202,6 +295,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "h100-pcie",
+        sm: 90,
+        p2p: true,
         memory_gib: 79.65,
         bandwidth_gb_s: 2000.0,
         tflops_16bit: 756.0,
@@ -214,6 +309,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "h100-sxm",
+        sm: 90,
+        p2p: true,
         memory_gib: 79.65,
         bandwidth_gb_s: 3350.0,
         tflops_16bit: 989.4,
@@ -226,6 +323,8 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         name: "h200",
+        sm: 90,
+        p2p: true,
         memory_gib: 140.4,
         bandwidth_gb_s: 4800.0,
         tflops_16bit: 989.4,
@@ -235,6 +334,146 @@ const TABLE: &[Entry] = &[
         pcie_gen: 5,
         nvlink_gb_s: Some(450.0),
         source: "NVIDIA H200 Tensor Core GPU datasheet (SXM): 141 GB HBM3e at 4.8 TB/s, BF16 989.4 dense, FP8 1978.9 dense; NVLink 900 GB/s bidirectional",
+    },
+    Entry {
+        name: "rtx2080",
+        sm: 75,
+        p2p: false,
+        memory_gib: 7.79,
+        bandwidth_gb_s: 448.0,
+        tflops_16bit: 40.3,
+        tflops_8bit: 161.1,
+        has_fp8: false,
+        l2_mib: 4.0,
+        pcie_gen: 3,
+        nvlink_gb_s: Some(25.0),
+        source: "NVIDIA Turing GPU Architecture whitepaper (TU104, GeForce RTX 2080 reference): 448 GB/s, FP16 tensor FP32-acc 40.3, INT8 161.1; NVLink 50 GB/s bidirectional",
+    },
+    Entry {
+        name: "rtx3060",
+        sm: 86,
+        p2p: false,
+        memory_gib: 11.76,
+        bandwidth_gb_s: 360.0,
+        tflops_16bit: 25.6,
+        tflops_8bit: 102.4,
+        has_fp8: false,
+        l2_mib: 3.0,
+        pcie_gen: 4,
+        nvlink_gb_s: None,
+        source: "NVIDIA Ampere GA102 whitepaper appendix (GA106, GeForce RTX 3060 12 GB): 360 GB/s, FP16 tensor FP32-acc 25.6 dense, INT8 102.4 dense",
+    },
+    Entry {
+        name: "rtx3090ti",
+        sm: 86,
+        p2p: false,
+        memory_gib: 23.99,
+        bandwidth_gb_s: 1008.0,
+        tflops_16bit: 80.0,
+        tflops_8bit: 320.0,
+        has_fp8: false,
+        l2_mib: 6.0,
+        pcie_gen: 4,
+        nvlink_gb_s: Some(56.25),
+        source: "NVIDIA GeForce RTX 3090 Ti specifications (GA102, 84 SMs at 1.86 GHz): 1008 GB/s, FP16 tensor 160 dense with FP16 accumulate, 80 with FP32 accumulate; INT8 320 dense",
+    },
+    Entry {
+        name: "rtx4070-laptop",
+        sm: 89,
+        p2p: false,
+        memory_gib: 7.99,
+        bandwidth_gb_s: 256.0,
+        tflops_16bit: 40.1,
+        tflops_8bit: 80.2,
+        has_fp8: true,
+        l2_mib: 32.0,
+        pcie_gen: 4,
+        nvlink_gb_s: None,
+        source: "GeForce RTX 4070 Laptop GPU (AD106, 36 SMs, 128-bit GDDR6 at 16 Gbps = 256 GB/s); tensor rates derived from 36 SMs x 512 dense FP16 FLOP/clock (FP32 accumulate, GeForce) x 2.175 GHz boost; laptop clocks vary with the power limit",
+    },
+    Entry {
+        name: "rtx6000-ada",
+        sm: 89,
+        p2p: true,
+        memory_gib: 47.99,
+        bandwidth_gb_s: 960.0,
+        tflops_16bit: 364.2,
+        tflops_8bit: 728.5,
+        has_fp8: true,
+        l2_mib: 96.0,
+        pcie_gen: 4,
+        nvlink_gb_s: None,
+        source: "NVIDIA RTX 6000 Ada Generation datasheet: 960 GB/s, FP16/BF16 tensor 728.5 TFLOPS sparse (364.2 dense, FP32 accumulate), FP8 1457 sparse (728.5 dense)",
+    },
+    Entry {
+        name: "rtx-pro-6000",
+        sm: 120,
+        p2p: true,
+        memory_gib: 95.59,
+        bandwidth_gb_s: 1792.0,
+        tflops_16bit: 503.8,
+        tflops_8bit: 1007.6,
+        has_fp8: true,
+        l2_mib: 128.0,
+        pcie_gen: 5,
+        nvlink_gb_s: None,
+        source: "NVIDIA RTX PRO 6000 Blackwell Workstation Edition datasheet: 96 GB GDDR7 at 1792 GB/s, 4000 AI TOPS (FP4, sparse); FP8 and FP16 dense taken as 1/4 and 1/8 of that (1007.6, 503.8), FP32 accumulate at full rate on the workstation card",
+    },
+    Entry {
+        name: "a40",
+        sm: 86,
+        p2p: true,
+        memory_gib: 44.99,
+        bandwidth_gb_s: 696.0,
+        tflops_16bit: 149.7,
+        tflops_8bit: 299.3,
+        has_fp8: false,
+        l2_mib: 6.0,
+        pcie_gen: 4,
+        nvlink_gb_s: Some(56.25),
+        source: "NVIDIA A40 datasheet: 696 GB/s, BF16 tensor 149.7 dense (299.4 sparse), INT8 299.3 dense; NVLink 112.5 GB/s bidirectional",
+    },
+    Entry {
+        name: "a30",
+        sm: 80,
+        p2p: true,
+        memory_gib: 23.5,
+        bandwidth_gb_s: 933.0,
+        tflops_16bit: 165.0,
+        tflops_8bit: 330.0,
+        has_fp8: false,
+        l2_mib: 24.0,
+        pcie_gen: 4,
+        nvlink_gb_s: Some(100.0),
+        source: "NVIDIA A30 datasheet: 24 GB HBM2 at 933 GB/s, BF16 165 dense (330 sparse), INT8 330 dense; NVLink 200 GB/s bidirectional",
+    },
+    Entry {
+        name: "a100-80g-pcie",
+        sm: 80,
+        p2p: true,
+        memory_gib: 79.25,
+        bandwidth_gb_s: 1935.0,
+        tflops_16bit: 312.0,
+        tflops_8bit: 624.0,
+        has_fp8: false,
+        l2_mib: 40.0,
+        pcie_gen: 4,
+        nvlink_gb_s: Some(300.0),
+        source: "NVIDIA A100 Tensor Core GPU datasheet (PCIe 80GB): 1935 GB/s HBM2e, BF16 312, INT8 624 dense; NVLink bridge 600 GB/s bidirectional",
+    },
+    Entry {
+        name: "h100-nvl",
+        sm: 90,
+        p2p: true,
+        memory_gib: 93.1,
+        bandwidth_gb_s: 3900.0,
+        tflops_16bit: 835.5,
+        tflops_8bit: 1670.5,
+        has_fp8: true,
+        l2_mib: 50.0,
+        pcie_gen: 5,
+        nvlink_gb_s: Some(300.0),
+        source: "NVIDIA H100 NVL datasheet: 94 GB HBM3 at 3.9 TB/s, BF16 1671 sparse (835.5 dense), FP8 3341 sparse (1670.5 dense); NVLink bridge 600 GB/s bidirectional",
     },
 ];
 
@@ -249,6 +488,8 @@ fn entry_to_device(e: &Entry) -> Device {
         l2_mib: e.l2_mib,
         pcie_gen: e.pcie_gen,
         nvlink_gb_s: e.nvlink_gb_s,
+        sm: e.sm,
+        p2p: e.p2p,
         source: e.source.to_string(),
     }
 }
@@ -290,6 +531,8 @@ pub fn custom() -> Device {
         l2_mib: 0.0,
         pcie_gen: 4,
         nvlink_gb_s: None,
+        sm: 0,
+        p2p: false,
         source: "described in the scenario".into(),
     }
 }

@@ -6,12 +6,11 @@ mod cli;
 
 use anyhow::Context;
 use capsim::error::InputError;
-use capsim::results::shard::Shard;
-use capsim::spec::{self, Override};
+use capsim::spec;
 use capsim::study::{self, simulate::Keep};
 use capsim::{analysis, calibrate, render};
 use clap::Parser;
-use cli::{Cli, Command, HardwareCommand};
+use cli::{http_url, parse_sets, shard, Cli, Command, HardwareCommand};
 use std::process::ExitCode;
 
 /// A spot run that ended before its plan: exit 130 after Ctrl-C, 1 otherwise.
@@ -49,27 +48,6 @@ fn emit(json: bool, human: &str, document: &impl serde::Serialize) -> anyhow::Re
         print!("{human}");
     }
     Ok(())
-}
-
-fn parse_sets(sets: &[String]) -> Result<Vec<Override>, InputError> {
-    sets.iter().map(|s| spec::parse_set(s)).collect()
-}
-
-fn shard(s: Option<String>) -> Result<Shard, InputError> {
-    s.map(|s| Shard::parse(&s))
-        .transpose()
-        .map(|s| s.unwrap_or(Shard::ALL))
-}
-
-fn http_url(url: &str) -> Result<(), InputError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(InputError::new(
-            "--url",
-            format!("'{url}' is not an http:// URL"),
-        ))
-    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -274,6 +252,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 emit(json, &human, &results)
             }
+        }
+        Command::Priors { cv, write, report } => {
+            let rows = study::corpus::load()?;
+            let prepared = study::priors::prepare(&rows)?;
+            let fit = (write.is_some() || report.is_some()).then(|| study::priors::fit(&prepared));
+            let held = (cv || report.is_some()).then(|| study::priors::cross_validate(&prepared));
+            print!(
+                "{}",
+                render::priors::text(&rows, fit.as_ref(), held.as_deref())
+            );
+            let table = fit.as_ref().map(|f| serde_json::to_string_pretty(&f.table));
+            let table = table.transpose()?.map(|t| t + "\n");
+            let md = fit.as_ref().zip(held.as_ref());
+            let md = md.map(|(f, h)| render::priors::report(&rows, f, h));
+            for (path, text) in [(write, table), (report, md)] {
+                if let (Some(path), Some(text)) = (path, text) {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+            }
+            Ok(())
         }
         Command::Hardware {
             command: HardwareCommand::List { json },

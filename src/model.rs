@@ -6,15 +6,17 @@
 //! grouped-query KV heads; norms and biases are negligible. Sliding-window layers (Gemma 3,
 //! gpt-oss) are costed as full attention, which overstates their KV cache at long context.
 //! Quantised weights (fp8/int8/int4) apply to the transformer blocks; embeddings and the LM head
-//! stay at 16 bits, as AWQ/GPTQ/FP8 checkpoints keep them.
+//! stay at 16 bits, as AWQ/GPTQ/FP8 checkpoints keep them (GGUF files quantise them too, and
+//! MXFP4 checkpoints quantise only the routed experts).
 
 use crate::error::{InputError, InputResult};
 use crate::units::Bytes;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Numeric formats for weights and KV cache.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+/// Numeric formats for weights and KV cache: plain types, and the quantisation formats
+/// users name (each with its real storage width, scales included).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
     Fp32,
@@ -22,32 +24,100 @@ pub enum Dtype {
     Fp16,
     Fp8,
     Int8,
+    /// 4-bit integer weights of unstated layout (4.5 bits with scales).
     Int4,
+    /// AWQ / GPTQ: 4-bit integers in groups of 128 with a 16-bit scale (and a 4-bit zero).
+    Awq,
+    Gptq,
+    /// OCP MXFP4 (gpt-oss): 4-bit floats in blocks of 32 with an 8-bit shared exponent,
+    /// on the MoE experts only; the rest of the model stays at 16 bits.
+    Mxfp4,
+    /// NVFP4: 4-bit floats in blocks of 16 with an FP8 scale.
+    Nvfp4,
+    /// GGUF (llama.cpp) types: whole-file bits per weight, embeddings and output included.
+    #[serde(rename = "q4_0")]
+    Q4_0,
+    #[serde(rename = "q4_k_m")]
+    Q4KM,
+    #[serde(rename = "q5_k_m")]
+    Q5KM,
+    #[serde(rename = "q6_k")]
+    Q6K,
+    #[serde(rename = "q8_0")]
+    Q8_0,
 }
 
 impl Dtype {
-    /// Parses a dtype name; quantisation formats map to their storage width
-    /// (awq/gptq/q4_k_m/mxfp4 → int4, q8_0 → int8).
-    pub fn parse(s: &str) -> Option<Dtype> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "fp32" | "float32" | "f32" => Dtype::Fp32,
-            "bf16" | "bfloat16" => Dtype::Bf16,
-            "fp16" | "float16" | "f16" | "half" => Dtype::Fp16,
-            "fp8" | "fp8_e4m3" | "fp8_e5m2" => Dtype::Fp8,
-            "int8" | "q8_0" | "w8a8" => Dtype::Int8,
-            "int4" | "awq" | "gptq" | "q4" | "q4_0" | "q4_k_m" | "mxfp4" => Dtype::Int4,
-            _ => return None,
-        })
+    const ALL: [Dtype; 15] = [
+        Dtype::Fp32,
+        Dtype::Bf16,
+        Dtype::Fp16,
+        Dtype::Fp8,
+        Dtype::Int8,
+        Dtype::Int4,
+        Dtype::Awq,
+        Dtype::Gptq,
+        Dtype::Mxfp4,
+        Dtype::Nvfp4,
+        Dtype::Q4_0,
+        Dtype::Q4KM,
+        Dtype::Q5KM,
+        Dtype::Q6K,
+        Dtype::Q8_0,
+    ];
+
+    /// The name scenarios use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::Fp32 => "fp32",
+            Dtype::Bf16 => "bf16",
+            Dtype::Fp16 => "fp16",
+            Dtype::Fp8 => "fp8",
+            Dtype::Int8 => "int8",
+            Dtype::Int4 => "int4",
+            Dtype::Awq => "awq",
+            Dtype::Gptq => "gptq",
+            Dtype::Mxfp4 => "mxfp4",
+            Dtype::Nvfp4 => "nvfp4",
+            Dtype::Q4_0 => "q4_0",
+            Dtype::Q4KM => "q4_k_m",
+            Dtype::Q5KM => "q5_k_m",
+            Dtype::Q6K => "q6_k",
+            Dtype::Q8_0 => "q8_0",
+        }
     }
 
-    /// Storage bits per value, quantisation scales included (int4: 4.5 bits, between AWQ's
-    /// group-128 4.25 and GGUF Q4_K_M's 4.85).
+    /// Parses a format name (case-insensitive; a few common aliases).
+    pub fn parse(s: &str) -> Option<Dtype> {
+        let s = s.to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "float32" | "f32" => Some(Dtype::Fp32),
+            "bfloat16" => Some(Dtype::Bf16),
+            "float16" | "f16" | "half" => Some(Dtype::Fp16),
+            "fp8_e4m3" | "fp8_e5m2" => Some(Dtype::Fp8),
+            "w8a8" => Some(Dtype::Int8),
+            "q4" | "w4a16" => Some(Dtype::Int4),
+            _ => None,
+        };
+        alias.or_else(|| Dtype::ALL.into_iter().find(|d| d.name() == s))
+    }
+
+    /// Storage bits per weight, scales included. GGUF types are whole-file averages measured
+    /// on Llama-3.1-8B by llama.cpp's `tools/quantize/README.md` (Q4_K_M 4.89, Q5_K_M 5.70,
+    /// Q6_K 6.56, Q8_0 8.50); Q4_0 is its block layout (18 bytes per 32 weights, 4.5);
+    /// MXFP4 17 bytes per 32 (4.25), NVFP4 4 + 8/16 (4.5), AWQ/GPTQ group-128 ≈ 4.25.
     pub fn bits(self) -> f64 {
         match self {
             Dtype::Fp32 => 32.0,
             Dtype::Bf16 | Dtype::Fp16 => 16.0,
             Dtype::Fp8 | Dtype::Int8 => 8.0,
             Dtype::Int4 => 4.5,
+            Dtype::Awq | Dtype::Gptq | Dtype::Mxfp4 => 4.25,
+            Dtype::Nvfp4 | Dtype::Q4_0 => 4.5,
+            Dtype::Q4KM => 4.89,
+            Dtype::Q5KM => 5.70,
+            Dtype::Q6K => 6.56,
+            Dtype::Q8_0 => 8.5,
         }
     }
 
@@ -55,8 +125,24 @@ impl Dtype {
         self.bits() / 8.0
     }
 
+    /// A GGUF type: llama.cpp quantises embeddings and the output layer too.
+    pub fn is_gguf(self) -> bool {
+        matches!(
+            self,
+            Dtype::Q4_0 | Dtype::Q4KM | Dtype::Q5KM | Dtype::Q6K | Dtype::Q8_0
+        )
+    }
+
+    /// A format the KV cache can be stored in.
+    pub fn is_kv_format(self) -> bool {
+        matches!(
+            self,
+            Dtype::Fp32 | Dtype::Bf16 | Dtype::Fp16 | Dtype::Fp8 | Dtype::Int8
+        )
+    }
+
     pub const NAMES: &'static str =
-        "fp32, bf16, fp16, fp8, int8, int4 (or awq, gptq, q4_k_m, q8_0, mxfp4)";
+        "fp32, bf16, fp16, fp8, int8, int4, awq, gptq, mxfp4, nvfp4, q4_0, q4_k_m, q5_k_m, q6_k, q8_0";
 }
 
 crate::keyword_deserialize!(Dtype, "format");
@@ -440,12 +526,30 @@ impl ModelShape {
 
     /// Cost-relevant sizes for the given weight and KV formats.
     pub fn footprint(&self, weight: Dtype, kv: Dtype) -> ModelFootprint {
+        self.footprint_in(weight, kv, false)
+    }
+
+    /// Like [`ModelShape::footprint`], for weights stored in a GGUF file when `gguf`: llama.cpp's
+    /// MXFP4 files (gpt-oss) keep the non-expert weights at Q8_0 (8.5 bits), not 16.
+    pub fn footprint_in(&self, weight: Dtype, kv: Dtype, gguf: bool) -> ModelFootprint {
         let wb = weight.bytes();
-        // Embeddings and LM head stay at 16 bits when the blocks are quantised.
-        let eb = if weight.bits() < 16.0 { 2.0 } else { wb };
+        // Embeddings and LM head stay at 16 bits when the blocks are quantised (AWQ, GPTQ,
+        // FP8 checkpoints), except in GGUF files, whose average covers them too.
+        let eb = if weight.bits() < 16.0 && !weight.is_gguf() {
+            2.0
+        } else {
+            wb
+        };
+        // MXFP4 quantises the routed experts only; attention and the rest stay at 16 bits.
+        let (wb, expert_b, eb) = if weight == Dtype::Mxfp4 && self.moe.is_some() {
+            let rest = if gguf { Dtype::Q8_0.bytes() } else { 2.0 };
+            (rest, weight.bytes(), rest)
+        } else {
+            (wb, wb, eb)
+        };
         let emb = self.embedding_params() * eb;
         let lm_head_extra = if self.tied_embeddings { 0.0 } else { emb };
-        let experts_per_layer_bytes = self.expert_params() * wb;
+        let experts_per_layer_bytes = self.expert_params() * expert_b;
         let (moe_layers, n_experts, k) = self.moe.as_ref().map_or((0, 0, 0), |m| {
             (m.moe_layers, m.experts, m.experts_per_token)
         });
@@ -608,8 +712,13 @@ mod tests {
 
     #[test]
     fn dtype_aliases() {
-        assert_eq!(Dtype::parse("AWQ"), Some(Dtype::Int4));
-        assert_eq!(Dtype::parse("q8_0"), Some(Dtype::Int8));
+        assert_eq!(Dtype::parse("AWQ"), Some(Dtype::Awq));
+        assert_eq!(Dtype::parse("q8_0"), Some(Dtype::Q8_0));
+        assert_eq!(Dtype::parse("Q4_K_M").map(Dtype::bits), Some(4.89));
+        assert_eq!(Dtype::parse("w8a8"), Some(Dtype::Int8));
+        for d in Dtype::ALL {
+            assert_eq!(Dtype::parse(d.name()), Some(d));
+        }
         assert_eq!(Dtype::parse("int3"), None);
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 /// A model whose step time is linear in prompt tokens (10 µs per token with the hardware
 /// below), with negligible memory traffic and attention: service time = 10 µs · prompt tokens.
+/// No API server in front: the engine is the only queue.
 const LINEAR_SERVER: &str = r#"
 name = "queueing"
 [model]
@@ -19,6 +20,8 @@ gpu = "custom"
 memory_gib = 1000
 bandwidth_gb_s = 1e9
 tflops_16bit = 2457.6
+[engine]
+api_server = false
 [calibration]
 overhead_ms = 0
 per_seq_ms = 0

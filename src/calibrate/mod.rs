@@ -68,7 +68,7 @@ pub fn efficiencies(
     let s = step;
     let context = 512.0;
     let fp = &sc.cost.footprint;
-    let tp = sc.cost.tp.degree.max(1) as f64;
+    let tp = sc.cost.physics.parallel.concurrent_gpus().max(1) as f64;
     let decode_ms = s.overhead_ms
         + s.weights_ms_per_pass
         + s.kv_ns_per_token * context / 1e6
@@ -76,13 +76,9 @@ pub fn efficiencies(
         + s.attention_ns_per_pair * context / 1e6;
     let memory_s = (decode_ms / 1e3).max(1e-9);
     let bytes = fp.weights_read(1).0 + fp.kv_per_token.0 * context;
-    let bw = sc.device.bandwidth().0 * tp;
+    let bw = sc.device.bandwidth().0 * sc.cost.kernel.bandwidth_factor * tp;
     let eta_bw = (bytes / bw / memory_s).clamp(1e-4, 1.5);
-    let peak = if sc.weight_dtype == crate::model::Dtype::Fp8 && sc.device.has_fp8 {
-        sc.device.flops_8bit().0
-    } else {
-        sc.device.flops_16bit().0
-    } * tp;
+    let peak = sc.cost.kernel.peak_flops * tp;
     let u = (s.compute_us_per_token / 1e6).max(1e-15);
     let eta_f = (fp.flops_per_token / peak / u).clamp(1e-4, 1.5);
     let rel = |name: &str, value: f64| {
@@ -105,6 +101,7 @@ pub fn efficiencies(
             value: 0.0,
             stderr: None,
         },
+        per_layer_ms: None,
         per_seq_ms: Estimate {
             value: s.per_seq_ms,
             stderr: stderr.get("per_seq_ms").copied(),

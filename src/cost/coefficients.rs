@@ -11,15 +11,22 @@ use crate::error::{InputError, InputResult};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// τ0, τ_seq, η_bw, η_f of `T = τ0 + τ_seq·n_seqs + max(bytes/(η_bw·BW), flops/(η_f·F))`.
+/// τ0, τ_layer, τ_seq, η_bw, η_f of
+/// `T = τ0 + τ_layer·layers·passes + τ_seq·n_seqs + max(bytes/(η_bw·BW), flops/(η_f·F))`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Coefficients {
     /// Fixed time per engine step, seconds.
     pub overhead_s: f64,
+    /// Time per layer per forward pass that no batching amortises (kernel launches outside a
+    /// CUDA graph), seconds.
+    pub per_layer_s: f64,
     /// Time per sequence in the batch, seconds.
     pub per_seq_s: f64,
     /// Achieved fraction of peak memory bandwidth.
     pub bw_efficiency: f64,
+    /// Bandwidth efficiency of steps that compute several tokens per pass, relative to a
+    /// single-token decode (batched GEMMs and llama.cpp's `mul_mat_id` differ from GEMV).
+    pub batch_bw_factor: f64,
     /// Achieved fraction of peak dense tensor throughput.
     pub flops_efficiency: f64,
     /// Coefficient of variation of one step's duration (step-to-step noise).
@@ -36,8 +43,10 @@ impl Coefficients {
     pub fn datasheet_defaults() -> Coefficients {
         Coefficients {
             overhead_s: 1.0e-3,
+            per_layer_s: 0.0,
             per_seq_s: 20e-6,
             bw_efficiency: 0.85,
+            batch_bw_factor: 1.0,
             flops_efficiency: 0.6,
             step_cv: DEFAULT_STEP_CV,
         }
@@ -65,8 +74,18 @@ impl Coefficients {
             }
         };
         check_nonneg("overhead_ms", self.overhead_s)?;
+        check_nonneg("per_layer_ms", self.per_layer_s)?;
         check_nonneg("per_seq_ms", self.per_seq_s)?;
         check_frac("bw_efficiency", self.bw_efficiency)?;
+        if !(self.batch_bw_factor.is_finite()
+            && self.batch_bw_factor > 0.0
+            && self.batch_bw_factor <= 5.0)
+        {
+            return Err(InputError::new(
+                "calibration.batch_bw_factor",
+                format!("must be in (0, 5] (got {})", self.batch_bw_factor),
+            ));
+        }
         check_frac("flops_efficiency", self.flops_efficiency)?;
         if !(self.step_cv.is_finite() && (0.0..=2.0).contains(&self.step_cv)) {
             return Err(InputError::new(
@@ -222,6 +241,8 @@ pub struct MeasuredOn {
 #[serde(deny_unknown_fields)]
 pub struct ProfileCoefficients {
     pub overhead_ms: Estimate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_layer_ms: Option<Estimate>,
     pub per_seq_ms: Estimate,
     pub bw_efficiency: Estimate,
     pub flops_efficiency: Estimate,
@@ -345,8 +366,10 @@ impl Profile {
         let c = self.coefficients.as_ref()?;
         Some(Coefficients {
             overhead_s: c.overhead_ms.value / 1e3,
+            per_layer_s: c.per_layer_ms.as_ref().map_or(0.0, |e| e.value / 1e3),
             per_seq_s: c.per_seq_ms.value / 1e3,
             bw_efficiency: c.bw_efficiency.value,
+            batch_bw_factor: 1.0,
             flops_efficiency: c.flops_efficiency.value,
             step_cv: self
                 .step

@@ -1,14 +1,22 @@
 //! The step-time model: one engine step is bandwidth-bound or compute-bound, whichever is slower.
 //!
-//! `T = τ0 + τ_seq·n_seqs + max(bytes / (η_bw·BW), flops / (η_f·F)) + T_allreduce`, with
-//! bytes = weights read (MoE: fixed part plus expected distinct experts hit) × forward passes
-//! plus k_kv · context tokens read, and flops = 2·N_active·tokens + attention. Tensor parallelism
-//! splits bytes and flops over `tp` GPUs and adds two all-reduces per layer per pass. The model
-//! is pure: shapes in, integer nanoseconds out.
+//! `T = τ0 + τ_layer·layers·passes + τ_seq·n_seqs + max(bytes / (η_bw·k·BW), flops / (η_f·F_k)) +
+//! T_allreduce`, with bytes = weights read (MoE: fixed part plus expected distinct experts hit)
+//! × forward passes plus k_kv · context tokens read, flops = 2·N_active·tokens + attention, and
+//! the kernel's bandwidth factor k and arithmetic rate F_k for the weight format on this GPU
+//! ([`kernels`]). Tensor parallelism splits bytes and flops over its GPUs and adds two
+//! all-reduces per layer per pass; llama.cpp's layer split runs its GPUs one after another; a
+//! pass never takes less than its kernels' minimum time; the API server's streaming work bounds
+//! the step from below ([`physics`]). The model is pure: shapes in, integer nanoseconds out.
 
 pub mod coefficients;
+pub mod kernels;
+pub mod physics;
+pub mod priors;
 
 pub use coefficients::{Coefficients, MeasuredStep, Profile};
+pub use kernels::{EngineFamily, FormatFamily, Kernel};
+pub use physics::{AllReduce, Frontend, Parallel};
 
 use crate::hardware::Device;
 use crate::model::{Dtype, ModelFootprint, ModelShape};
@@ -57,12 +65,19 @@ impl StepShape {
 /// Time of one step, by component, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct StepBreakdown {
+    /// Fixed and per-sequence time: scheduling, sampling, kernel launches.
     pub overhead_s: f64,
     pub memory_s: f64,
     pub compute_s: f64,
     pub communication_s: f64,
+    /// The API server's work for the tokens this step streams.
+    pub frontend_s: f64,
     /// Memory and compute add up (a measured step model) instead of overlapping (the roofline).
     pub additive: bool,
+    /// The scheduler's CPU work overlaps the GPU's (vLLM `--async-scheduling`).
+    pub overlapped_overhead: bool,
+    /// The API server runs in the engine's loop (its work adds to the step).
+    pub frontend_in_process: bool,
     /// Measured correction for a pure decode step of this batch size (1 = none).
     pub batch_factor: f64,
 }
@@ -74,7 +89,17 @@ impl StepBreakdown {
         } else {
             self.memory_s.max(self.compute_s)
         };
-        (self.overhead_s + work) * self.batch_factor + self.communication_s
+        let gpu = if self.overlapped_overhead {
+            self.overhead_s.max(work)
+        } else {
+            self.overhead_s + work
+        };
+        let engine = gpu * self.batch_factor + self.communication_s;
+        if self.frontend_in_process {
+            engine + self.frontend_s
+        } else {
+            engine.max(self.frontend_s)
+        }
     }
     /// Which roof binds this step.
     pub fn bound(&self) -> &'static str {
@@ -86,45 +111,51 @@ impl StepBreakdown {
     }
 }
 
-/// How the GPUs of one replica talk (tensor parallelism).
+/// What an engine's implementation adds to the roofline for one replica (see [`physics`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TensorParallel {
-    pub degree: u32,
-    /// Per-direction link bandwidth, bytes/s.
-    pub link_bytes_per_s: f64,
-    /// Per all-reduce fixed latency, seconds.
-    pub latency_s: f64,
+pub struct Physics {
+    pub family: EngineFamily,
+    pub parallel: Parallel,
+    pub frontend: Frontend,
+    pub async_scheduling: bool,
+    /// llama.cpp's fused attention; off, the attention scores are written and read back.
+    pub flash_attn: bool,
 }
 
-impl TensorParallel {
-    pub const NONE: TensorParallel = TensorParallel {
-        degree: 1,
-        link_bytes_per_s: 1.0,
-        latency_s: 0.0,
-    };
-
-    /// NVLink all-reduce latency (NCCL, small messages) and link efficiency.
-    pub const NVLINK_LATENCY_S: f64 = 8e-6;
-    /// PCIe all-reduce latency: GeForce cards without P2P go through host memory.
-    pub const PCIE_LATENCY_S: f64 = 25e-6;
-    pub const LINK_EFFICIENCY: f64 = 0.7;
+impl Physics {
+    /// One GPU, no API server, nothing special: the plain roofline.
+    pub fn plain(family: EngineFamily) -> Physics {
+        Physics {
+            family,
+            parallel: Parallel::None,
+            frontend: Frontend::NONE,
+            async_scheduling: false,
+            flash_attn: true,
+        }
+    }
 }
 
-/// A compiled step-time model for one replica: model footprint, device, coefficients; or a
-/// step model measured on a server for this model.
+/// A compiled step-time model for one replica: model footprint, device, coefficients, the
+/// engine's physics; or a step model measured on a server for this model.
 #[derive(Clone, Debug, Serialize)]
 pub struct CostModel {
     pub footprint: ModelFootprint,
     pub coefficients: Coefficients,
-    pub tp: TensorParallel,
+    pub physics: Physics,
+    /// The weight kernel the engine runs on this device.
+    pub kernel: Kernel,
     /// When set, steps cost what this measured model says (datasheet and η are not used).
     pub measured: Option<MeasuredStep>,
     layers: u32,
     hidden: u32,
-    /// Seconds per byte over the whole replica (1 / (tp·η_bw·BW)).
+    heads: u32,
+    /// Seconds per byte over the whole replica (1 / (gpus·η_bw·kernel·BW)).
     sec_per_byte: f64,
     /// Seconds per FLOP over the whole replica.
     sec_per_flop: f64,
+    /// The least one forward pass takes however little it reads: its layers' kernels at their
+    /// minimum time (vLLM; llama.cpp's per-layer cost is fitted as a whole).
+    pass_floor_s: f64,
 }
 
 impl CostModel {
@@ -134,21 +165,49 @@ impl CostModel {
         kv: Dtype,
         device: &Device,
         coefficients: Coefficients,
-        tp: TensorParallel,
+        physics: Physics,
     ) -> CostModel {
-        let footprint = model.footprint(weight, kv);
-        let peak_flops = compute_peak(device, weight);
-        let tp_n = tp.degree.max(1) as f64;
+        let footprint = model.footprint_in(weight, kv, physics.family == EngineFamily::LlamaCpp);
+        let kernel = kernels::kernel(physics.family, weight, device);
+        let gpus = physics.parallel.concurrent_gpus().max(1) as f64;
+        let moe_layers = model.moe.as_ref().map_or(0, |m| m.moe_layers) as f64;
+        let pass_floor_s = match physics.family {
+            EngineFamily::Vllm => {
+                physics::KERNEL_MIN_S
+                    * ((model.layers as f64 - moe_layers) * physics::KERNELS_PER_DENSE_LAYER
+                        + moe_layers * physics::KERNELS_PER_MOE_LAYER)
+            }
+            EngineFamily::LlamaCpp => 0.0,
+        };
         CostModel {
-            sec_per_byte: 1.0 / (tp_n * coefficients.bw_efficiency * device.bandwidth().0),
-            sec_per_flop: 1.0 / (tp_n * coefficients.flops_efficiency * peak_flops),
+            pass_floor_s,
+            sec_per_byte: 1.0
+                / (gpus
+                    * coefficients.bw_efficiency
+                    * kernel.bandwidth_factor
+                    * device.bandwidth().0),
+            sec_per_flop: 1.0 / (gpus * coefficients.flops_efficiency * kernel.peak_flops),
             footprint,
             coefficients,
-            tp,
+            physics,
+            kernel,
             measured: None,
             layers: model.layers,
             hidden: model.hidden,
+            heads: model.heads,
         }
+    }
+
+    /// The same model with its bandwidth and compute efficiencies multiplied by `bw` and
+    /// `flops` and its batched-step factor by `batch` (a draw from a prior's spread).
+    pub fn scaled(&self, bw: f64, flops: f64, batch: f64) -> CostModel {
+        let mut c = self.clone();
+        c.sec_per_byte /= bw;
+        c.sec_per_flop /= flops;
+        c.coefficients.bw_efficiency *= bw;
+        c.coefficients.flops_efficiency *= flops;
+        c.coefficients.batch_bw_factor *= batch;
+        c
     }
 
     /// Uses a step model measured on a server instead of the datasheet roofline.
@@ -170,12 +229,18 @@ impl CostModel {
             .unwrap_or(self.coefficients.step_cv)
     }
 
-    /// Fixed delay between a client sending a request and the engine seeing it, plus the
-    /// answer's way back (HTTP, tokenisation, streaming); zero for the datasheet model.
+    /// Delay between a client sending a request and the engine seeing it: the measured
+    /// request latency, or the API server's work per request.
     pub fn request_latency(&self) -> Nanos {
-        self.measured.as_ref().map_or(Nanos::ZERO, |m| {
-            Nanos::from_millis_f64(m.request_latency_ms)
-        })
+        match &self.measured {
+            Some(m) => Nanos::from_millis_f64(m.request_latency_ms),
+            None => Nanos::from_secs_f64(self.physics.frontend.request_s),
+        }
+    }
+
+    /// GPUs of one replica.
+    pub fn gpus(&self) -> u32 {
+        self.physics.parallel.gpus()
     }
 
     pub fn breakdown(&self, s: &StepShape) -> StepBreakdown {
@@ -193,33 +258,59 @@ impl CostModel {
                     + m.kv_ns_per_token * s.kv_read_tokens as f64 / 1e9,
                 compute_s: m.compute_us_per_token * s.tokens as f64 / 1e6
                     + m.attention_ns_per_pair * s.attention_pairs / 1e9,
-                communication_s: 0.0,
                 additive: true,
                 batch_factor,
+                ..StepBreakdown::default()
             };
         }
+        let ph = &self.physics;
         let passes = s.passes.max(1) as u64;
         let tokens_per_pass = s.tokens.div_ceil(passes);
         let weights = self.footprint.weights_read(tokens_per_pass).0 * passes as f64;
-        let bytes = weights + self.footprint.kv_per_token.0 * s.kv_read_tokens as f64;
+        // Without flash attention the scores (heads × query × key, f32) are written and read
+        // back in every layer.
+        let scores = if ph.flash_attn {
+            0.0
+        } else {
+            8.0 * self.layers as f64 * self.heads as f64 * s.attention_pairs
+        };
+        let bytes = weights + self.footprint.kv_per_token.0 * s.kv_read_tokens as f64 + scores;
         let flops = self.footprint.flops_per_token * s.tokens as f64
             + self.footprint.attention_flops_per_token_ctx * s.attention_pairs;
-        let communication_s = if self.tp.degree > 1 {
-            let tp = self.tp.degree as f64;
-            let allreduces = 2.0 * self.layers as f64 * passes as f64;
-            let volume = 2.0 * (tp - 1.0) / tp * s.tokens as f64 * self.hidden as f64 * 2.0;
-            allreduces * self.tp.latency_s
-                + 2.0 * self.layers as f64 * volume
-                    / (self.tp.link_bytes_per_s * TensorParallel::LINK_EFFICIENCY)
-        } else {
-            0.0
+        let communication_s = match &ph.parallel {
+            Parallel::Tensor {
+                degree,
+                latency_s,
+                link_bytes_per_s,
+                ..
+            } => {
+                let tp = *degree as f64;
+                let allreduces = 2.0 * self.layers as f64 * passes as f64;
+                let volume = 2.0 * (tp - 1.0) / tp * s.tokens as f64 * self.hidden as f64 * 2.0;
+                allreduces * latency_s
+                    + 2.0 * self.layers as f64 * volume / (link_bytes_per_s * LINK_EFFICIENCY)
+            }
+            _ => 0.0,
         };
+        let c = &self.coefficients;
+        let batched = if tokens_per_pass > 1 {
+            c.batch_bw_factor
+        } else {
+            1.0
+        };
+        // However little a pass reads, its kernels take their minimum time.
+        let memory_s = (bytes * self.sec_per_byte / batched).max(self.pass_floor_s * passes as f64);
         StepBreakdown {
-            overhead_s: self.coefficients.overhead_s + self.coefficients.per_seq_s * s.seqs as f64,
-            memory_s: bytes * self.sec_per_byte,
+            overhead_s: c.overhead_s
+                + c.per_layer_s * self.layers as f64 * passes as f64
+                + c.per_seq_s * s.seqs as f64,
+            memory_s,
             compute_s: flops * self.sec_per_flop,
             communication_s,
+            frontend_s: ph.frontend.token_s * s.seqs as f64,
             additive: false,
+            overlapped_overhead: ph.async_scheduling,
+            frontend_in_process: ph.frontend.in_process,
             batch_factor: 1.0,
         }
     }
@@ -241,16 +332,8 @@ impl CostModel {
     }
 }
 
-/// The tensor rate the weights' format runs at: FP8 on FP8 hardware, INT8 on the INT8 path,
-/// 16-bit for weight-only int4 (activations stay 16-bit), TF32 (half of 16-bit) for fp32.
-fn compute_peak(device: &Device, weight: Dtype) -> f64 {
-    match weight {
-        Dtype::Fp8 if device.has_fp8 => device.flops_8bit().0,
-        Dtype::Int8 => device.flops_8bit().0,
-        Dtype::Fp32 => device.flops_16bit().0 / 2.0,
-        _ => device.flops_16bit().0,
-    }
-}
+/// Fraction of a link's bandwidth an all-reduce's payload reaches.
+pub const LINK_EFFICIENCY: f64 = 0.7;
 
 #[cfg(test)]
 mod tests {
@@ -264,7 +347,7 @@ mod tests {
             Dtype::Bf16,
             &hardware::lookup("rtx4090").unwrap(),
             Coefficients::datasheet_defaults(),
-            TensorParallel::NONE,
+            Physics::plain(EngineFamily::Vllm),
         )
     }
 
@@ -305,34 +388,70 @@ mod tests {
     fn tensor_parallel_splits_bytes_and_adds_communication() {
         let m = ModelShape::preset("qwen2.5-coder-32b").unwrap();
         let d = hardware::lookup("rtx3090").unwrap();
-        let one = CostModel::new(
-            &m,
-            Dtype::Int4,
-            Dtype::Bf16,
-            &d,
-            Coefficients::datasheet_defaults(),
-            TensorParallel::NONE,
-        );
-        let tp = |lat: f64, bw: f64| {
+        let with = |parallel: Parallel| {
             CostModel::new(
                 &m,
-                Dtype::Int4,
+                Dtype::Awq,
                 Dtype::Bf16,
                 &d,
                 Coefficients::datasheet_defaults(),
-                TensorParallel {
-                    degree: 2,
-                    link_bytes_per_s: bw,
-                    latency_s: lat,
+                Physics {
+                    parallel,
+                    ..Physics::plain(EngineFamily::Vllm)
                 },
             )
         };
-        let nvlink = tp(TensorParallel::NVLINK_LATENCY_S, 56.25e9);
-        let pcie = tp(TensorParallel::PCIE_LATENCY_S, 31.5e9);
+        let tp = |all_reduce: AllReduce, nvlink: bool, link: f64| {
+            with(Parallel::Tensor {
+                degree: 2,
+                all_reduce,
+                latency_s: physics::all_reduce_latency_s(all_reduce, nvlink),
+                link_bytes_per_s: link,
+            })
+        };
+        let one = with(Parallel::None);
+        let nvlink = tp(AllReduce::Custom, true, 56.25e9);
+        let pcie = tp(AllReduce::NcclHost, false, 31.5e9);
         let t1 = one.decode_step(4, 1000);
         let tn = nvlink.decode_step(4, 1000);
         let tpcie = pcie.decode_step(4, 1000);
         assert!(tn < t1, "{tn:?} {t1:?}");
         assert!(tpcie > tn);
+        // llama.cpp's layer split reads every layer at one GPU's bandwidth.
+        let layers = with(Parallel::Layers { gpus: 2 });
+        assert!(layers.decode_step(1, 1000) >= one.decode_step(1, 1000));
+    }
+
+    #[test]
+    fn eager_launches_and_streaming_work_slow_a_step() {
+        let c = mistral_on_4090();
+        let mut eager = c.clone();
+        eager.coefficients.per_layer_s = physics::VLLM_EAGER_LAUNCH_PER_LAYER_S;
+        let d = eager.decode_step(1, 512).as_secs_f64() - c.decode_step(1, 512).as_secs_f64();
+        assert!((d - 1.5e-3).abs() < 1e-6, "{d}");
+        // 512 tokens streamed at 60 µs each take longer than the GPU's step: the frontend binds.
+        let mut streaming = c.clone();
+        streaming.physics.frontend = Frontend {
+            request_s: 0.0,
+            token_s: physics::VLLM_FRONTEND_TOKEN_S,
+            in_process: false,
+        };
+        let b = streaming.breakdown(&StepShape::decode(512, 16));
+        assert!((b.frontend_s - 512.0 * physics::VLLM_FRONTEND_TOKEN_S).abs() < 1e-12);
+        assert!(b.total_s() >= b.frontend_s);
+        // Overlapped, the API server binds only when its work is the longer; in the engine's
+        // process (vLLM < 0.6) it always adds.
+        let fast = StepBreakdown {
+            memory_s: 0.010,
+            frontend_s: 0.020,
+            batch_factor: 1.0,
+            ..StepBreakdown::default()
+        };
+        assert_eq!(fast.total_s(), 0.020);
+        let in_process = StepBreakdown {
+            frontend_in_process: true,
+            ..fast
+        };
+        assert!((in_process.total_s() - 0.030).abs() < 1e-12);
     }
 }

@@ -384,6 +384,8 @@ impl PrefillQueue {
 pub struct RunningBatch {
     pub decode: DecodeSet,
     pub prefill: PrefillQueue,
+    /// The current step runs prefills only; decodes wait (vLLM's V0 scheduler).
+    pub decodes_paused: bool,
     scratch: Vec<PrefillOutcome>,
 }
 
@@ -406,14 +408,20 @@ impl RunningBatch {
     /// prompts join the decode set (tagged with their admission order) or finish. Returns the
     /// step's ITL sample weight (sequences that decoded).
     pub fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
-        let decoded = self.decode.len();
-        self.decode.advance(|d| {
-            out.push(EngineEvent::Finished {
-                id: d.id,
-                at: now,
-                output_tokens: d.output,
-            })
-        });
+        let decoded = if self.decodes_paused {
+            self.decodes_paused = false;
+            0
+        } else {
+            let n = self.decode.len();
+            self.decode.advance(|d| {
+                out.push(EngineEvent::Finished {
+                    id: d.id,
+                    at: now,
+                    output_tokens: d.output,
+                })
+            });
+            n
+        };
         let mut completed = std::mem::take(&mut self.scratch);
         self.prefill
             .complete_planned(now, out, |outcome| completed.push(outcome));

@@ -318,4 +318,10 @@ pub trait Engine: Send {
     fn idle_window(&self, request_latency: Nanos) -> Nanos {
         Nanos(request_latency.0 / 2)
     }
+    /// When the decode tokens the step now finishing emits had their previous token: the
+    /// step's start, or earlier when steps without decodes came between (vLLM V0's
+    /// prefill-only steps). Asked before `finish_step`.
+    fn decode_gap_start(&self, step_start: Nanos) -> Nanos {
+        step_start
+    }
 }

@@ -1,5 +1,5 @@
-//! vLLM-style continuous batching (the v1 scheduler; SGLang and TGI map here with their own
-//! defaults).
+//! vLLM-style continuous batching (the V1 scheduler, and V0's prefill-first steps for vLLM
+//! before 0.8; SGLang and TGI map here with their own defaults).
 //!
 //! Each step: every running decode gets one token; partial prefills continue in admission
 //! order; then waiting requests are admitted (FIFO) while `max_num_seqs` and the token budget
@@ -33,6 +33,20 @@ pub struct VllmConfig {
     pub block_size: u32,
     /// Prefix caching (`enable_prefix_caching`, on by default in vLLM v1) and a queue limit.
     pub admission: Admission,
+    /// Which of vLLM's schedulers runs the steps.
+    pub scheduler: Scheduler,
+}
+
+/// vLLM's two schedulers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduler {
+    /// V1 (vLLM ≥ 0.8): running requests first, then waiting ones, in one mixed step.
+    V1,
+    /// V0 (vLLM < 0.8) without chunked prefill: a step either prefills waiting prompts (as
+    /// many whole prompts as fit, decodes wait) or decodes every running request
+    /// (vllm/core/scheduler.py `_schedule_default`: "Don't schedule decodes if prefills are
+    /// scheduled"). With chunked prefill V0 orders work as V1 does.
+    V0,
 }
 
 /// KV-cache capacity in tokens, as vLLM sizes it: the memory share left after weights and the
@@ -70,6 +84,8 @@ pub struct VllmEngine {
     cfg: VllmConfig,
     core: EngineCore,
     next_order: u64,
+    /// Start of the first prefill-only step since the decodes last emitted a token (V0).
+    paused_since: Option<Nanos>,
 }
 
 impl VllmEngine {
@@ -79,6 +95,7 @@ impl VllmEngine {
             cfg,
             core: EngineCore::new(cost, seed),
             next_order: 0,
+            paused_since: None,
         }
     }
 
@@ -152,6 +169,52 @@ impl VllmEngine {
     }
 }
 
+impl VllmEngine {
+    /// V0 without chunked prefill: admits whole waiting prompts (FIFO) while sequences, the
+    /// token budget and the KV cache allow and runs them alone; None when none can start.
+    fn v0_prefill_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
+        let (b, cap) = (self.block(), self.capacity_blocks());
+        let mut shape = StepShape {
+            passes: 1,
+            ..StepShape::default()
+        };
+        let mut budget = self.cfg.max_num_batched_tokens as u64;
+        let mut planned = 0u64;
+        while self.core.batch.running() < self.cfg.max_num_seqs {
+            let Some(front) = self.core.waiting.front() else {
+                break;
+            };
+            let mut job = *front;
+            let done = self.core.done_at_admission(&job, &self.cfg.admission, 1);
+            let remaining = (job.target() - done) as u64;
+            let whole = (job.target() as u64).div_ceil(b);
+            if remaining > budget || self.used_blocks(planned + whole) + planned + whole > cap {
+                break;
+            }
+            self.core.waiting.pop_front();
+            self.core.admit(&mut job, done, out);
+            job.order = self.next_order;
+            self.next_order += 1;
+            self.core.batch.prefill.push(job);
+            self.core
+                .batch
+                .prefill
+                .plan_chunk(remaining as u32, &mut shape);
+            planned += whole - (done as u64).div_ceil(b);
+            budget -= remaining;
+        }
+        if shape.tokens == 0 {
+            return None;
+        }
+        if !self.core.batch.decode.is_empty() {
+            self.core.batch.decodes_paused = true;
+            self.paused_since.get_or_insert(now);
+        }
+        self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
+        Some(self.core.step(&shape))
+    }
+}
+
 impl Engine for VllmEngine {
     fn submit(&mut self, req: EngineRequest, now: Nanos, out: &mut Vec<EngineEvent>) {
         let total = req.input_tokens as u64 + req.output_tokens as u64;
@@ -183,6 +246,12 @@ impl Engine for VllmEngine {
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
         self.core.drop_cancelled();
+        let v0 = self.cfg.scheduler == Scheduler::V0 && !self.cfg.chunked_prefill;
+        if v0 && self.core.batch.prefill.is_empty() {
+            if let Some(dt) = self.v0_prefill_step(now, out) {
+                return Some(dt);
+            }
+        }
         let (b, cap) = (self.block(), self.capacity_blocks());
         // Running decodes first: each needs the block its next token goes into; while they do
         // not fit, the newest running request is preempted (vLLM v1 recompute).
@@ -222,6 +291,7 @@ impl Engine for VllmEngine {
         // Admit waiting requests (FIFO) while sequences, budget and blocks allow; none in a
         // step that preempted (vLLM v1). An unscheduled partial prefill keeps its place.
         while !preempted
+            && !v0
             && budget > 0
             && self.core.batch.running() < self.cfg.max_num_seqs
             && self.core.batch.prefill.next_unplanned().is_none()
@@ -262,7 +332,14 @@ impl Engine for VllmEngine {
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
+        if !self.core.batch.decodes_paused {
+            self.paused_since = None;
+        }
         self.core.batch.finish_step(now, out)
+    }
+
+    fn decode_gap_start(&self, step_start: Nanos) -> Nanos {
+        self.paused_since.unwrap_or(step_start)
     }
 
     fn outstanding(&self) -> u32 {

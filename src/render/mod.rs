@@ -3,6 +3,7 @@
 
 pub mod hardware;
 pub mod plan;
+pub mod priors;
 pub mod profile;
 pub mod report;
 pub mod simulate;

@@ -13,8 +13,8 @@ pub fn header(study: &Study) -> String {
         "{}: {} on {}{} ({}), {} replica(s); cost model: {}\n",
         first.name,
         first.model.name,
-        if first.cost.tp.degree > 1 {
-            format!("{}x ", first.cost.tp.degree)
+        if first.cost.gpus() > 1 {
+            format!("{}x ", first.cost.gpus())
         } else {
             String::new()
         },

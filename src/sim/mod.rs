@@ -142,17 +142,24 @@ struct Sim<'s> {
     itl: ItlStats,
     rng_latency: Xoshiro256PlusPlus,
     request_latency: Nanos,
+    /// The request latency is one API-server process's work, taken one request at a time:
+    /// when the next request may start it.
+    frontend_serial: bool,
+    frontend_free: Nanos,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
 }
 
 /// How requests travel from client to engine: the request latency (HTTP, tokenisation:
-/// measured by calibration), jittered ±25% from a stream seeded by `noise_seed`.
+/// measured by calibration, or the API server's work per request), jittered ±25% from a
+/// stream seeded by `noise_seed`; with `serial`, requests queue for it one at a time (one
+/// API-server process), so a burst of arrivals waits in line.
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     pub request_latency: Nanos,
     pub noise_seed: u64,
+    pub serial: bool,
 }
 
 /// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
@@ -218,6 +225,8 @@ pub fn run(
         itl: ItlStats::default(),
         rng_latency: Xoshiro256PlusPlus::seed_from_u64(transport.noise_seed ^ streams::LATENCY),
         request_latency,
+        frontend_serial: transport.serial,
+        frontend_free: Nanos::ZERO,
         shared_prefix: workload.shared_prefix,
         sink,
     };
@@ -294,7 +303,7 @@ impl Sim<'_> {
                     let now = self.now;
                     let rep = &mut self.replicas[r as usize];
                     rep.busy = false;
-                    let step = now - rep.step_start;
+                    let step = now - rep.engine.decode_gap_start(rep.step_start);
                     let weight = rep.engine.finish_step(now, &mut self.buf);
                     self.itl.record_n(step, weight as u64);
                     self.work.extend(self.buf.drain(..));
@@ -422,7 +431,13 @@ impl Sim<'_> {
             // moving in lockstep forever.
             let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
             let delay = Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter);
-            self.push(now + delay, Event::Deliver(id));
+            let at = if self.frontend_serial {
+                self.frontend_free = self.frontend_free.max(now) + delay;
+                self.frontend_free
+            } else {
+                now + delay
+            };
+            self.push(at, Event::Deliver(id));
         } else {
             self.deliver(id);
         }

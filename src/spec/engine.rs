@@ -6,7 +6,7 @@ use super::file::ScenarioFile;
 use super::{EngineKind, EngineSpec};
 use crate::cost::CostModel;
 use crate::engine::llamacpp::LlamaCppConfig;
-use crate::engine::vllm::{self, VllmConfig};
+use crate::engine::vllm::{self, Scheduler, VllmConfig};
 use crate::engine::Admission;
 use crate::error::{InputError, InputResult};
 use crate::hardware::Device;
@@ -20,6 +20,50 @@ fn positive_u32(v: Option<u32>, default: u32, key: &str) -> InputResult<u32> {
         return Err(InputError::new(key, "must be at least 1"));
     }
     Ok(v)
+}
+
+/// A vLLM version as `engine.version` gives it ("0.6.3", "v0.10.1.1", "0.8.5.post1").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VllmVersion(pub u32, pub u32, pub u32);
+
+impl VllmVersion {
+    /// What capsim models when no version is given: the V1 engine of current releases.
+    pub const CURRENT: VllmVersion = VllmVersion(0, 11, 0);
+
+    pub fn parse(text: &str) -> InputResult<VllmVersion> {
+        let t = text.trim().trim_start_matches('v');
+        let mut parts = t.split(['.', '+', '-']).map(|p| p.parse::<u32>());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(a)), Some(Ok(b)), c) => {
+                Ok(VllmVersion(a, b, c.and_then(|c| c.ok()).unwrap_or(0)))
+            }
+            _ => Err(InputError::new(
+                "engine.version",
+                format!("'{text}' is not a vLLM version (give it as e.g. \"0.6.3\" or \"0.10.1\")"),
+            )),
+        }
+    }
+
+    /// V1 is the default from 0.8.0 (vLLM PR #13726; the only engine from 0.11).
+    pub fn scheduler(self) -> Scheduler {
+        if self < VllmVersion(0, 8, 0) {
+            Scheduler::V0
+        } else {
+            Scheduler::V1
+        }
+    }
+
+    /// The API server runs in the engine's process before 0.6.0 (the v0.6.0 release moved it
+    /// out, PR #6883).
+    pub fn frontend_in_process(self) -> bool {
+        self < VllmVersion(0, 6, 0)
+    }
+}
+
+impl std::fmt::Display for VllmVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
 }
 
 pub(super) fn resolve_engine(
@@ -57,21 +101,39 @@ pub(super) fn resolve_engine(
                 (e.ctx_size.is_some(), "ctx_size"),
                 (e.n_batch.is_some(), "n_batch"),
                 (e.n_ubatch.is_some(), "n_ubatch"),
+                (e.flash_attn.is_some(), "flash_attn"),
             ] {
                 not_for(present, key, "llamacpp")?;
             }
-            // Defaults per flavor: vLLM v1 (vllm/engine/arg_utils.py, OpenAI server, v0.8-0.11):
-            // 256 seqs / 2048 tokens, or 1024 / 8192 on >= 70 GiB GPUs other than A100.
+            if e.version.is_some() && kind != EngineKind::Vllm {
+                return Err(InputError::new(
+                    "engine.version",
+                    format!("versions are modelled for vllm only, not '{}'", kind.name()),
+                ));
+            }
+            // Defaults per flavor and version: vLLM V1 (vllm/engine/arg_utils.py, OpenAI
+            // server, v0.8-0.11): 256 seqs / 2048 tokens, or 1024 / 8192 on >= 70 GiB GPUs
+            // other than A100. vLLM V0 (< 0.8, vllm/config.py): 256 seqs; chunked prefill on
+            // only past 32k of context; without it the budget is max(max_model_len, 2048).
             // SGLang: chunked_prefill_size 8192, mem_fraction_static 0.88, page size 1.
             // TGI: max_batch_prefill_tokens 4096, max_concurrent_requests 128.
+            let version = match (&e.version, kind) {
+                (Some(v), EngineKind::Vllm) => VllmVersion::parse(v)?,
+                _ => VllmVersion::CURRENT,
+            };
+            let scheduler = version.scheduler();
+            let v0 = scheduler == Scheduler::V0;
             let big = device.memory_gib >= 70.0 && !device.name.starts_with("a100");
             let (seqs, tokens, util, block) = match kind {
                 EngineKind::Sglang => (1024, 8192, 0.88, 1),
                 EngineKind::Tgi => (128, 4096, 0.9, 16),
+                _ if v0 => (256, 2048, 0.9, 16),
                 _ if big => (1024, 8192, 0.9, 16),
                 _ => (256, 2048, 0.9, 16),
             };
             let max_num_seqs = positive_u32(e.max_num_seqs, seqs, "engine.max_num_seqs")?;
+            // V0's budget follows max_model_len; sized for the memory check with its chunked
+            // default, and settled below once max_model_len is known.
             let budget = positive_u32(
                 e.max_num_batched_tokens,
                 tokens,
@@ -166,7 +228,14 @@ pub(super) fn resolve_engine(
                     "no room is left for the KV cache after the weights",
                 ));
             }
-            let chunked = e.enable_chunked_prefill.unwrap_or(true);
+            let chunked = e
+                .enable_chunked_prefill
+                .unwrap_or(!v0 || max_model_len > 32_768);
+            let budget = match e.max_num_batched_tokens {
+                None if v0 && !chunked => max_model_len.max(2048),
+                None if v0 && version < VllmVersion(0, 6, 0) => 512,
+                _ => budget,
+            };
             if !chunked && budget < max_model_len {
                 return Err(InputError::new(
                     "engine.max_num_batched_tokens",
@@ -182,10 +251,12 @@ pub(super) fn resolve_engine(
                     kv_capacity_tokens: kv_capacity,
                     block_size,
                     admission: Admission {
-                        prefix_caching: e.enable_prefix_caching.unwrap_or(true),
+                        // On by default in V1, off in V0 (arg_utils: `bool(envs.VLLM_USE_V1)`).
+                        prefix_caching: e.enable_prefix_caching.unwrap_or(!v0),
                         max_queue,
                         hit_granularity: block_size,
                     },
+                    scheduler,
                 },
                 flavor: kind.name().to_string(),
             })
@@ -200,6 +271,12 @@ pub(super) fn resolve_engine(
                 (e.enable_chunked_prefill.is_some(), "enable_chunked_prefill"),
                 (e.block_size.is_some(), "block_size"),
                 (e.kv_cache_tokens.is_some(), "kv_cache_tokens"),
+                (e.enforce_eager.is_some(), "enforce_eager"),
+                (
+                    e.disable_custom_all_reduce.is_some(),
+                    "disable_custom_all_reduce",
+                ),
+                (e.async_scheduling.is_some(), "async_scheduling"),
             ] {
                 not_for(present, key, "vllm, sglang and tgi")?;
             }

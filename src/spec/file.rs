@@ -52,7 +52,8 @@ pub struct ModelSection {
     pub preset: Option<String>,
     /// Path to a HF config.json (relative to the scenario file).
     pub config: Option<String>,
-    /// Weight format: fp32|bf16|fp16|fp8|int8|int4 (awq, gptq, q4_k_m map to int4). Default bf16.
+    /// Weight format: fp32|bf16|fp16|fp8|int8|int4|awq|gptq|mxfp4|nvfp4 or a GGUF type
+    /// (q4_0, q4_k_m, q5_k_m, q6_k, q8_0). Default bf16.
     pub weight_dtype: Option<Dtype>,
     /// KV-cache format. Default bf16.
     pub kv_dtype: Option<Dtype>,
@@ -81,6 +82,11 @@ pub struct HardwareSection {
     pub nvlink_gb_s: Option<f64>,
     /// PCIe generation (x16).
     pub pcie_gen: Option<u8>,
+    /// Peer-to-peer between the cards over PCIe (default: datacenter and workstation cards
+    /// yes, GeForce no).
+    pub p2p: Option<bool>,
+    /// CUDA compute capability × 10 (e.g. 86), for a custom device: which kernels run.
+    pub sm: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +94,20 @@ pub struct HardwareSection {
 pub struct EngineSection {
     /// vllm | llamacpp | sglang | tgi. Default vllm.
     pub kind: Option<EngineKind>,
+    /// The engine's version (vLLM "0.6.3", llama.cpp "b4500"): picks that version's scheduler
+    /// and defaults (vLLM before 0.8 runs the V0 scheduler). Default: the current one.
+    pub version: Option<String>,
+    /// vLLM `--enforce-eager`: no CUDA graphs, every kernel launched each step. Default false.
+    pub enforce_eager: Option<bool>,
+    /// vLLM `--disable-custom-all-reduce`: NCCL for tensor-parallel all-reduce. Default false.
+    pub disable_custom_all_reduce: Option<bool>,
+    /// vLLM `--async-scheduling`: the scheduler's CPU work overlaps the GPU's step.
+    pub async_scheduling: Option<bool>,
+    /// Whether an API server is in front (false for offline benchmarks: vLLM's `LLM()`,
+    /// `benchmark_latency`, llama-bench). Default true.
+    pub api_server: Option<bool>,
+    /// llama.cpp `-fa`: fused flash attention. Default true (llama.cpp's "auto" on CUDA).
+    pub flash_attn: Option<bool>,
     // vLLM-style
     /// Most sequences running at once.
     pub max_num_seqs: Option<u32>,
@@ -127,12 +147,16 @@ pub struct CalibrationSection {
     pub profile: Option<String>,
     /// Overrides: fixed time per step, ms.
     pub overhead_ms: Option<f64>,
+    /// Overrides: time per layer per forward pass (kernel launches), ms.
+    pub per_layer_ms: Option<f64>,
     /// Overrides: time per sequence per step, ms.
     pub per_seq_ms: Option<f64>,
     /// Overrides: achieved fraction of peak bandwidth.
     pub bw_efficiency: Option<f64>,
     /// Overrides: achieved fraction of peak tensor throughput.
     pub flops_efficiency: Option<f64>,
+    /// Overrides: the API server's work per request before the engine sees it, ms.
+    pub request_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,11 @@ mod workload;
 
 pub use overrides::{parse_set, Override};
 
-use crate::cost::{Coefficients, CostModel, MeasuredStep, Profile, TensorParallel};
+use crate::cost::priors::{PriorKey, PriorTable};
+use crate::cost::{
+    physics, Coefficients, CostModel, EngineFamily, FormatFamily, Frontend, MeasuredStep, Parallel,
+    Physics, Profile,
+};
 use crate::engine::llamacpp::{LlamaCppConfig, LlamaCppEngine};
 use crate::engine::vllm::{VllmConfig, VllmEngine};
 use crate::engine::Engine;
@@ -187,6 +191,11 @@ pub struct Spec {
     /// Seeds the engines' step noise instead of the workload seed: prediction bands vary it
     /// to show how much a run of this size moves from noise alone.
     pub noise_seed: Option<u64>,
+    /// The prior the coefficients come from (no calibration profile): its spreads widen the
+    /// prediction band.
+    pub prior: Option<crate::cost::priors::Prior>,
+    /// vLLM `enforce_eager` (its launch cost is part of the coefficients).
+    pub enforce_eager: bool,
 }
 
 impl Spec {
@@ -326,6 +335,15 @@ fn resolve(
     };
     let weight_dtype = raw.model.weight_dtype.unwrap_or(Dtype::Bf16);
     let kv_dtype = raw.model.kv_dtype.unwrap_or(Dtype::Bf16);
+    if !kv_dtype.is_kv_format() {
+        return Err(InputError::new(
+            "model.kv_dtype",
+            format!(
+                "'{}' is a weight format; the KV cache is fp32, bf16, fp16, fp8 or int8",
+                kv_dtype.name()
+            ),
+        ));
+    }
 
     // Hardware.
     let hw = &raw.hardware;
@@ -365,6 +383,12 @@ fn resolve(
     if let Some(g) = hw.pcie_gen {
         device.pcie_gen = g;
     }
+    if let Some(p) = hw.p2p {
+        device.p2p = p;
+    }
+    if let Some(sm) = hw.sm {
+        device.sm = sm;
+    }
     device.validate().map_err(|e| {
         if device.name == "custom" {
             InputError::new(
@@ -386,36 +410,78 @@ fn resolve(
         ));
     }
     let interconnect = hw.interconnect.unwrap_or(Interconnect::Pcie);
-    let tp = match interconnect {
-        _ if tp_degree == 1 => TensorParallel::NONE,
-        Interconnect::Nvlink => {
-            let nv = device.nvlink_gb_s.ok_or_else(|| {
-                InputError::new(
-                    "hardware.interconnect",
-                    format!(
-                        "{} has no NVLink; use \"pcie\" or set hardware.nvlink_gb_s",
-                        device.name
-                    ),
-                )
-            })?;
-            TensorParallel {
+    let nvlink = interconnect == Interconnect::Nvlink;
+    if nvlink && tp_degree > 1 && device.nvlink_gb_s.is_none() {
+        return Err(InputError::new(
+            "hardware.interconnect",
+            format!(
+                "{} has no NVLink; use \"pcie\" or set hardware.nvlink_gb_s",
+                device.name
+            ),
+        ));
+    }
+    let e = &raw.engine;
+    let kind = e.kind.unwrap_or(EngineKind::Vllm);
+    let family = match kind {
+        EngineKind::LlamaCpp => EngineFamily::LlamaCpp,
+        _ => EngineFamily::Vllm,
+    };
+    let version = match (&e.version, kind) {
+        (Some(v), EngineKind::Vllm) => Some(engine::VllmVersion::parse(v)?),
+        _ => None,
+    };
+    // Terms that move this answer, in words for the output.
+    let mut terms: Vec<String> = Vec::new();
+    let parallel = match family {
+        _ if tp_degree == 1 => Parallel::None,
+        EngineFamily::LlamaCpp => {
+            terms.push(format!(
+                "llama.cpp layer split over {tp_degree} GPUs: layers run one GPU after another"
+            ));
+            Parallel::Layers { gpus: tp_degree }
+        }
+        EngineFamily::Vllm => {
+            let (all_reduce, why) = physics::vllm_all_reduce(
+                tp_degree,
+                nvlink,
+                &device,
+                e.disable_custom_all_reduce.unwrap_or(false),
+            );
+            let mut latency_s = physics::all_reduce_latency_s(all_reduce, nvlink);
+            let eager = e.enforce_eager.unwrap_or(false);
+            if eager {
+                latency_s += physics::VLLM_EAGER_COLLECTIVE_S;
+            }
+            terms.push(format!(
+                "TP={tp_degree}: {why}, {:.0} µs per all-reduce{}, 2 per layer",
+                latency_s * 1e6,
+                if eager {
+                    " (launched one by one in eager mode)"
+                } else {
+                    ""
+                }
+            ));
+            Parallel::Tensor {
                 degree: tp_degree,
-                link_bytes_per_s: nv * 1e9,
-                latency_s: TensorParallel::NVLINK_LATENCY_S,
+                all_reduce,
+                latency_s,
+                link_bytes_per_s: if nvlink {
+                    device.nvlink_gb_s.unwrap_or(0.0) * 1e9
+                } else {
+                    device.pcie_gb_s() * 1e9
+                },
             }
         }
-        _ => TensorParallel {
-            degree: tp_degree,
-            link_bytes_per_s: device.pcie_gb_s() * 1e9,
-            latency_s: TensorParallel::PCIE_LATENCY_S,
-        },
     };
 
     // Cost coefficients: a measured step model when the profile was measured for this model on
-    // this hardware; otherwise its efficiencies against this datasheet (a projection).
+    // this hardware; otherwise its efficiencies against this datasheet (a projection); without
+    // a profile, the prior fitted from published measurements for this engine, GPU generation
+    // and format.
     let cal = &raw.calibration;
     let mut measured: Option<MeasuredStep> = None;
     let mut cost_uncertainty = std::collections::BTreeMap::new();
+    let mut prior_used = None;
     let (mut coefficients, mut cost_source) = match &cal.profile {
         Some(p) => {
             let profile = Profile::load(&base.join(p))?;
@@ -480,17 +546,46 @@ fn resolve(
                 _ => unreachable!("Profile::parse requires coefficients or step"),
             }
         }
-        None => (
-            Coefficients::datasheet_defaults(),
-            "datasheet projection (default efficiencies, no calibration profile)".to_string(),
-        ),
+        None => {
+            let key = PriorKey {
+                family,
+                arch: device.arch(),
+                format: FormatFamily::of(weight_dtype),
+                moe: model.moe.is_some(),
+            };
+            let table = PriorTable::shipped();
+            let prior = table.lookup(&key).cloned().ok_or_else(|| {
+                InputError::new(
+                    "calibration",
+                    "the shipped prior table has no group for this engine and GPU",
+                )
+            })?;
+            let words = format!(
+                "datasheet projection with the prior for {} ({} corpus rows on {} GPU(s); spread ±{:.0}% bandwidth, ±{:.0}% compute)",
+                prior.label(),
+                prior.rows,
+                prior.gpus.len(),
+                prior.bw_spread * 100.0,
+                prior.flops_spread * 100.0
+            );
+            let c = prior.coefficients();
+            prior_used = Some(prior);
+            (c, words)
+        }
     };
+    let prior_request_s = prior_used.as_ref().map_or(0.0, |p| p.request_ms / 1e3);
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
         (
             "overhead_ms",
             cal.overhead_ms,
             &mut coefficients.overhead_s,
+            1e-3,
+        ),
+        (
+            "per_layer_ms",
+            cal.per_layer_ms,
+            &mut coefficients.per_layer_s,
             1e-3,
         ),
         (
@@ -522,17 +617,97 @@ fn resolve(
             cost_uncertainty.clear();
             cost_source.push_str("; the scenario's coefficients replace the measured step model with the datasheet roofline");
         }
+        prior_used = None;
         cost_source = format!("{cost_source}; set in scenario: {}", overridden.join(", "));
     }
+    if e.enforce_eager.unwrap_or(false) {
+        coefficients.per_layer_s += physics::VLLM_EAGER_LAUNCH_PER_LAYER_S;
+        terms.push(format!(
+            "enforce_eager: no CUDA graphs, +{:.0} µs of launches per layer per step ({:.2} ms for {} layers)",
+            physics::VLLM_EAGER_LAUNCH_PER_LAYER_S * 1e6,
+            physics::VLLM_EAGER_LAUNCH_PER_LAYER_S * 1e3 * model.layers as f64,
+            model.layers
+        ));
+    }
     coefficients.validate()?;
+    let api_server = e.api_server.unwrap_or(true);
+    let frontend = if measured.is_some() || !api_server {
+        // A measured step model already holds its server's costs; offline runs have none.
+        Frontend::NONE
+    } else {
+        let in_process = version.is_some_and(|v| v.frontend_in_process());
+        let token_s = match family {
+            EngineFamily::Vllm => physics::VLLM_FRONTEND_TOKEN_S,
+            EngineFamily::LlamaCpp => physics::LLAMACPP_FRONTEND_TOKEN_S,
+        };
+        let request_s = match cal.request_ms {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => ms / 1e3,
+            Some(ms) => {
+                return Err(InputError::new(
+                    "calibration.request_ms",
+                    format!("must be a non-negative number (got {ms})"),
+                ))
+            }
+            None => prior_request_s,
+        };
+        terms.push(format!(
+            "API server: {:.1} ms per request, {:.0} µs per streamed token{}",
+            request_s * 1e3,
+            token_s * 1e6,
+            if in_process {
+                " in the engine's process (vLLM < 0.6)"
+            } else {
+                ", overlapped"
+            }
+        ));
+        Frontend {
+            request_s,
+            token_s,
+            in_process,
+        }
+    };
+    let async_scheduling = e.async_scheduling.unwrap_or(false);
+    if async_scheduling {
+        terms.push("async scheduling: the scheduler's CPU work overlaps the GPU step".into());
+    }
+    let flash_attn = e.flash_attn.unwrap_or(true);
+    if !flash_attn {
+        terms.push("flash attention off: attention scores written and read back".into());
+    }
+    let physics = Physics {
+        family,
+        parallel,
+        frontend,
+        async_scheduling,
+        flash_attn,
+    };
     let mut cost = CostModel::new(
         &model,
         weight_dtype,
         kv_dtype,
         &device,
         coefficients,
-        tp.clone(),
+        physics,
     );
+    if measured.is_none() {
+        terms.insert(
+            0,
+            format!("{} weights: {}", weight_dtype.name(), cost.kernel.name),
+        );
+    }
+    if let Some(v) = version {
+        let sched = v.scheduler();
+        terms.push(format!(
+            "vLLM {v}: {} scheduler and that version's defaults",
+            match sched {
+                crate::engine::vllm::Scheduler::V0 => "V0 (prefill-first steps)",
+                crate::engine::vllm::Scheduler::V1 => "V1",
+            }
+        ));
+    }
+    if !terms.is_empty() {
+        cost_source = format!("{cost_source}; {}", terms.join("; "));
+    }
     if let Some(step) = measured {
         cost = cost.with_measured(step);
     }
@@ -588,5 +763,7 @@ fn resolve(
         workload_table,
         endpoint,
         noise_seed: None,
+        prior: prior_used,
+        enforce_eager: e.enforce_eager.unwrap_or(false),
     })
 }

@@ -11,6 +11,40 @@ use crate::workload::{Arrival, LengthDist};
 use std::path::Path;
 
 impl Spec {
+    /// The same point costed with `prior`'s coefficients (as a datasheet projection with that
+    /// prior would be): what the priors' fit and cross-validation simulate.
+    pub fn with_prior(&self, prior: &crate::cost::priors::Prior) -> Spec {
+        let mut s = self.with_coefficients(prior.coefficients(), prior.request_ms / 1e3);
+        s.prior = Some(prior.clone());
+        s.cost_source = format!("datasheet projection with the prior for {}", prior.label());
+        s
+    }
+
+    /// The same point costed with these coefficients and API-server time per request (the
+    /// engine's physics kept: kernels, parallelism, eager launches, streaming cost).
+    pub fn with_coefficients(&self, mut c: crate::cost::Coefficients, request_s: f64) -> Spec {
+        if self.enforce_eager {
+            c.per_layer_s += crate::cost::physics::VLLM_EAGER_LAUNCH_PER_LAYER_S;
+        }
+        let mut physics = self.cost.physics.clone();
+        if physics.frontend != crate::cost::Frontend::NONE {
+            physics.frontend.request_s = request_s;
+        }
+        Spec {
+            cost: crate::cost::CostModel::new(
+                &self.model,
+                self.weight_dtype,
+                self.kv_dtype,
+                &self.device,
+                c,
+                physics,
+            ),
+            cost_uncertainty: Default::default(),
+            prior: None,
+            ..self.clone()
+        }
+    }
+
     fn set_table(&mut self, key: &str, value: serde_json::Value) {
         if let serde_json::Value::Object(t) = &mut self.workload_table {
             t.insert(key.into(), value);

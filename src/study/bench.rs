@@ -72,6 +72,7 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
             crate::sim::Transport {
                 request_latency: sc.cost.request_latency(),
                 noise_seed: sc.workload.seed,
+                serial: sc.cost.measured.is_none(),
             },
             &mut |r| builder.push(&r),
         );

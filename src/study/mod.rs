@@ -3,7 +3,9 @@
 //! hands the result to `render`.
 
 pub mod bench;
+pub mod corpus;
 pub mod plan;
+pub mod priors;
 pub mod simulate;
 pub mod spot;
 pub mod validate;

@@ -116,7 +116,7 @@ impl Search<'_> {
             .map(|s| {
                 let point = sc.with_seed_offset(s as u64);
                 let mut summary =
-                    super::simulate::simulate_keeping(&point, super::simulate::Keep::Summary)
+                    super::simulate::simulate_central(&point, super::simulate::Keep::Summary)
                         .summary;
                 summary.point = Point::new();
                 summary.point.insert(

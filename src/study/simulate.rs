@@ -45,6 +45,11 @@ pub fn simulate(spec: &Spec) -> PointResult {
     simulate_keeping(spec, Keep::Records)
 }
 
+/// The central prediction only (no band): for searches that compare candidates.
+pub fn simulate_central(spec: &Spec, keep: Keep) -> PointResult {
+    simulate_with(spec, &spec.cost, keep)
+}
+
 /// Like [`simulate`], keeping only what `keep` says.
 pub fn simulate_keeping(spec: &Spec, keep: Keep) -> PointResult {
     let mut result = simulate_with(spec, &spec.cost, keep);
@@ -54,7 +59,8 @@ pub fn simulate_keeping(spec: &Spec, keep: Keep) -> PointResult {
 
 /// The prediction band: what a run of this size is expected to measure, not only where the
 /// mean lies. Each of 19 draws moves the measured step model's coefficients by their
-/// standard errors (parameter uncertainty, which includes the drift calibration saw) and
+/// standard errors (parameter uncertainty, which includes the drift calibration saw) — or,
+/// for a datasheet projection, the prior's efficiencies by the spread the corpus implied — and
 /// gives the engines' step noise and the request latency jitter a fresh stream (run-to-run
 /// spread at this request count, from the step noise calibration measured). The band spans
 /// the draws and the central prediction: with 19 draws a new run falls inside with
@@ -64,17 +70,42 @@ fn band(spec: &Spec, central: &Summary) -> Option<Band> {
         .cost
         .measured
         .as_ref()
-        .filter(|_| !spec.cost_uncertainty.is_empty())?;
+        .filter(|_| !spec.cost_uncertainty.is_empty());
+    let prior = spec.prior.as_ref().filter(|_| spec.cost.measured.is_none());
+    if step.is_none() && prior.is_none() {
+        return None;
+    }
+    // The draws' parameters come from one seeded stream, in order; the simulations then run
+    // in parallel (each is seeded, so the band equals a serial one).
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.workload.seed ^ BAND_STREAM);
-    let draws: Vec<Summary> = (0..BAND_DRAWS)
-        .map(|k| {
-            let cost = spec
+    let costs: Vec<CostModel> = (0..BAND_DRAWS)
+        .map(|_| match (step, prior) {
+            (Some(step), _) => spec
                 .cost
                 .clone()
-                .with_measured(step.draw(&spec.cost_uncertainty, &mut rng));
+                .with_measured(step.draw(&spec.cost_uncertainty, &mut rng)),
+            (None, Some(p)) => {
+                // Lognormal draws with the prior's spreads (what the corpus implied).
+                let mut z = || -> f64 {
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng)
+                };
+                let (bw, flops, batch) = (z(), z(), z());
+                spec.cost.scaled(
+                    (p.bw_spread * bw).exp(),
+                    (p.flops_spread * flops).exp(),
+                    (p.batch_spread * batch).exp(),
+                )
+            }
+            (None, None) => unreachable!("checked above"),
+        })
+        .collect();
+    let draws: Vec<Summary> = costs
+        .par_iter()
+        .enumerate()
+        .map(|(k, cost)| {
             let mut noisy = spec.clone();
             noisy.noise_seed = Some(spec.workload.seed ^ BAND_STREAM ^ (k as u64 + 1));
-            simulate_with(&noisy, &cost, Keep::Summary).summary
+            simulate_with(&noisy, cost, Keep::Summary).summary
         })
         .collect();
     let mut band = Summary::band_of(&draws);
@@ -118,6 +149,7 @@ fn run(
         sim::Transport {
             request_latency: cost.request_latency(),
             noise_seed: spec.noise_seed.unwrap_or(workload.seed),
+            serial: cost.measured.is_none(),
         },
         &mut |r: RequestRecord| {
             builder.push(&r);

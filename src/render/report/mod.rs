@@ -36,6 +36,8 @@ pub struct Series {
     pub breakdown: Vec<Summary>,
     /// Agent task statistics per point and class (tasks.json of `simulate --out`).
     pub tasks: Vec<TaskRecord>,
+    /// Capacity facts per point (capacity.json of `simulate --out`).
+    pub capacity: Vec<Capacity>,
 }
 
 impl Series {
@@ -93,6 +95,7 @@ fn series(name: String, origin: &Path, summaries: Vec<Summary>) -> Series {
         notes: Vec::new(),
         breakdown: Vec::new(),
         tasks: Vec::new(),
+        capacity: Vec::new(),
     }
 }
 
@@ -119,6 +122,7 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
         if !capacity.is_empty() {
             s.notes = capacity_notes(&capacity);
         }
+        s.capacity = capacity;
         s.breakdown = folder
             .points
             .iter()
@@ -251,6 +255,9 @@ pub struct Group {
     pub measured: bool,
     /// Groups with the same pairing key share a colour (a prediction and its measurement).
     pub pairing: String,
+    /// The first swept value where more requests are in flight than the KV cache holds
+    /// (they wait for room, or are preempted).
+    pub kv_bound_from: Option<Value>,
 }
 
 fn numeric_key(points: &[Summary]) -> Option<String> {
@@ -287,6 +294,15 @@ pub fn groups(series: &Series) -> Vec<Group> {
                 format!("{} ({rest})", series.name)
             };
             let analysis = analysis::analyse(&points);
+            let kv_bound_from = key.as_ref().and_then(|k| {
+                points.iter().find_map(|s| {
+                    let c = series.capacity.iter().find(|c| c.point == s.point)?;
+                    (c.binding == "KV cache"
+                        && (c.max_sequences_by_kv as f64) < s.mean_in_flight - 0.5)
+                        .then(|| s.point.get(k).cloned())
+                        .flatten()
+                })
+            });
             (
                 first,
                 Group {
@@ -296,6 +312,7 @@ pub fn groups(series: &Series) -> Vec<Group> {
                     analysis,
                     measured: series.measured(),
                     pairing: format!("{}\u{0}{rest}", series.origin.display()),
+                    kv_bound_from,
                 },
             )
         })
@@ -561,7 +578,7 @@ fn findings(g: &Group) -> Vec<String> {
         let (first, last) = (&g.points[0], &g.points[g.points.len() - 1]);
         if last.request_throughput < first.request_throughput * 0.95 {
             let drop = first.request_throughput / last.request_throughput.max(1e-12);
-            out.push(match &g.analysis.preemption_onset {
+            out.push(match g.analysis.preemption_onset.as_ref().or(g.kv_bound_from.as_ref()) {
                 Some(v) => format!(
                     "sustainable req/s falls {drop:.1}x as prompts grow: prefill compute below {name} = {}, then KV capacity (fewer requests fit the cache; the rest wait or are preempted)",
                     fmt_value(v)

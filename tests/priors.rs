@@ -1,0 +1,110 @@
+//! Priors learned from published measurements: the shipped corpus holds what issue #12 asks
+//! for, the shipped prior table is exactly the fit of the shipped corpus, and leave-one-GPU-out
+//! cross-validation (fit without a GPU, predict its rows as `simulate` would) is recomputed
+//! here and printed row by row.
+//!
+//! Issue #12 asks for MAPE ≤ 15% on single-stream decode, ≤ 20% on aggregate tok/s, ≤ 30% on
+//! TTFT, and ≥ 80% of held-out measurements inside their bands. This build meets the decode
+//! bound on llama.cpp's rows and the band on unsaturated aggregate rows, and not the others
+//! (the closing note of issue #12 has the numbers and why). Those are asserted at the level
+//! measured when the priors were fitted, so a change that makes them worse fails; they are not
+//! the issue's bounds.
+
+use capsim::cost::priors::PriorTable;
+use capsim::cost::EngineFamily;
+use capsim::study::corpus::{self, Kind};
+use capsim::study::priors::{self, score_of, score_where};
+use std::collections::BTreeSet;
+
+#[test]
+fn the_corpus_has_what_the_issue_asks_for() {
+    let rows = corpus::load().unwrap();
+    let used: Vec<_> = rows.iter().filter(|r| r.used()).collect();
+    let gpus: BTreeSet<&str> = used
+        .iter()
+        .map(|r| r.setup.as_ref().unwrap().gpu.as_str())
+        .collect();
+    let engines: BTreeSet<&str> = used.iter().map(|r| r.engine.as_str()).collect();
+    println!(
+        "{} rows, {} used on {} GPUs: {gpus:?}",
+        rows.len(),
+        used.len(),
+        gpus.len()
+    );
+    assert!(rows.len() >= 60 && used.len() >= 60);
+    assert!(gpus.len() >= 6);
+    assert_eq!(engines, BTreeSet::from(["llamacpp", "vllm"]));
+    for kind in Kind::ALL {
+        assert!(used.iter().any(|r| r.kind == kind), "{}", kind.name());
+    }
+    let prepared = priors::prepare(&rows).unwrap();
+    assert!(prepared.iter().any(|p| p.key.moe) && prepared.iter().any(|p| !p.key.moe));
+    assert!(prepared.iter().any(|p| p.spec.weight_dtype.bits() >= 16.0));
+    assert!(prepared.iter().any(|p| p.spec.weight_dtype.bits() < 5.0));
+    for r in &rows {
+        assert!(r.source_url.starts_with("http"), "{}: source", r.id);
+        assert!(
+            !r.engine.is_empty() && !r.engine_version.is_empty(),
+            "{}",
+            r.id
+        );
+        assert!(!r.model.is_empty() && !r.quant.is_empty(), "{}", r.id);
+        assert!(r.used() || r.unused.as_deref().is_some_and(|w| !w.is_empty()));
+    }
+}
+
+#[test]
+fn the_shipped_priors_are_the_fit_of_the_shipped_corpus() {
+    let prepared = priors::prepare(&corpus::load().unwrap()).unwrap();
+    let fitted = priors::fit(&prepared).table;
+    let shipped = PriorTable::shipped();
+    let a = serde_json::to_value(&fitted).unwrap();
+    let b = serde_json::to_value(&shipped).unwrap();
+    assert!(
+        a == b,
+        "data/priors/fitted.json is stale: run `capsim priors --write data/priors/fitted.json --report reports/priors.md`"
+    );
+}
+
+#[test]
+fn leave_one_gpu_out_cross_validation() {
+    let prepared = priors::prepare(&corpus::load().unwrap()).unwrap();
+    let held = priors::cross_validate(&prepared);
+    print!("{}", capsim::render::priors::cross_validation(&held));
+    let llama_decode = score_of(&held, Kind::Decode, Some(EngineFamily::LlamaCpp)).unwrap();
+    let decode = score_of(&held, Kind::Decode, None).unwrap();
+    let aggregate = score_of(&held, Kind::Aggregate, None).unwrap();
+    let light_aggregate =
+        score_where(&held, |h| h.kind == Kind::Aggregate && !h.saturated).unwrap();
+    let ttft = score_of(&held, Kind::Ttft, None).unwrap();
+    let inside = held.iter().filter(|h| h.inside()).count() as f64 / held.len() as f64 * 100.0;
+    println!(
+        "decode MAPE {:.1}% (llama.cpp {:.1}%), aggregate {:.1}% (≤ {} in flight {:.1}%, band {:.1}%), TTFT {:.1}%, inside the band {inside:.1}%",
+        decode.1,
+        llama_decode.1,
+        aggregate.1,
+        priors::SATURATED,
+        light_aggregate.1,
+        light_aggregate.2,
+        ttft.1
+    );
+    // The issue's decode bound, met on llama.cpp's rows.
+    assert!(
+        llama_decode.1 <= 15.0,
+        "llama.cpp decode MAPE {:.1}%",
+        llama_decode.1
+    );
+    // The issue's band coverage, met on unsaturated aggregate rows.
+    assert!(light_aggregate.2 >= 80.0, "{:.1}%", light_aggregate.2);
+    // Regression guards at the levels measured when fitted (not the issue's bounds: see the
+    // module comment).
+    assert!(decode.1 <= 25.0, "decode MAPE {:.1}%", decode.1);
+    assert!(
+        light_aggregate.1 <= 27.0,
+        "unsaturated aggregate MAPE {:.1}%",
+        light_aggregate.1
+    );
+    assert!(aggregate.1 <= 60.0, "aggregate MAPE {:.1}%", aggregate.1);
+    assert!(ttft.1 <= 95.0, "TTFT MAPE {:.1}%", ttft.1);
+    assert!(inside >= 50.0, "inside the band {inside:.1}%");
+}
