@@ -242,7 +242,7 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
     let mut t = format!(
         "name = \"{}\"\n[model]\npreset = \"{}\"\nweight_dtype = \"{}\"\n[hardware]\ngpu = \"{}\"\n",
         r["id"],
-        r["preset"],
+        get("preset"),
         get("weight_dtype"),
         get("gpu")
     );

@@ -24,7 +24,21 @@ DTYPE = {
     'mxfp4': 'mxfp4', 'nvfp4': 'nvfp4', 'q4_0': 'q4_0', 'q4_k_m': 'q4_k_m', 'q6_k': 'q6_k',
     'q8_0': 'q8_0',
 }
-COLS = ['id', 'why_not', 'gpu', 'gpus', 'replicas', 'weight_dtype', 'version', 'concurrency',
+# capsim's preset for each corpus model it has a shape for (models/<preset>/config.json).
+PRESET = {
+    'Llama-3-8B': 'llama-3.1-8b', 'Llama-3.1-8B': 'llama-3.1-8b', 'Llama-3-70B': 'llama-3-70b',
+    'Llama-3.1-70B': 'llama-3-70b', 'Llama-3.3-70B': 'llama-3-70b', 'Mistral-7B': 'mistral-7b',
+    'gpt-oss-20b': 'gpt-oss-20b', 'gpt-oss-120b': 'gpt-oss-120b', 'Qwen3-8B': 'qwen3-8b',
+    'Qwen3-14B': 'qwen3-14b', 'Qwen3-32B': 'qwen3-32b', 'Qwen2.5-Coder-1.5B': 'qwen2.5-1.5b',
+    'Qwen3-Coder-30B-A3B': 'qwen3-coder-30b-a3b', 'Qwen3-30B-A3B': 'qwen3-30b-a3b',
+    'Qwen3-235B-A22B': 'qwen3-235b-a22b', 'CodeLlama-7B': 'llama-2-7b', 'Llama-7B': 'llama-2-7b',
+    'Llama-2-7B': 'llama-2-7b', 'Llama-2-13B': 'llama-2-13b', 'Llama-13B': 'llama-2-13b',
+    'Llama-2-70B': 'llama-2-70b', 'CodeLlama-34B': 'codellama-34b',
+    'Qwen2.5-Coder-32B': 'qwen2.5-coder-32b', 'Qwen2.5-32B': 'qwen2.5-coder-32b',
+    'Qwen2.5-7B': 'qwen2.5-7b', 'Qwen2.5-14B': 'qwen2.5-14b',
+    'DeepSeek-R1-Distill-Qwen-14B': 'qwen2.5-14b', 'Mixtral-8x7B': 'mixtral-8x7b',
+}
+COLS = ['id', 'why_not', 'preset', 'gpu', 'gpus', 'replicas', 'weight_dtype', 'version', 'concurrency',
         'requests', 'prompt', 'output', 'n_ubatch', 'n_batch', 'parallel', 'ctx_size',
         'max_num_seqs', 'max_model_len', 'max_num_batched_tokens', 'eager', 'custom_ar_off',
         'async', 'offline', 'measure', 'note']
@@ -50,7 +64,7 @@ def why_not(r):
         return EXCLUDE[r['id']]
     if r['engine'] not in ('vllm', 'llamacpp'):
         return f"an engine capsim does not simulate: {r['engine']} {r['engine_version']}"
-    if not r['preset']:
+    if r['model'] not in PRESET:
         m = r['model']
         if re.match(r'Qwen3\.[5-9]|Qwen3-Coder-Next', m):
             why = 'a Gated-DeltaNet/attention hybrid, whose linear-attention state capsim does not model'
@@ -79,6 +93,7 @@ def annotate(r):
     a = {c: '' for c in COLS}
     a['id'] = r['id']
     a['why_not'] = why_not(r)
+    a['preset'] = PRESET.get(r['model'], '')
     if a['why_not']:
         return a
     pid, s, notes = r['id'], r['settings'], r['notes']
