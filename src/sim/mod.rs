@@ -43,7 +43,7 @@ enum Event {
     /// A closed-loop user of a class is ready to send.
     UserReady(u16, u32),
     /// A sent request reaches its replica's engine (after the request latency).
-    Deliver(ReqId),
+    Deliver(ReqId, u16),
     Kick(u16),
     StepDone(u16),
     /// A request's client timeout: if it is still in flight, the client gives up.
@@ -92,6 +92,11 @@ struct Replica {
     busy: bool,
     kick_pending: bool,
     step_start: Nanos,
+    /// Requests routed here that its API server has not yet handed to the engine: the router
+    /// counts them as outstanding, as a real router counts requests it has forwarded.
+    in_transit: u32,
+    /// When this replica's API server may take its next request (a serial frontend).
+    frontend_free: Nanos,
 }
 
 /// A closed-loop user: the rest of the session it is in, and the conversation so far.
@@ -145,7 +150,6 @@ struct Sim<'s> {
     /// The request latency is one API-server process's work, taken one request at a time:
     /// when the next request may start it.
     frontend_serial: bool,
-    frontend_free: Nanos,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
@@ -212,6 +216,8 @@ pub fn run(
                 busy: false,
                 kick_pending: false,
                 step_start: Nanos::ZERO,
+                in_transit: 0,
+                frontend_free: Nanos::ZERO,
             })
             .collect(),
         events: BinaryHeap::new(),
@@ -226,7 +232,6 @@ pub fn run(
         rng_latency: Xoshiro256PlusPlus::seed_from_u64(transport.noise_seed ^ streams::LATENCY),
         request_latency,
         frontend_serial: transport.serial,
-        frontend_free: Nanos::ZERO,
         shared_prefix: workload.shared_prefix,
         sink,
     };
@@ -275,7 +280,8 @@ impl Sim<'_> {
             match ev {
                 Event::Arrival(c) => self.on_arrival(c as usize),
                 Event::UserReady(c, u) => self.user_sends(c as usize, u),
-                Event::Deliver(id) => {
+                Event::Deliver(id, r) => {
+                    self.replicas[r as usize].in_transit -= 1;
                     self.deliver(id);
                     self.handle_work();
                 }
@@ -412,7 +418,7 @@ impl Sim<'_> {
         let r = sticky.unwrap_or_else(|| {
             self.router.pick(replicas.len(), |i| {
                 let e = &replicas[i].engine;
-                (e.outstanding(), e.kv_load())
+                (e.outstanding() + replicas[i].in_transit, e.kv_load())
             })
         });
         if req.turn == 1 {
@@ -431,13 +437,15 @@ impl Sim<'_> {
             // moving in lockstep forever.
             let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
             let delay = Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter);
+            let rep = &mut self.replicas[r];
             let at = if self.frontend_serial {
-                self.frontend_free = self.frontend_free.max(now) + delay;
-                self.frontend_free
+                rep.frontend_free = rep.frontend_free.max(now) + delay;
+                rep.frontend_free
             } else {
                 now + delay
             };
-            self.push(at, Event::Deliver(id));
+            rep.in_transit += 1;
+            self.push(at, Event::Deliver(id, r as u16));
         } else {
             self.deliver(id);
         }
