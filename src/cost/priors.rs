@@ -110,7 +110,12 @@ impl PriorTable {
         let class = Some(key.arch.class());
         let fmt = Some(key.format.name());
         let moe = Some(key.moe);
-        type Level<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<bool>);
+        type Level<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<bool>,
+        );
         let order: [Level; 10] = [
             (arch, None, fmt, moe),
             (arch, None, fmt, None),

@@ -6,6 +6,8 @@ pub mod capacity;
 mod endpoint;
 mod engine;
 pub mod file;
+mod hf;
+pub mod init;
 pub mod overrides;
 mod vary;
 mod workload;
@@ -25,7 +27,7 @@ use crate::hardware::{self, Device};
 use crate::model::{Dtype, ModelShape};
 use crate::sim::RouterKind;
 use crate::units::Bytes;
-use crate::workload::Workload;
+use crate::workload::{Arrival, Workload};
 use file::ScenarioFile;
 use std::path::{Path, PathBuf};
 
@@ -196,6 +198,9 @@ pub struct Spec {
     pub prior: Option<crate::cost::priors::Prior>,
     /// vLLM `enforce_eager` (its launch cost is part of the coefficients).
     pub enforce_eager: bool,
+    /// What the reader must know about how the input was read (a `--set` that replaced a
+    /// sweep, a workload that does not measure what it seems to).
+    pub notes: Vec<String>,
 }
 
 impl Spec {
@@ -252,8 +257,9 @@ pub fn load(path: &Path, sets: &[Override]) -> InputResult<Vec<Spec>> {
 pub fn from_str(text: &str, path: &Path, sets: &[Override]) -> InputResult<Vec<Spec>> {
     let mut doc: toml::Table =
         toml::from_str(text).map_err(|e| toml_syntax_error(&e, text).in_file(path))?;
+    let mut notes = Vec::new();
     for ov in sets {
-        overrides::apply(&mut doc, ov).map_err(|e| e.in_file(path))?;
+        notes.extend(overrides::apply_set(&mut doc, ov).map_err(|e| e.in_file(path))?);
     }
     let points = overrides::expand_sweep(doc).map_err(|e| e.in_file(path))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -265,13 +271,15 @@ pub fn from_str(text: &str, path: &Path, sets: &[Override]) -> InputResult<Vec<S
             for (k, v) in &p.point {
                 point.insert(k.clone(), toml_to_json(v));
             }
-            resolve(p.doc, point.clone(), path, &base).map_err(|mut e| {
+            let mut spec = resolve(p.doc, point.clone(), path, &base).map_err(|mut e| {
                 if many {
                     let at: Vec<String> = p.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     e.problem = format!("{} (at sweep point {})", e.problem, at.join(", "));
                 }
                 e.in_file(path)
-            })
+            })?;
+            spec.notes.splice(0..0, notes.iter().cloned());
+            Ok(spec)
         })
         .collect()
 }
@@ -314,20 +322,27 @@ fn resolve(
     });
 
     // Model and formats.
-    let model = match (&raw.model.preset, &raw.model.config) {
-        (Some(p), None) => ModelShape::preset(p)?,
-        (None, Some(c)) => ModelShape::from_config_file(&base.join(c))?,
-        (Some(_), Some(_)) => {
+    let m = &raw.model;
+    let given = [m.preset.is_some(), m.config.is_some(), m.hf.is_some()];
+    let model = match (&m.preset, &m.config, &m.hf) {
+        _ if given.iter().filter(|g| **g).count() > 1 => {
             return Err(InputError::new(
                 "model",
-                "give either 'preset' or 'config', not both",
+                "give one of 'preset', 'config' and 'hf', not several",
             ))
         }
-        (None, None) => {
+        (Some(p), _, _) => ModelShape::preset(p)?,
+        (_, Some(c), _) => ModelShape::from_config_file(&base.join(c))?,
+        (_, _, Some(id)) => {
+            let mut shape = ModelShape::from_config_file(&hf::config_path(id)?)?;
+            shape.name = id.clone();
+            shape
+        }
+        _ => {
             return Err(InputError::new(
                 "model",
                 format!(
-                    "needs 'preset' (one of {}) or 'config' (a HF config.json path)",
+                    "needs 'preset' (one of {}; `capsim models` lists them), 'config' (a HF config.json path) or 'hf' (a Hugging Face id, org/name)",
                     crate::model::preset_names().join(", ")
                 ),
             ))
@@ -426,6 +441,31 @@ fn resolve(
         EngineKind::LlamaCpp => EngineFamily::LlamaCpp,
         _ => EngineFamily::Vllm,
     };
+    if family == EngineFamily::Vllm && tp_degree > 1 {
+        // vLLM's own checks: attention heads split evenly over the GPUs; KV heads too, or (fewer
+        // KV heads than GPUs) each replicated on tp / kv_heads GPUs.
+        if model.heads % tp_degree != 0 {
+            return Err(InputError::new(
+                "hardware.gpus_per_replica",
+                format!(
+                    "vLLM refuses tensor parallel size {tp_degree} for {}: its {} attention heads must be divisible by it",
+                    model.name, model.heads
+                ),
+            ));
+        }
+        let kv = model.kv_heads;
+        if (kv >= tp_degree && !kv.is_multiple_of(tp_degree))
+            || (kv < tp_degree && !tp_degree.is_multiple_of(kv))
+        {
+            return Err(InputError::new(
+                "hardware.gpus_per_replica",
+                format!(
+                    "vLLM refuses tensor parallel size {tp_degree} for {}: its {kv} KV heads must divide evenly over the GPUs (or the GPUs over them)",
+                    model.name
+                ),
+            ));
+        }
+    }
     let version = match (&e.version, kind) {
         (Some(v), EngineKind::Vllm) => Some(engine::VllmVersion::parse(v)?),
         _ => None,
@@ -573,7 +613,23 @@ fn resolve(
             (c, words)
         }
     };
-    let prior_request_s = prior_used.as_ref().map_or(0.0, |p| p.request_ms / 1e3);
+    // A profile of efficiencies only (a datasheet or a projection) records no API-server cost:
+    // the engine's prior supplies it, as it does without a profile.
+    let prior_request_s = prior_used
+        .as_ref()
+        .map(|p| p.request_ms / 1e3)
+        .or_else(|| {
+            let key = PriorKey {
+                family,
+                arch: device.arch(),
+                format: FormatFamily::of(weight_dtype),
+                moe: model.moe.is_some(),
+            };
+            PriorTable::shipped()
+                .lookup(&key)
+                .map(|p| p.request_ms / 1e3)
+        })
+        .unwrap_or(0.0);
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
         (
@@ -727,6 +783,19 @@ fn resolve(
     let router = raw.cluster.router.unwrap_or(RouterKind::LeastOutstanding);
 
     let mut workload = workload::resolve_workload(&raw.workload, base)?;
+    let mut notes = Vec::new();
+    for w in workload.all_classes() {
+        if let Arrival::Closed { users, turns, .. } = w.arrival {
+            let tasks = w.num_requests.div_ceil(turns.max(1) as u64);
+            if users as u64 > tasks {
+                notes.push(format!(
+                    "{} {users} users but {} requests: only {tasks} users ever send, so this measures {tasks} at once, not {users} (raise num_requests to at least a few per user)",
+                    if w.name == "main" { "workload:".to_string() } else { format!("class {}:", w.name) },
+                    w.num_requests
+                ));
+            }
+        }
+    }
     engine::check_request_fits(&engine, &workload)?;
     let endpoint = endpoint::resolve_endpoint(&raw.endpoint)?;
     // The shared prefix belongs to the workload; [endpoint] may still name it.
@@ -765,5 +834,6 @@ fn resolve(
         noise_seed: None,
         prior: prior_used,
         enforce_eager: e.enforce_eager.unwrap_or(false),
+        notes,
     })
 }
