@@ -32,10 +32,16 @@ pub enum Command {
         /// Write summary.json, analysis.json, capacity.json and request records (JSONL) into this folder.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Also write the summaries as CSV to FILE (one row per point).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
         /// Simulate only shard K of N of the sweep (points i with i mod N = K − 1); put the
         /// shards' --out folders together with `capsim merge`.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Write into a folder that holds other files too (capsim's own are replaced).
+        #[arg(long)]
+        force: bool,
     },
     /// Write a markdown report with charts (SVG and PNG) from results: simulate/spot --out
     /// folders, summary or validate --json files, recorded runs (capsim records, vllm bench JSON).
@@ -49,6 +55,9 @@ pub enum Command {
         /// Title of the report.
         #[arg(long)]
         title: Option<String>,
+        /// Write into a folder that holds other files too (capsim's own are replaced).
+        #[arg(long)]
+        force: bool,
     },
     /// Put the folders of a sharded `simulate --out` (or the JSON of a sharded `plan --json`)
     /// back together, in sweep order.
@@ -59,6 +68,9 @@ pub enum Command {
         /// Merged results folder (or JSON file, for plans).
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
+        /// Write into a folder that holds other files too (capsim's own are replaced).
+        #[arg(long)]
+        force: bool,
     },
     /// Run the scenario's workload against a live OpenAI-compatible server and measure it.
     Spot {
@@ -80,6 +92,9 @@ pub enum Command {
         /// Print exactly one JSON document (an array of summaries) on stdout.
         #[arg(long)]
         json: bool,
+        /// Write into a folder that holds other files too (capsim's own are replaced).
+        #[arg(long)]
+        force: bool,
     },
     /// Fit the step-time model: probe a live server (--url) or read recorded runs (--from).
     Calibrate {
@@ -137,7 +152,7 @@ pub enum Command {
     Plan {
         /// Scenario file (TOML).
         scenario: PathBuf,
-        /// Objectives, e.g. --slo 'p99_ttft_ms<=500' --slo 'failed==0'.
+        /// Objectives, e.g. --slo 'p99_ttft_ms<=500' --slo 'output_throughput>=2000'.
         #[arg(long = "slo", value_name = "EXPR", required = true)]
         slos: Vec<String>,
         /// replicas | rate | concurrency | input_tokens.
@@ -146,6 +161,9 @@ pub enum Command {
         /// Seeds each candidate must pass at.
         #[arg(long, default_value_t = 3)]
         seeds: u32,
+        /// Accept failed requests (by default a candidate with any failed request misses).
+        #[arg(long)]
+        allow_failures: bool,
         /// With a [sweep]: plan only shard K of N of its points (merge with `capsim merge`).
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
@@ -168,6 +186,39 @@ pub enum Command {
         /// Write the whole report (corpus, fit, cross-validation) as markdown to FILE.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+    },
+    /// The model presets capsim ships (`models/`), with their shapes.
+    Models {
+        /// Print exactly one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a commented scenario to start from, for a model, GPU, engine and workload.
+    Init {
+        /// A preset (`capsim models`) or a Hugging Face id (org/name).
+        #[arg(long)]
+        model: String,
+        /// A GPU (`capsim hardware list`).
+        #[arg(long)]
+        gpu: String,
+        /// GPUs per replica (vLLM: tensor parallel; llama.cpp: layer split).
+        #[arg(long, default_value_t = 1)]
+        gpus: u32,
+        /// vllm | llamacpp.
+        #[arg(long, default_value = "vllm")]
+        engine: String,
+        /// chat | agents | rate | long-context.
+        #[arg(long, default_value = "chat")]
+        workload: String,
+        /// Weight format (default: bf16 for vLLM, q4_k_m for llama.cpp).
+        #[arg(long)]
+        weight_dtype: Option<String>,
+        /// File to write (default: print the scenario).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// GPU datasheets the cost model knows.
     Hardware {

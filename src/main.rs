@@ -1,17 +1,23 @@
 //! The capsim command line: parse (`cli.rs`), call one study, render, exit. Bad input exits 2
-//! with one line naming the file, key and problem; a spot run stopped by Ctrl-C exits 130;
-//! other failures exit 1.
+//! with one line naming the file, key and problem; a plan whose SLOs no candidate meets exits
+//! 3; a spot run stopped by Ctrl-C exits 130; other failures exit 1.
 
 mod cli;
+mod commands;
 
 use anyhow::Context;
 use capsim::error::InputError;
 use capsim::spec;
 use capsim::study::{self, simulate::Keep};
-use capsim::{analysis, calibrate, render};
+use capsim::{analysis, render};
 use clap::Parser;
-use cli::{http_url, parse_sets, shard, Cli, Command, HardwareCommand};
+use cli::{http_url, parse_sets, shard, Cli, Command};
 use std::process::ExitCode;
+
+/// No candidate meets a plan's SLOs: exit 3 (the input was fine; the answer is "none").
+#[derive(Debug, thiserror::Error)]
+#[error("the SLOs cannot be met: {0}")]
+struct Unmet(String);
 
 /// A spot run that ended before its plan: exit 130 after Ctrl-C, 1 otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,9 @@ fn main() -> ExitCode {
             if let Some(input) = err.downcast_ref::<InputError>() {
                 eprintln!("capsim: error: {input}");
                 ExitCode::from(2)
+            } else if let Some(unmet) = err.downcast_ref::<Unmet>() {
+                eprintln!("capsim: {unmet}");
+                ExitCode::from(3)
             } else if let Some(stopped) = err.downcast_ref::<StoppedEarly>() {
                 eprintln!("capsim: {stopped}");
                 ExitCode::from(if stopped.interrupted { 130 } else { 1 })
@@ -40,7 +49,11 @@ fn main() -> ExitCode {
 }
 
 /// With `--json`: the document on stdout and the human text on stderr; otherwise the text.
-fn emit(json: bool, human: &str, document: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn emit(
+    json: bool,
+    human: &str,
+    document: &impl serde::Serialize,
+) -> anyhow::Result<()> {
     if json {
         eprint!("{human}");
         println!("{}", serde_json::to_string_pretty(document)?);
@@ -57,8 +70,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sets,
             json,
             out,
+            csv,
             shard: sh,
+            force,
         } => {
+            if let Some(dir) = &out {
+                capsim::results::check_out(dir, force, capsim::results::is_own_file)?;
+            }
             let all = spec::load(&scenario, &parse_sets(&sets)?)?;
             let sh = shard(sh)?;
             let bar =
@@ -74,6 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("capsim: warning: {w}");
             }
             emit(json, &render::simulate::text(&st), &st.summaries())?;
+            if let Some(path) = csv {
+                std::fs::write(&path, render::table::csv(&st.summaries()))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             if let Some(dir) = out {
                 let written = st
                     .folder
@@ -87,7 +109,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             results,
             out,
             title,
+            force,
         } => {
+            capsim::results::check_out(&out, force, render::report::is_own_file)?;
             let (series, traces) = render::report::load(&results)?;
             let title = title.unwrap_or_else(|| render::report::default_title(&series, &traces));
             let path = render::report::write(&series, &traces, &title, &out)
@@ -95,7 +119,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("report written to {}", path.display());
             Ok(())
         }
-        Command::Merge { shards, out } => {
+        Command::Merge { shards, out, force } => {
+            capsim::results::check_out(&out, force, capsim::results::is_own_file)?;
             let merged = study::merge(&shards, &out)?;
             print!("{}", render::table::merged(&merged));
             eprintln!("merged {} shard(s) into {}", shards.len(), out.display());
@@ -108,10 +133,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sets,
             out,
             json,
+            force,
         } => {
             let specs = spec::load(&scenario, &parse_sets(&sets)?)?;
             http_url(&url)?;
             let dir = out.unwrap_or_else(|| study::spot::default_dir(&specs[0].name));
+            capsim::results::check_out(&dir, force, capsim::results::is_own_file)?;
             let n = specs.len();
             let st = study::spot::spot(&specs, &url, model, &dir, &|i, s| {
                 if n > 1 {
@@ -142,70 +169,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Ok(()),
             }
         }
-        Command::Calibrate {
-            out,
-            project: Some(profile),
-            hardware: Some(gpu),
-            ..
-        } => {
-            let (source, projected) = calibrate::project_file(&profile, &gpu)?;
-            projected
-                .save(&out)
-                .with_context(|| format!("writing the profile {}", out.display()))?;
-            println!(
-                "profile {} written to {} (provenance: projected from {} to {gpu})",
-                projected.name,
-                out.display(),
-                source.measured_on.hardware.as_deref().unwrap_or("?"),
-            );
-            Ok(())
-        }
-        Command::Calibrate {
-            url,
-            from,
-            out,
-            budget,
-            scenario,
-            sets,
-            model,
-            n_ubatch,
-            ..
-        } => {
-            // The scenario gives the model and datasheet; its own [calibration] (perhaps the
-            // profile being written) is left out.
-            let scenario = match &scenario {
-                Some(p) => {
-                    Some(spec::load(p, &spec::without_calibration(parse_sets(&sets)?))?.remove(0))
-                }
-                None => None,
-            };
-            let name = out
-                .file_stem()
-                .map_or("profile".into(), |s| s.to_string_lossy().into_owned());
-            let profile = match (url, from.is_empty()) {
-                (Some(url), true) => {
-                    http_url(&url)?;
-                    let opts = calibrate::probe::ProbeOptions::new(url, model, budget, n_ubatch)?;
-                    eprintln!("calibrate: probing {} for at most {budget:.0} s", opts.url);
-                    calibrate::from_server(&opts, &name, scenario.as_ref())?
-                }
-                (None, false) => calibrate::from_runs(
-                    &capsim::results::runs::load(&from)?,
-                    &name,
-                    scenario.as_ref(),
-                )?,
-                _ => {
-                    let problem =
-                        "give either --url URL (a live server) or --from RUNS... (recorded runs)";
-                    return Err(InputError::new("calibrate", problem).into());
-                }
-            };
-            profile
-                .save(&out)
-                .with_context(|| format!("writing the profile {}", out.display()))?;
-            print!("{}", render::profile::text(&profile, &out));
-            Ok(())
-        }
+        c @ (Command::Calibrate { .. }
+        | Command::Priors { .. }
+        | Command::Models { .. }
+        | Command::Init { .. }
+        | Command::Hardware { .. }
+        | Command::Bench { .. }) => commands::run(c),
         Command::Validate {
             scenario,
             runs,
@@ -221,78 +190,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             slos,
             find,
             seeds,
+            allow_failures,
             shard: sh,
             sets,
             json,
         } => {
-            let slos = slos
+            let slos: Vec<_> = slos
                 .iter()
                 .map(|s| analysis::slo::Slo::parse(s))
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<_, _>>()?;
             let find = study::plan::Find::parse(&find)?;
-            let (started, sh) = (std::time::Instant::now(), shard(sh)?);
-            let bar = render::table::progress(0, "candidates");
-            let results = study::plan::plan_sweep(
-                &scenario,
-                &parse_sets(&sets)?,
-                &slos,
+            let opts = study::plan::PlanOptions {
                 find,
                 seeds,
-                sh,
-                &|what| {
-                    bar.inc_length(1);
-                    bar.inc(1);
-                    bar.set_message(what.to_string());
-                },
-            )?;
+                allow_failures,
+            };
+            let (started, sh) = (std::time::Instant::now(), shard(sh)?);
+            let bar = render::table::progress(0, "candidates");
+            let tick = |what: &str| {
+                bar.inc_length(1);
+                bar.inc(1);
+                bar.set_message(what.to_string());
+            };
+            let results =
+                study::plan::plan_sweep(&scenario, &parse_sets(&sets)?, &slos, &opts, sh, &tick)?;
             bar.finish_and_clear();
             let human = render::plan::text(&results, seeds, started.elapsed().as_secs_f64());
             if results.len() == 1 && sh.is_all() && results[0].point.is_empty() {
-                emit(json, &human, &results[0])
+                emit(json, &human, &results[0])?;
             } else {
-                emit(json, &human, &results)
+                emit(json, &human, &results)?;
             }
-        }
-        Command::Priors { cv, write, report } => {
-            let rows = study::corpus::load()?;
-            let prepared = study::priors::prepare(&rows)?;
-            let fit = (write.is_some() || report.is_some()).then(|| study::priors::fit(&prepared));
-            let held = (cv || report.is_some()).then(|| study::priors::cross_validate(&prepared));
-            print!(
-                "{}",
-                render::priors::text(&rows, fit.as_ref(), held.as_deref())
-            );
-            let table = fit.as_ref().map(|f| serde_json::to_string_pretty(&f.table));
-            let table = table.transpose()?.map(|t| t + "\n");
-            let md = fit.as_ref().zip(held.as_ref());
-            let md = md.map(|(f, h)| render::priors::report(&rows, f, h));
-            for (path, text) in [(write, table), (report, md)] {
-                if let (Some(path), Some(text)) = (path, text) {
-                    std::fs::write(&path, text)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    println!("wrote {}", path.display());
-                }
-            }
-            Ok(())
-        }
-        Command::Hardware {
-            command: HardwareCommand::List { json },
-        } => {
-            let all = capsim::hardware::all();
-            emit(json, &render::hardware::table(&all), &all).map(|_| ())
-        }
-        Command::Bench {
-            requests,
-            repeats,
-            loadgen,
-            json,
-        } => {
-            let results = if loadgen {
-                vec![study::bench::run_loadgen(requests.min(1_000_000), 64)?]
-            } else {
-                study::bench::run(requests, repeats)?
-            };
-            emit(json, &render::table::bench(&results), &results)
+            results
+                .iter()
+                .find_map(|r| r.unmet.clone())
+                .map_or(Ok(()), |m| Err(Unmet(m).into()))
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Reading a sweep: the latency–throughput knee and the saturation plateau.
 //!
-//! - **Knee** (Kneedle on the latency–throughput curve): the sweep's points in swept order give
+//! - **Knee** (where users put it): the last point before the elasticity of p99 TTFT with
+//!   respect to output throughput, d ln(p99 TTFT) / d ln(throughput) between neighbouring
+//!   points, first exceeds [`KNEE_ELASTICITY`]: past it each 1% more throughput costs more than
+//!   2% more tail latency (or latency rises with no throughput gained).
+//! - **Kneedle** (a second reading, kept for comparison): the sweep's points in swept order give
 //!   x = output throughput and y = p99 TTFT; both are scaled to [0, 1] and the knee is the
 //!   point farthest below the diagonal, max(x − y): past it, latency grows faster than
 //!   throughput. Needs three points, throughput that grows along the sweep and a latency that
@@ -33,10 +37,17 @@ pub struct Plateau {
     pub output_throughput: f64,
 }
 
+/// Elasticity of p99 TTFT to output throughput past which a sweep is past its knee.
+pub const KNEE_ELASTICITY: f64 = 2.0;
+
 /// The `analysis.json` of a sweep.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Analysis {
+    /// The knee by elasticity (see the module's documentation).
     pub knee: Option<Knee>,
+    /// The knee by Kneedle, for comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kneedle: Option<Knee>,
     pub plateau: Option<Plateau>,
     /// The first value of the swept key at which the KV cache ran out (preemptions).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,8 +92,55 @@ fn along(points: &[Summary], key: &str) -> Vec<usize> {
     idx
 }
 
-/// Kneedle on (output throughput, p99 TTFT) along the swept key.
+/// The knee by elasticity: the last point before d ln(p99 TTFT) / d ln(output throughput)
+/// between neighbouring points exceeds [`KNEE_ELASTICITY`].
 pub fn knee(points: &[Summary]) -> Option<Knee> {
+    let key = swept_key(points)?;
+    let idx = along(points, &key);
+    if idx.len() < 3 {
+        return None;
+    }
+    let x: Vec<f64> = idx.iter().map(|&i| points[i].output_throughput).collect();
+    let y: Vec<f64> = idx.iter().map(|&i| points[i].p99_ttft_ms).collect();
+    if x.iter().chain(&y).any(|v| !(v.is_finite() && *v > 0.0)) {
+        return None;
+    }
+    for i in 0..idx.len() - 1 {
+        let dy = (y[i + 1] / y[i]).ln();
+        let dx = (x[i + 1] / x[i]).ln();
+        // Latency up while throughput barely moves (or falls) is past any knee.
+        let elasticity = if dx > 1e-3 {
+            dy / dx
+        } else if dy > 0.01 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
+        if elasticity > KNEE_ELASTICITY {
+            if i == 0 {
+                return None; // past the knee from the first point: it lies below this range
+            }
+            let e = if elasticity.is_finite() {
+                format!("{elasticity:.1}")
+            } else {
+                "unbounded (throughput no longer grows)".into()
+            };
+            return Some(Knee {
+                key: key.clone(),
+                value: points[idx[i]].point[&key].clone(),
+                method: format!(
+                    "elasticity: from here to the next point p99 TTFT grows {:.0}% for {:.0}% more output throughput (elasticity {e} > {KNEE_ELASTICITY})",
+                    (y[i + 1] / y[i] - 1.0) * 100.0,
+                    (x[i + 1] / x[i] - 1.0) * 100.0
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Kneedle on (output throughput, p99 TTFT) along the swept key.
+pub fn kneedle(points: &[Summary]) -> Option<Knee> {
     let key = swept_key(points)?;
     let idx = along(points, &key);
     if idx.len() < 3 {
@@ -170,6 +228,7 @@ fn onset(points: &[Summary], happens: fn(&Summary) -> bool) -> Option<serde_json
 pub fn analyse(points: &[Summary]) -> Analysis {
     Analysis {
         knee: knee(points),
+        kneedle: kneedle(points),
         plateau: plateau(points),
         preemption_onset: onset(points, |s| s.preemptions > 0),
         failure_onset: onset(points, |s| s.failed > 0),
@@ -181,11 +240,16 @@ impl Analysis {
     pub fn describe(&self) -> String {
         let mut s = String::new();
         match &self.knee {
-            Some(k) => s.push_str(&format!(
-                "knee: {} = {} (latency grows faster than throughput past it)\n",
-                k.key, k.value
+            Some(k) => s.push_str(&format!("knee: {} = {} ({})\n", k.key, k.value, k.method)),
+            None => s.push_str(&format!(
+                "knee: none in this range (p99 TTFT never grows more than {KNEE_ELASTICITY}x as fast as throughput between points)\n"
             )),
-            None => s.push_str("knee: none in this range\n"),
+        }
+        if let Some(k) = &self.kneedle {
+            s.push_str(&format!(
+                "kneedle knee: {} = {} (the point farthest below the diagonal of the normalised latency–throughput curve)\n",
+                k.key, k.value
+            ));
         }
         match &self.plateau {
             Some(p) => s.push_str(&format!(
@@ -247,6 +311,14 @@ mod tests {
         let v = k.value.as_f64().unwrap();
         assert!((3.0..=4.0).contains(&v), "knee at {v}");
         assert_eq!(k.key, "workload.rate");
+    }
+
+    #[test]
+    fn kneedle_reads_the_same_curve_as_a_second_opinion() {
+        let k = kneedle(&curve()).unwrap();
+        let v = k.value.as_f64().unwrap();
+        assert!((2.0..=4.0).contains(&v), "kneedle knee at {v}");
+        assert!(k.method.starts_with("kneedle"));
     }
 
     #[test]

@@ -95,6 +95,17 @@ impl Slo {
         }
     }
 
+    /// Whether more load (users, rate, prompt length) makes this objective easier to meet: a
+    /// floor on a throughput that grows with load (`output_throughput>=1000`). Latency
+    /// ceilings, per-user speed floors and failure limits get harder with load.
+    pub fn helped_by_load(&self) -> bool {
+        let grows = matches!(
+            self.metric,
+            Metric::RequestThroughput | Metric::OutputThroughput | Metric::TotalTokenThroughput
+        );
+        grows && matches!(self.op, Op::Ge | Op::Gt)
+    }
+
     /// How much room is left, in percent of the limit (negative: missed).
     pub fn margin_pct(&self, s: &Summary) -> f64 {
         let v = self.value(s);

@@ -110,8 +110,13 @@ pub fn text(study: &Study) -> String {
         .as_ref()
         .map(|a| a.describe())
         .unwrap_or_default();
+    let notes: String = study.specs[0]
+        .notes
+        .iter()
+        .map(|n| format!("note: {n}\n"))
+        .collect();
     format!(
-        "{}{}{}{described}{}",
+        "{}{notes}{}{}{described}{}",
         header(study),
         capacity(study),
         table(&study.summaries()),

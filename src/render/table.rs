@@ -49,6 +49,11 @@ pub fn table(summaries: &[Summary]) -> String {
     ] {
         header.push(h.to_string());
     }
+    // Latencies past 100 s read in seconds (32,078,100 ms is 8.9 hours).
+    let seconds = summaries
+        .iter()
+        .any(|s| s.p99_e2el_ms >= 100_000.0 || s.p99_ttft_ms >= 100_000.0);
+    let lat = |ms: f64| fmt_num(if seconds { ms / 1e3 } else { ms });
     let mut rows: Vec<Vec<String>> = Vec::new();
     for s in summaries {
         let mut row: Vec<String> = keys
@@ -60,13 +65,13 @@ pub fn table(summaries: &[Summary]) -> String {
             s.failed.to_string(),
             fmt_num(s.request_throughput),
             fmt_num(s.output_throughput),
-            fmt_num(s.median_ttft_ms),
-            fmt_num(s.p99_ttft_ms),
-            fmt_num(s.median_tpot_ms),
-            fmt_num(s.p99_tpot_ms),
-            fmt_num(s.p99_itl_ms),
-            fmt_num(s.median_e2el_ms),
-            fmt_num(s.p99_e2el_ms),
+            lat(s.median_ttft_ms),
+            lat(s.p99_ttft_ms),
+            lat(s.median_tpot_ms),
+            lat(s.p99_tpot_ms),
+            lat(s.p99_itl_ms),
+            lat(s.median_e2el_ms),
+            lat(s.p99_e2el_ms),
             fmt_num(s.mean_user_output_throughput),
             s.preemptions.to_string(),
         ]);
@@ -96,9 +101,59 @@ pub fn table(summaries: &[Summary]) -> String {
     }
     let _ = writeln!(
         out,
-        "(latencies in ms; TTFT/TPOT/ITL/E2E as in vllm bench serve)"
+        "(latencies in {}; TTFT/TPOT/ITL/E2E as in vllm bench serve)",
+        if seconds { "s" } else { "ms" }
     );
     out
+}
+
+/// The summaries as CSV: one row per point, its swept keys then every summary field (vllm
+/// bench names), band columns `FIELD_low`/`FIELD_high` where there is a band.
+pub fn csv(summaries: &[Summary]) -> String {
+    let mut keys: Vec<String> = Vec::new();
+    for s in summaries {
+        for k in s.point.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let banded = summaries.iter().any(|s| s.band.is_some());
+    let mut header: Vec<String> = keys.clone();
+    header.extend(["source", "completed", "failed", "duration"].map(String::from));
+    for m in crate::metrics::Metric::banded_metrics() {
+        header.push(m.name().into());
+        if banded {
+            header.push(format!("{}_low", m.name()));
+            header.push(format!("{}_high", m.name()));
+        }
+    }
+    header.extend(["preemptions", "mean_in_flight"].map(String::from));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(&header);
+    for s in summaries {
+        let mut row: Vec<String> = keys
+            .iter()
+            .map(|k| s.point.get(k).map(fmt_value).unwrap_or_default())
+            .collect();
+        row.extend([
+            s.source.clone(),
+            s.completed.to_string(),
+            s.failed.to_string(),
+            s.duration.to_string(),
+        ]);
+        for m in crate::metrics::Metric::banded_metrics() {
+            row.push(s.metric(m).to_string());
+            if banded {
+                let r = s.band.as_ref().and_then(|b| b.get(&m));
+                row.push(r.map_or(String::new(), |r| r.low.to_string()));
+                row.push(r.map_or(String::new(), |r| r.high.to_string()));
+            }
+        }
+        row.extend([s.preemptions.to_string(), s.mean_in_flight.to_string()]);
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// A progress bar on stderr for `len` units of work (hidden when stderr is not a terminal).

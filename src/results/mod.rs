@@ -24,6 +24,54 @@ pub const OWN_FILES: &[&str] = &[
     "shard.json",
 ];
 
+/// Checks that `dir` may receive results: absent, empty, or holding only files capsim writes
+/// there (`own` says which; they are replaced). A folder with anything else is refused unless
+/// `force` (then capsim's files are replaced and the rest left alone).
+pub fn check_out(
+    dir: &std::path::Path,
+    force: bool,
+    own: impl Fn(&str) -> bool,
+) -> crate::error::InputResult<()> {
+    if dir.extension().is_some_and(|e| e == "json") && !dir.is_dir() {
+        return Ok(()); // a JSON file (merged plans), not a folder
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        if dir.exists() {
+            return Err(crate::error::InputError::new(
+                "--out",
+                format!("'{}' exists and is not a folder", dir.display()),
+            ));
+        }
+        return Ok(());
+    };
+    let foreign: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !own(n))
+        .collect();
+    if foreign.is_empty() || force {
+        return Ok(());
+    }
+    let mut shown = foreign.clone();
+    shown.sort();
+    shown.truncate(3);
+    Err(crate::error::InputError::new(
+        "--out",
+        format!(
+            "'{}' is not empty and holds {} file(s) capsim did not write ({}{}): choose another folder, or pass --force to write capsim's files there anyway",
+            dir.display(),
+            foreign.len(),
+            shown.join(", "),
+            if foreign.len() > 3 { ", …" } else { "" }
+        ),
+    ))
+}
+
+/// A results folder's own files: the JSON capsim writes and records files.
+pub fn is_own_file(name: &str) -> bool {
+    OWN_FILES.contains(&name) || records_index(name).is_some()
+}
+
 /// The name of a point's record file: `records.jsonl` for a study of one point, else
 /// `records-NNN.jsonl` with the point's index in the whole sweep.
 pub fn records_name(index: usize, points: usize) -> String {

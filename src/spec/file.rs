@@ -52,6 +52,9 @@ pub struct ModelSection {
     pub preset: Option<String>,
     /// Path to a HF config.json (relative to the scenario file).
     pub config: Option<String>,
+    /// A Hugging Face model id ("org/name"): its config.json is fetched from the Hub once and
+    /// cached (HF_ENDPOINT and HF_TOKEN are honoured).
+    pub hf: Option<String>,
     /// Weight format: fp32|bf16|fp16|fp8|int8|int4|awq|gptq|mxfp4|nvfp4 or a GGUF type
     /// (q4_0, q4_k_m, q5_k_m, q6_k, q8_0). Default bf16.
     pub weight_dtype: Option<Dtype>,

@@ -69,6 +69,33 @@ pub fn split_key(key: &str) -> Result<Vec<String>, String> {
     Ok(parts)
 }
 
+/// Applies a `--set` to the scenario document. A key the `[sweep]` sweeps is taken out of the
+/// sweep, so the value given is the one used (a `--set` is never silently overwritten by the
+/// sweep): the returned note says so.
+pub fn apply_set(doc: &mut toml::Table, ov: &Override) -> InputResult<Option<String>> {
+    apply(doc, ov)?;
+    let key = ov.key();
+    let Some(toml::Value::Table(sweep)) = doc.get_mut("sweep") else {
+        return Ok(None);
+    };
+    let swept = sweep
+        .keys()
+        .find(|k| split_key(k).is_ok_and(|p| p == ov.path))
+        .cloned();
+    let Some(swept) = swept else {
+        return Ok(None);
+    };
+    let values = sweep.remove(&swept);
+    if sweep.is_empty() {
+        doc.remove("sweep");
+    }
+    Ok(Some(format!(
+        "--set {key}={} replaces the sweep over {key} ({})",
+        ov.value,
+        values.map_or(String::new(), |v| v.to_string())
+    )))
+}
+
 /// Puts `value` at `path`, creating tables on the way.
 pub fn apply(doc: &mut toml::Table, ov: &Override) -> InputResult<()> {
     let key = ov.key();
@@ -198,6 +225,25 @@ pub fn expand_sweep(mut doc: toml::Table) -> InputResult<Vec<SweepPoint>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_set_on_a_swept_key_replaces_the_sweep_and_says_so() {
+        let mut doc: toml::Table = toml::from_str(
+            "[workload]\nconcurrency = 1\n[sweep]\n\"workload.concurrency\" = [1, 2, 4]\n",
+        )
+        .unwrap();
+        let note = apply_set(&mut doc, &parse_set("workload.concurrency=32").unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(note.contains("replaces the sweep"), "{note}");
+        assert!(doc.get("sweep").is_none());
+        let points = expand_sweep(doc).unwrap();
+        assert_eq!(points.len(), 1);
+        assert_eq!(
+            points[0].doc["workload"]["concurrency"].as_integer(),
+            Some(32)
+        );
+    }
+
     use super::*;
 
     #[test]

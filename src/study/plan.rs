@@ -65,10 +65,31 @@ impl Find {
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanResult {
     pub find: String,
+    /// Which way the search went: "least" (replicas; load that reaches a throughput floor) or
+    /// "most" (load that latency and failure limits allow).
+    pub direction: String,
     pub answer: Option<serde_json::Value>,
-    /// The SLO metric with the least room at the answer.
+    /// The SLO metric with the least room at the answer (or the one missed, when none works).
     pub binding: Option<Metric>,
+    /// Its room at the answer in percent of its limit (positive: headroom; negative: over).
     pub margin_pct: Option<f64>,
+    /// Its value at the answer, and its limit.
+    pub binding_value: Option<f64>,
+    pub binding_limit: Option<f64>,
+    /// What limits the answer, in words.
+    pub mechanism: Option<String>,
+    /// The nearest candidate on the other side of the answer, its value of the binding metric,
+    /// and whether the answer sits on a cliff (the metric jumps by more than half across it).
+    pub neighbour: Option<serde_json::Value>,
+    pub neighbour_value: Option<f64>,
+    pub cliff: bool,
+    /// The answer each seed alone gives (among the candidates simulated).
+    pub seed_answers: Vec<Option<serde_json::Value>>,
+    /// Whether failed requests were allowed (`--allow-failures`); by default a candidate with
+    /// any failed request misses.
+    pub failures_allowed: bool,
+    /// No candidate meets every SLO: the closest one, and by how much it misses.
+    pub unmet: Option<String>,
     pub slo: Vec<String>,
     /// Every candidate simulated (worst seed), in search order.
     pub evaluated: Vec<Summary>,
@@ -81,12 +102,19 @@ pub struct PlanResult {
     pub points: usize,
 }
 
+/// A candidate simulated: its value, whether it passed at every seed, the worst seed's summary,
+/// and each seed's pass.
+type Candidate = (f64, bool, Summary, Vec<bool>);
+
 struct Search<'a> {
     base: &'a Spec,
     slos: &'a [Slo],
+    /// The SLOs the search moves against (all, or those load makes harder).
+    gating: Vec<Slo>,
+    allow_failures: bool,
     find: Find,
     seeds: u32,
-    evaluated: Vec<(f64, bool, Summary)>,
+    evaluated: Vec<Candidate>,
     /// Told about every candidate simulated.
     progress: &'a (dyn Fn(&str) + Sync),
 }
@@ -100,17 +128,27 @@ impl Search<'_> {
         }
     }
 
-    /// Simulates candidate `x` at every seed; passes when all seeds meet all SLOs.
-    fn eval(&mut self, x: f64) -> InputResult<bool> {
-        if let Some((_, ok, _)) = self.evaluated.iter().find(|(v, _, _)| *v == x) {
-            return Ok(*ok);
-        }
-        let sc = match self.find {
+    fn variant(&self, x: f64) -> InputResult<Spec> {
+        match self.find {
             Find::Replicas => self.base.with_replicas(x as u32),
             Find::Rate => self.base.with_rate(x),
             Find::Concurrency => self.base.with_concurrency(x as u32),
             Find::InputTokens => self.base.with_input_tokens(x as u32),
-        }?;
+        }
+    }
+
+    /// Whether one seed's summary passes: every gating SLO, and no failed request unless
+    /// failures are allowed.
+    fn passes(&self, s: &Summary) -> bool {
+        self.gating.iter().all(|slo| slo.met(s)) && (self.allow_failures || s.failed == 0)
+    }
+
+    /// Simulates candidate `x` at every seed; passes when all seeds pass.
+    fn eval(&mut self, x: f64) -> InputResult<bool> {
+        if let Some(c) = self.evaluated.iter().find(|c| c.0 == x) {
+            return Ok(c.1);
+        }
+        let sc = self.variant(x)?;
         let summaries: Vec<Summary> = (0..self.seeds.max(1))
             .into_par_iter()
             .map(|s| {
@@ -131,10 +169,9 @@ impl Search<'_> {
             .min_by(|a, b| self.margin(a).total_cmp(&self.margin(b)))
             .expect("at least one seed")
             .clone();
-        let ok = summaries
-            .iter()
-            .all(|s| self.slos.iter().all(|slo| slo.met(s)));
-        self.evaluated.push((x, ok, worst));
+        let per_seed: Vec<bool> = summaries.iter().map(|s| self.passes(s)).collect();
+        let ok = per_seed.iter().all(|p| *p);
+        self.evaluated.push((x, ok, worst, per_seed));
         (self.progress)(&format!(
             "{} = {} {}",
             self.find.key(),
@@ -145,7 +182,12 @@ impl Search<'_> {
     }
 
     fn margin(&self, s: &Summary) -> f64 {
-        self.slos
+        let failures = if self.allow_failures || s.failed == 0 {
+            f64::INFINITY
+        } else {
+            -100.0 * s.failed as f64 / (s.completed + s.failed).max(1) as f64
+        };
+        self.gating
             .iter()
             .map(|slo| {
                 let m = slo.margin_pct(s);
@@ -155,36 +197,59 @@ impl Search<'_> {
                     m
                 }
             })
-            .fold(f64::INFINITY, f64::min)
+            .fold(failures, f64::min)
     }
 
     fn summary_at(&self, x: f64) -> &Summary {
         &self
             .evaluated
             .iter()
-            .find(|(v, _, _)| *v == x)
+            .find(|c| c.0 == x)
             .expect("evaluated")
             .2
     }
 }
 
-/// The SLOs cannot be met even at the easiest candidate `x`: say which miss, by how much.
-fn impossible(s: &Search, slos: &[Slo], x: f64) -> InputError {
-    let worst = s.summary_at(x).clone();
-    let missed: Vec<String> = slos
+/// Why the closest candidate `x` misses: each SLO it misses with its value, and failures.
+fn misses(s: &Search, x: f64) -> String {
+    let worst = s.summary_at(x);
+    let mut missed: Vec<String> = s
+        .slos
         .iter()
-        .filter(|slo| !slo.met(&worst))
-        .map(|slo| format!("{} ({} = {:.3})", slo.text, slo.metric, slo.value(&worst)))
+        .filter(|slo| !slo.met(worst))
+        .map(|slo| {
+            format!(
+                "{} ({} = {:.3}, over by {:.1}%)",
+                slo.text,
+                slo.metric,
+                slo.value(worst),
+                -slo.margin_pct(worst)
+            )
+        })
         .collect();
-    InputError::new(
-        "--slo",
-        format!(
-            "cannot be met even at {} = {x}: {} misses it",
-            s.find.key(),
-            missed.join(", ")
-        ),
+    if !s.allow_failures && worst.failed > 0 {
+        missed.push(format!(
+            "{} of {} requests failed (pass --allow-failures to accept failures)",
+            worst.failed,
+            worst.failed + worst.completed
+        ));
+    }
+    format!(
+        "no {} meets the SLOs; the closest is {} = {x}, where {}",
+        s.find.name(),
+        s.find.key(),
+        missed.join(", ")
     )
-    .in_file(&s.base.file)
+}
+
+/// How a plan searches.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanOptions {
+    pub find: Find,
+    /// Each candidate is simulated at this many seeds and must pass at all.
+    pub seeds: u32,
+    /// Accept candidates with failed requests (by default any failure misses).
+    pub allow_failures: bool,
 }
 
 /// Runs a plan for the scenario at `path` (its first point when it has a sweep).
@@ -192,11 +257,10 @@ pub fn plan(
     path: &Path,
     sets: &[Override],
     slos: &[Slo],
-    find: Find,
-    seeds: u32,
+    opts: &PlanOptions,
 ) -> InputResult<PlanResult> {
     let base = spec::load(path, sets)?.remove(0);
-    plan_point(&base, slos, find, seeds, &|_| {})
+    plan_point(&base, slos, opts, &|_| {})
 }
 
 /// Runs a plan for every point of the scenario's sweep in `shard` (one plan without a sweep),
@@ -205,8 +269,7 @@ pub fn plan_sweep(
     path: &Path,
     sets: &[Override],
     slos: &[Slo],
-    find: Find,
-    seeds: u32,
+    opts: &PlanOptions,
     shard: crate::results::shard::Shard,
     progress: &(dyn Fn(&str) + Sync),
 ) -> InputResult<Vec<PlanResult>> {
@@ -216,7 +279,7 @@ pub fn plan_sweep(
     let mut sets = sets.to_vec();
     if let Ok(doc) = text.parse::<toml::Table>() {
         if let Some(toml::Value::Table(mut sweep)) = doc.get("sweep").cloned() {
-            if sweep.remove(find.key()).is_some() {
+            if sweep.remove(opts.find.key()).is_some() {
                 sets.push(Override {
                     path: vec!["sweep".into()],
                     value: toml::Value::Table(sweep),
@@ -240,7 +303,7 @@ pub fn plan_sweep(
     }
     let mut out = Vec::with_capacity(indices.len());
     for i in indices {
-        let mut r = plan_point(&all[i], slos, find, seeds, progress)?;
+        let mut r = plan_point(&all[i], slos, opts, progress)?;
         r.point = all[i].point.clone();
         r.index = i;
         r.points = all.len();
@@ -295,10 +358,10 @@ pub fn merge_json(files: &[std::path::PathBuf]) -> InputResult<Vec<serde_json::V
 fn plan_point(
     base: &Spec,
     slos: &[Slo],
-    find: Find,
-    seeds: u32,
+    opts: &PlanOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> InputResult<PlanResult> {
+    let find = opts.find;
     if slos.is_empty() {
         return Err(InputError::new(
             "--slo",
@@ -306,25 +369,12 @@ fn plan_point(
         ));
     }
     let path = base.file.as_path();
-    let mut s = Search {
-        base,
-        slos,
-        find,
-        seeds,
-        evaluated: Vec::new(),
-        progress,
-    };
     // The arrival process must have the knob being searched.
-    let probe = base;
     let closed = matches!(
-        probe.workload.arrival,
+        base.workload.arrival,
         crate::workload::Arrival::Closed { .. }
     );
-    if find == Find::Rate
-        && !matches!(
-            probe.workload.arrival,
-            crate::workload::Arrival::Open { .. }
-        )
+    if find == Find::Rate && !matches!(base.workload.arrival, crate::workload::Arrival::Open { .. })
     {
         return Err(InputError::new(
             "--find",
@@ -338,91 +388,128 @@ fn plan_point(
                 .in_file(path),
         );
     }
+    // Which way to search: replicas always the least; load the least that reaches a
+    // throughput floor when every SLO is one, else the most that the other SLOs allow (a
+    // floor is then checked at that most).
+    let all_floors = slos.iter().all(|slo| slo.helped_by_load());
+    let least = find.minimise() || all_floors;
+    let gating: Vec<Slo> = if find.minimise() || all_floors {
+        slos.to_vec()
+    } else {
+        slos.iter()
+            .filter(|slo| !slo.helped_by_load())
+            .cloned()
+            .collect()
+    };
+    let mut s = Search {
+        base,
+        slos,
+        gating,
+        allow_failures: opts.allow_failures,
+        find,
+        seeds: opts.seeds,
+        evaluated: Vec::new(),
+        progress,
+    };
     let mut notes = Vec::new();
-    let answer: Option<f64> = if find.minimise() {
-        // Least replicas: 1, 2, 4, … until one passes, then bisect.
-        let limit = 4096.0;
-        let mut hi = 1.0;
+    let (start, limit) = match find {
+        Find::Replicas => (1.0, 4096.0),
+        Find::Rate => (0.01, 1e6),
+        Find::Concurrency => (1.0, 65536.0),
+        Find::InputTokens => (1.0, (1u64 << 30) as f64),
+    };
+    let integer = find != Find::Rate;
+    let mid = |lo: f64, hi: f64| {
+        if integer {
+            ((lo + hi) / 2.0).floor()
+        } else {
+            (lo + hi) / 2.0
+        }
+    };
+    let done = |lo: f64, hi: f64| {
+        if integer {
+            hi - lo <= 1.0
+        } else {
+            hi - lo <= 0.01 * lo.max(0.01)
+        }
+    };
+    let mut closest: Option<f64> = None;
+    let answer: Option<f64> = if least {
+        // The least that passes: double from the start until one passes, then bisect.
+        let mut hi = start;
         let mut ok = s.eval(hi)?;
         while !ok && hi < limit {
-            hi = (hi * 2.0_f64).min(limit);
+            hi = (if hi < 1.0 { 1.0 } else { hi * 2.0 }).min(limit);
             ok = s.eval(hi)?;
         }
         if !ok {
-            return Err(impossible(&s, slos, hi));
+            closest = Some(hi);
+            None
         } else {
-            let mut lo = hi / 2.0; // failed (or below 1)
-            while hi - lo > 1.0 && lo >= 1.0 {
-                let mid = ((lo + hi) / 2.0).floor();
-                if s.eval(mid)? {
-                    hi = mid;
-                } else {
-                    lo = mid;
+            let mut lo = if hi == start { hi } else { hi / 2.0 };
+            if lo < hi {
+                while !done(lo, hi) {
+                    let m = mid(lo, hi);
+                    if s.eval(m)? {
+                        hi = m;
+                    } else {
+                        lo = m;
+                    }
                 }
             }
             Some(hi)
         }
     } else {
-        // Most load: the least must pass, then double until a failure, then bisect.
-        let (start, limit, step_precision) = match find {
-            Find::Rate => (0.01, 1e6, 0.01),
-            Find::Concurrency => (1.0, 65536.0, 0.0),
-            _ => (1.0, (1u64 << 30) as f64, 0.0),
-        };
+        // The most that passes: the least load must, then double until a miss, then bisect.
         if !s.eval(start)? {
-            return Err(impossible(&s, slos, start));
-        }
-        let mut lo = start;
-        let mut hi = if find == Find::Rate { 0.5 } else { 2.0 };
-        let mut all_pass = false;
-        loop {
-            if !s.eval(hi)? {
-                break;
-            }
-            lo = hi;
-            if hi >= limit {
-                notes.push(format!("every value up to {limit} meets the SLOs"));
-                all_pass = true;
-                break;
-            }
-            hi = (hi * 2.0).min(limit);
-        }
-        if all_pass {
-            Some(lo)
+            closest = Some(start);
+            None
         } else {
+            let mut lo = start;
+            let mut hi = if find == Find::Rate { 0.5 } else { 2.0 };
+            let mut all_pass = false;
             loop {
-                let done = if find == Find::Rate {
-                    hi - lo <= step_precision * lo.max(0.01)
-                } else {
-                    hi - lo <= 1.0
-                };
-                if done {
+                if !s.eval(hi)? {
                     break;
                 }
-                let mid = if find == Find::Rate {
-                    (lo + hi) / 2.0
-                } else {
-                    ((lo + hi) / 2.0).floor()
-                };
-                if s.eval(mid)? {
-                    lo = mid;
-                } else {
-                    hi = mid;
+                lo = hi;
+                if hi >= limit {
+                    notes.push(format!("every value up to {limit} meets the SLOs"));
+                    all_pass = true;
+                    break;
+                }
+                hi = (hi * 2.0).min(limit);
+            }
+            if !all_pass {
+                while !done(lo, hi) {
+                    let m = mid(lo, hi);
+                    if s.eval(m)? {
+                        lo = m;
+                    } else {
+                        hi = m;
+                    }
                 }
             }
-            Some(lo)
+            // A throughput floor is met, if at all, at the most load the others allow.
+            let at = s.summary_at(lo).clone();
+            if slos.iter().all(|slo| slo.met(&at)) {
+                Some(lo)
+            } else {
+                closest = Some(lo);
+                None
+            }
         }
     };
-    // Monotonicity: passes on the near side of the answer, failures on the far side.
+    // Monotonicity: passes on the near side of the answer, misses on the far side.
     if let Some(a) = answer {
         let contradictions: Vec<f64> = s
             .evaluated
             .iter()
-            .filter(|(x, ok, _)| {
-                let near = if find.minimise() { *x >= a } else { *x <= a };
-                near != *ok
+            .filter(|c| {
+                let near = if least { c.0 >= a } else { c.0 <= a };
+                near != c.1
             })
-            .map(|(x, _, _)| *x)
+            .map(|c| c.0)
             .collect();
         if !contradictions.is_empty() {
             notes.push(format!(
@@ -432,34 +519,147 @@ fn plan_point(
             ));
         }
     }
-    let (binding, margin) = match answer {
-        Some(a) => {
-            let at = s.summary_at(a);
-            let b = slos
-                .iter()
-                .map(|slo| (slo.metric, slo.margin_pct(at)))
-                .min_by(|x, y| x.1.total_cmp(&y.1));
-            (b.map(|b| b.0), b.map(|b| b.1))
-        }
-        None => {
-            notes.push(format!(
-                "no {} up to the search limit meets the SLOs",
-                find.name()
-            ));
-            (None, None)
-        }
+    let at = answer
+        .or(closest)
+        .expect("an answer or a closest candidate");
+    let summary = s.summary_at(at).clone();
+    // The binding SLO: the least room at the answer (the worst miss at the closest).
+    let binding = slos
+        .iter()
+        .map(|slo| (slo, slo.margin_pct(&summary)))
+        .min_by(|x, y| x.1.total_cmp(&y.1));
+    let failures_bind = !opts.allow_failures && summary.failed > 0;
+    let mechanism = if failures_bind {
+        Some(format!(
+            "{} of {} requests failed ({})",
+            summary.failed,
+            summary.failed + summary.completed,
+            "too long for the engine, timed out or refused by a full queue"
+        ))
+    } else {
+        binding.map(|(slo, _)| mechanism(&s, at, slo.metric, &summary))
     };
+    // The nearest candidate on the other side, and whether the answer sits on a cliff.
+    let other = s
+        .evaluated
+        .iter()
+        .filter(|c| if least { c.0 < at } else { c.0 > at })
+        .min_by(|a, b| (a.0 - at).abs().total_cmp(&(b.0 - at).abs()));
+    let (neighbour, neighbour_value, cliff) = match (other, binding) {
+        (Some(c), Some((slo, _))) if answer.is_some() => {
+            let here = slo.value(&summary);
+            let there = slo.value(&c.2);
+            let cliff = here.abs() > 0.0 && (there / here - 1.0).abs() > 0.5;
+            (
+                Some(crate::spec::toml_to_json(&s.value(c.0))),
+                Some(there),
+                cliff,
+            )
+        }
+        _ => (None, None, false),
+    };
+    // Each seed's own answer among the candidates simulated.
+    let seed_answers: Vec<Option<serde_json::Value>> = (0..opts.seeds.max(1) as usize)
+        .map(|k| {
+            let passing = s
+                .evaluated
+                .iter()
+                .filter(|c| c.3.get(k).copied().unwrap_or(false));
+            let best = if least {
+                passing.map(|c| c.0).fold(f64::INFINITY, f64::min)
+            } else {
+                passing.map(|c| c.0).fold(f64::NEG_INFINITY, f64::max)
+            };
+            best.is_finite()
+                .then(|| crate::spec::toml_to_json(&s.value(best)))
+        })
+        .collect();
+    let unmet = answer.is_none().then(|| misses(&s, at));
     let answer_json = answer.map(|a| crate::spec::toml_to_json(&s.value(a)));
     Ok(PlanResult {
         find: find.name().into(),
+        direction: if least { "least" } else { "most" }.into(),
         answer: answer_json,
-        binding,
-        margin_pct: margin,
+        binding: binding.map(|b| b.0.metric),
+        margin_pct: binding.map(|b| b.1),
+        binding_value: binding.map(|b| b.0.value(&summary)),
+        binding_limit: binding.map(|b| b.0.limit),
+        mechanism,
+        neighbour,
+        neighbour_value,
+        cliff,
+        seed_answers,
+        failures_allowed: opts.allow_failures,
+        unmet,
         slo: slos.iter().map(|x| x.text.clone()).collect(),
-        evaluated: s.evaluated.into_iter().map(|(_, _, sum)| sum).collect(),
+        evaluated: s.evaluated.into_iter().map(|c| c.2).collect(),
         notes,
         point: Point::new(),
         index: 0,
         points: 1,
     })
+}
+
+/// What limits the answer, in words, from the binding metric and the engine's state there.
+fn mechanism(s: &Search, x: f64, metric: Metric, summary: &Summary) -> String {
+    let name = metric.name();
+    let Ok(sc) = s.variant(x) else {
+        return String::new();
+    };
+    let cap = crate::spec::capacity::Capacity::of(&sc);
+    let per_replica = summary.mean_in_flight / sc.replicas.max(1) as f64;
+    if name.contains("ttft") || name.contains("e2el") {
+        if per_replica > cap.max_concurrent as f64 {
+            return format!(
+                "{}: {:.0} requests in flight per replica where {} fit at once; the rest wait",
+                cap.binding, per_replica, cap.max_concurrent
+            );
+        }
+        // The prompt at the metric's own percentile (p99 TTFT: the p99 prompt), from the
+        // scenario's one request source.
+        let q = if name.starts_with("p99") {
+            0.99
+        } else if name.starts_with("p90") {
+            0.90
+        } else {
+            0.5
+        };
+        let mut prompts: Vec<u32> = Vec::new();
+        for class in crate::workload::RequestSource::new(&sc.workload)
+            .classes
+            .iter_mut()
+        {
+            while prompts.len() < 20_000 {
+                match class.next_request() {
+                    Some(r) => prompts.push(r.input),
+                    None => break,
+                }
+            }
+        }
+        prompts.sort_unstable();
+        let at_q = prompts
+            .get(((prompts.len() as f64 - 1.0) * q).round().max(0.0) as usize)
+            .copied()
+            .unwrap_or(1)
+            .max(1) as u64;
+        let alone = sc.cost.prefill_step(at_q).as_secs_f64() * 1e3;
+        let v = summary.metric(metric);
+        let which = if q == 0.5 { "median" } else { &name[..3] };
+        if name.contains("ttft") && alone >= 0.8 * v {
+            format!(
+                "a lone prompt's prefill: the {which} prompt ({at_q} tokens) takes {alone:.0} ms on an idle replica, {:.0}% of {name}; more replicas barely help",
+                alone / v * 100.0
+            )
+        } else {
+            format!(
+                "queueing: {per_replica:.1} requests in flight per replica wait behind each other's prefills (the {which} prompt, {at_q} tokens, alone takes {alone:.0} ms)"
+            )
+        }
+    } else if name.contains("tpot") || name.contains("itl") || name.contains("user") {
+        format!(
+            "decode speed: each step serves ~{per_replica:.0} sequences per replica, and every sequence waits for the whole step"
+        )
+    } else {
+        format!("throughput of {} replica(s) at this load", sc.replicas)
+    }
 }

@@ -1,6 +1,7 @@
 //! Charts for reports. plotters draws each chart as SVG; resvg renders the same SVG to PNG with
 //! the bundled DejaVu Sans font, so a PNG looks the same on every machine (no system fonts).
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use resvg::{tiny_skia, usvg};
 use std::path::{Path, PathBuf};
@@ -80,13 +81,6 @@ pub struct Mark {
     pub color: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Legend {
-    UpperLeft,
-    UpperRight,
-    LowerRight,
-}
-
 #[derive(Clone, Debug)]
 pub struct Chart {
     pub title: String,
@@ -95,7 +89,6 @@ pub struct Chart {
     pub curves: Vec<Curve>,
     pub levels: Vec<Level>,
     pub marks: Vec<Mark>,
-    pub legend: Legend,
 }
 
 fn finite(p: &(f64, f64)) -> bool {
@@ -111,7 +104,6 @@ impl Chart {
             curves: Vec::new(),
             levels: Vec::new(),
             marks: Vec::new(),
-            legend: Legend::UpperLeft,
         }
     }
 
@@ -193,29 +185,224 @@ impl Chart {
     }
 }
 
+/// Width kept right of the plot for the legend (outside the data).
+const LEGEND_WIDTH: u32 = 250;
+
+/// Whether values spanning this many times from smallest to largest get a log axis.
+const LOG_SPAN: f64 = 20.0;
+
+/// Whether an axis of these values should be logarithmic: all positive and spanning more
+/// than [`LOG_SPAN`]×.
+fn wants_log(values: impl Iterator<Item = f64>) -> bool {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    lo > 0.0 && hi / lo > LOG_SPAN
+}
+
+impl Chart {
+    fn xs(&self) -> impl Iterator<Item = f64> + '_ {
+        self.curves
+            .iter()
+            .flat_map(|c| c.points.iter().filter(|p| finite(p)).map(|p| p.0))
+    }
+
+    fn ys(&self) -> impl Iterator<Item = f64> + '_ {
+        self.curves.iter().flat_map(|c| {
+            c.points
+                .iter()
+                .filter(|p| finite(p))
+                .map(|p| p.1)
+                .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
+        })
+    }
+
+    /// Whether every x is a whole number (users, replicas, tokens): ticks then stay whole.
+    fn integer_x(&self) -> bool {
+        self.xs().all(|x| (x - x.round()).abs() < 1e-9)
+    }
+}
+
 fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
     let (xr, yr) = c.ranges();
-    let (x0, x1) = (xr.start, xr.end);
-    let mut chart = ChartBuilder::on(&root)
+    let log_x = wants_log(c.xs());
+    let log_y = wants_log(c.ys());
+    let integer_x = c.integer_x();
+    // Log ranges over the positive data (a little beyond it).
+    let (x_lo, x_hi) = c
+        .xs()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (y_lo, y_hi) = c
+        .ys()
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let xr = if log_x { x_lo / 1.25..x_hi * 1.25 } else { xr };
+    let yr = if log_y { y_lo / 1.5..y_hi * 1.5 } else { yr };
+    let mut builder = ChartBuilder::on(&plot);
+    builder
         .caption(&c.title, ("sans-serif", 24))
         .margin(18)
         .x_label_area_size(56)
-        .y_label_area_size(84)
-        .build_cartesian_2d(xr, yr)?;
+        .y_label_area_size(84);
+    let labels = (
+        format!("{}{}", c.x_label, if log_x { " (log scale)" } else { "" }),
+        format!("{}{}", c.y_label, if log_y { " (log scale)" } else { "" }),
+    );
+    let entries = match (log_x, log_y) {
+        (false, false) => {
+            let mut ch = builder.build_cartesian_2d(xr.clone(), yr)?;
+            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+        }
+        (true, false) => {
+            let mut ch = builder.build_cartesian_2d(xr.clone().log_scale(), yr)?;
+            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+        }
+        (false, true) => {
+            let mut ch = builder.build_cartesian_2d(xr.clone(), yr.log_scale())?;
+            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+        }
+        (true, true) => {
+            let mut ch = builder.build_cartesian_2d(xr.clone().log_scale(), yr.log_scale())?;
+            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+        }
+    };
+    legend(&legend_area, &entries)?;
+    root.present()?;
+    Ok(())
+}
+
+/// A legend entry: its label, colour and how its series is drawn.
+enum Entry {
+    Line {
+        label: String,
+        color: RGBColor,
+        dashed: bool,
+    },
+    Marks {
+        label: String,
+        color: RGBColor,
+        cross: bool,
+    },
+    Level {
+        label: String,
+        color: RGBColor,
+    },
+}
+
+/// The legend, right of the plot, one entry a line.
+fn legend(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    entries: &[Entry],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let font = ("sans-serif", 14).into_font().color(&BLACK);
+    let mut y = 70;
+    for e in entries {
+        let (label, col) = match e {
+            Entry::Line {
+                label,
+                color,
+                dashed,
+            } => {
+                let style = ShapeStyle::from(color).stroke_width(3);
+                if *dashed {
+                    area.draw(&PathElement::new(vec![(6, y), (14, y)], style))?;
+                    area.draw(&PathElement::new(vec![(20, y), (28, y)], style))?;
+                } else {
+                    area.draw(&PathElement::new(vec![(6, y), (28, y)], style))?;
+                }
+                (label, color)
+            }
+            Entry::Marks {
+                label,
+                color,
+                cross,
+            } => {
+                let mark = ShapeStyle::from(color).stroke_width(2);
+                if *cross {
+                    area.draw(&Cross::new((17, y), 6, mark))?;
+                } else {
+                    area.draw(&Circle::new((17, y), 6, mark))?;
+                }
+                (label, color)
+            }
+            Entry::Level { label, color } => {
+                let style = ShapeStyle::from(&color.mix(0.8)).stroke_width(2);
+                area.draw(&PathElement::new(vec![(6, y), (10, y)], style))?;
+                area.draw(&PathElement::new(vec![(16, y), (20, y)], style))?;
+                area.draw(&PathElement::new(vec![(26, y), (28, y)], style))?;
+                (label, color)
+            }
+        };
+        let _ = col;
+        // Long labels wrap at ~26 characters.
+        let mut line = String::new();
+        let mut lines = Vec::new();
+        for word in label.split_whitespace() {
+            if !line.is_empty() && line.len() + word.len() > 26 {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+        for (i, l) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                l.clone(),
+                (36, y - 8 + i as i32 * 17),
+                font.clone(),
+            ))?;
+        }
+        y += 17 * lines.len() as i32 + 10;
+        if y > HEIGHT as i32 - 20 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Draws the mesh, curves, levels and marks; returns the legend entries.
+fn body<X, Y>(
+    chart: &mut ChartContext<SVGBackend, Cartesian2d<X, Y>>,
+    c: &Chart,
+    labels: &(String, String),
+    integer_x: bool,
+    (x0, x1): (f64, f64),
+) -> Result<Vec<Entry>, Box<dyn std::error::Error>>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let x_fmt = |v: &f64| {
+        if integer_x && (v - v.round()).abs() > 1e-9 {
+            String::new() // no "1.5 users"
+        } else {
+            tick(*v)
+        }
+    };
     chart
         .configure_mesh()
-        .x_desc(&c.x_label)
-        .y_desc(&c.y_label)
+        .x_desc(&labels.0)
+        .y_desc(&labels.1)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&x_fmt)
         .y_label_formatter(&|v| tick(*v))
         .max_light_lines(2)
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(210, 210, 210))
         .draw()?;
+    let mut entries = Vec::new();
     for curve in &c.curves {
         let col = color(curve.color);
         let pts: Vec<(f64, f64)> = curve.points.iter().copied().filter(finite).collect();
@@ -223,7 +410,7 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
             .band
             .iter()
             .copied()
-            .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite())
+            .filter(|b| b.0.is_finite() && b.1.is_finite() && b.2.is_finite() && b.1 > 0.0)
             .collect();
         if band.len() >= 2 {
             let mut outline: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
@@ -237,46 +424,43 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
             // Measurements are marks: circles, crosses for the second metric of a chart.
             let mark = ShapeStyle::from(&col).stroke_width(2);
             if curve.dashed {
-                chart
-                    .draw_series(pts.iter().map(|&p| Cross::new(p, 6, mark)))?
-                    .label(&curve.label)
-                    .legend(move |(x, y)| Cross::new((x + 10, y), 6, mark));
+                chart.draw_series(pts.iter().map(|&p| Cross::new(p, 6, mark)))?;
             } else {
-                chart
-                    .draw_series(pts.iter().map(|&p| Circle::new(p, 6, mark)))?
-                    .label(&curve.label)
-                    .legend(move |(x, y)| Circle::new((x + 10, y), 6, mark));
+                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 6, mark)))?;
             }
+            entries.push(Entry::Marks {
+                label: curve.label.clone(),
+                color: col,
+                cross: curve.dashed,
+            });
             continue;
         }
         let style = ShapeStyle::from(&col).stroke_width(if curve.dashed { 2 } else { 3 });
-        let anno = if curve.dashed {
-            chart.draw_series(DashedLineSeries::new(pts.clone(), 10, 6, style))?
+        if curve.dashed {
+            chart.draw_series(DashedLineSeries::new(pts.clone(), 10, 6, style))?;
         } else {
-            chart.draw_series(LineSeries::new(pts.clone(), style))?
-        };
-        let dashed = curve.dashed;
-        anno.label(&curve.label).legend(move |(x, y)| {
-            if dashed {
-                PathElement::new(vec![(x, y), (x + 8, y)], style)
-            } else {
-                PathElement::new(vec![(x, y), (x + 22, y)], style)
-            }
+            chart.draw_series(LineSeries::new(pts.clone(), style))?;
+        }
+        entries.push(Entry::Line {
+            label: curve.label.clone(),
+            color: col,
+            dashed: curve.dashed,
         });
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
     }
     for level in &c.levels {
         let col = color(level.color);
         let style = ShapeStyle::from(&col.mix(0.8)).stroke_width(2);
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(x0, level.y), (x1, level.y)],
-                4,
-                6,
-                style,
-            ))?
-            .label(&level.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 4, y)], style));
+        chart.draw_series(DashedLineSeries::new(
+            vec![(x0, level.y), (x1, level.y)],
+            4,
+            6,
+            style,
+        ))?;
+        entries.push(Entry::Level {
+            label: level.label.clone(),
+            color: col,
+        });
     }
     for mark in &c.marks {
         let col = color(mark.color);
@@ -287,7 +471,10 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
         )))?;
         // The label goes left of the mark in the right half of the chart, so it stays inside.
         let width = (mark.label.chars().count() * 8) as i32;
-        let dx = if mark.x > (x0 + x1) / 2.0 {
+        let (px, _) = chart.backend_coord(&(mark.x, mark.y));
+        let (right, _) = chart.backend_coord(&(x1, mark.y));
+        let (left, _) = chart.backend_coord(&(x0, mark.y));
+        let dx = if px > (left + right) / 2 {
             -width - 14
         } else {
             14
@@ -301,19 +488,7 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
                 ),
         ))?;
     }
-    chart
-        .configure_series_labels()
-        .position(match c.legend {
-            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
-            Legend::UpperRight => SeriesLabelPosition::UpperRight,
-            Legend::LowerRight => SeriesLabelPosition::LowerRight,
-        })
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    root.present()?;
-    Ok(())
+    Ok(entries)
 }
 
 /// An axis label: no trailing ".0", thousands without decimals.

@@ -14,10 +14,10 @@ use crate::analysis::{self, Analysis};
 use crate::error::{InputError, InputResult};
 use crate::metrics::{Metric, Summary};
 use crate::render::table;
-use crate::results::{runs, Folder, Run, TaskRecord};
+use crate::results::{runs, Folder, TaskRecord};
 use crate::spec::capacity::Capacity;
 use crate::study::validate::PointValidation;
-use chart::{Chart, ChartError, Curve, Legend, Level, Mark};
+use chart::{Chart, ChartError, Curve, Level, Mark};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,6 +38,9 @@ pub struct Series {
     pub tasks: Vec<TaskRecord>,
     /// Capacity facts per point (capacity.json of `simulate --out`).
     pub capacity: Vec<Capacity>,
+    /// Recorded runs given file by file: the folder they came from (files of one folder make
+    /// one series).
+    pub run_set: Option<PathBuf>,
 }
 
 impl Series {
@@ -96,6 +99,7 @@ fn series(name: String, origin: &Path, summaries: Vec<Summary>) -> Series {
         breakdown: Vec::new(),
         tasks: Vec::new(),
         capacity: Vec::new(),
+        run_set: None,
     }
 }
 
@@ -155,13 +159,33 @@ fn load_one(path: &Path) -> InputResult<Vec<Series>> {
             return Ok(vec![series(name, path, parse_summaries(path, value)?)]);
         }
     }
-    // Recorded runs: measured by the same code as spot runs.
+    // Recorded runs: measured by the same code as spot runs. Their concurrency and rate keys
+    // are the scenario's, so they land on the same charts as simulations.
     let recorded = runs::load(&[path.to_path_buf()])?;
-    Ok(vec![series(
-        name,
-        path,
-        recorded.iter().map(Run::measured).collect(),
-    )])
+    let summaries = recorded
+        .iter()
+        .map(|r| {
+            let mut s = r.measured();
+            s.point = s
+                .point
+                .iter()
+                .map(|(k, v)| {
+                    let k = match k.as_str() {
+                        "max_concurrency" => "workload.concurrency",
+                        "request_rate" => "workload.rate",
+                        other => other,
+                    };
+                    (k.to_string(), v.clone())
+                })
+                .collect();
+            s
+        })
+        .collect();
+    let mut s = series(name, path, summaries);
+    if path.is_file() {
+        s.run_set = path.parent().map(Path::to_path_buf);
+    }
+    Ok(vec![s])
 }
 
 /// Reads every input (results, and traces: `.csv` files or `builtin:NAME`); errors name the
@@ -193,7 +217,23 @@ pub fn load(paths: &[PathBuf]) -> InputResult<(Vec<Series>, Vec<trace::TraceInpu
         if series.iter().all(|s| s.summaries.is_empty()) {
             return Err(bad(p, "holds no results"));
         }
-        all.extend(series);
+        for s in series {
+            // Recorded-run files from one folder are one run set: one series.
+            let same = s.run_set.as_ref().and_then(|set| {
+                all.iter_mut()
+                    .find(|o: &&mut Series| o.run_set.as_ref() == Some(set))
+            });
+            match same {
+                Some(o) => o.summaries.extend(s.summaries),
+                None => {
+                    let mut s = s;
+                    if let Some(set) = &s.run_set {
+                        s.name = stem(set);
+                    }
+                    all.push(s)
+                }
+            }
+        }
     }
     Ok((all, traces))
 }
@@ -388,7 +428,6 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
             });
         }
     }
-    tput.legend = Legend::LowerRight;
     out.push((
         Figure {
             title: tput.title.clone(),
@@ -478,7 +517,6 @@ fn charts_along(key: &str, groups: &[(usize, &Group)]) -> Vec<(Figure, Chart)> {
             *color,
         ));
     }
-    user.legend = Legend::UpperRight;
     out.push((
         Figure {
             title: user.title.clone(),
@@ -595,7 +633,49 @@ fn findings(g: &Group) -> Vec<String> {
     out
 }
 
-/// Writes `report.md` and its charts into `dir`; returns the report's path.
+/// The report as one self-contained HTML page: the markdown rendered, each chart's PNG
+/// replaced by its SVG inline (no file beside it is needed to view it).
+fn html(title: &str, md: &str, dir: &Path) -> String {
+    let mut body = String::new();
+    pulldown_cmark::html::push_html(&mut body, pulldown_cmark::Parser::new(md));
+    // <img src="STEM.png" alt="..." /> → the chart's SVG.
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("<img src=\"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "<img src=\"".len()..];
+        let end = after.find('>').map_or(after.len(), |e| e + 1);
+        let src = &after[..after.find('"').unwrap_or(0)];
+        let svg = src
+            .strip_suffix(".png")
+            .and_then(|stem| std::fs::read_to_string(dir.join(format!("{stem}.svg"))).ok());
+        match svg {
+            Some(svg) => {
+                let start = svg.find("<svg").unwrap_or(0);
+                out.push_str(&svg[start..]);
+            }
+            None => out.push_str(&rest[i..i + "<img src=\"".len() + end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    let esc = title.replace('&', "&amp;").replace('<', "&lt;");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc}</title>\n<style>body{{font-family:'DejaVu Sans',sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}}pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}svg{{max-width:100%;height:auto;display:block}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .5em}}</style></head>\n<body>\n{out}</body></html>\n"
+    )
+}
+
+/// Files a report folder holds that `capsim report` writes (replaced on a rewrite).
+pub fn is_own_file(name: &str) -> bool {
+    name == "report.md"
+        || name == "report.html"
+        || name.ends_with(".svg")
+        || name.ends_with(".png")
+        || name.ends_with(".csv")
+}
+
+/// Writes `report.md` and its charts into `dir` (replacing a previous report's files);
+/// returns the report's path.
 pub fn write(
     series: &[Series],
     traces: &[trace::TraceInput],
@@ -603,6 +683,14 @@ pub fn write(
     dir: &Path,
 ) -> Result<PathBuf, ChartError> {
     std::fs::create_dir_all(dir).map_err(ChartError::io(dir))?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if is_own_file(&e.file_name().to_string_lossy()) {
+                let path = e.path();
+                std::fs::remove_file(&path).map_err(ChartError::io(&path))?;
+            }
+        }
+    }
     // One colour per pairing: a validation's prediction and measurement share it.
     let mut pairings: Vec<String> = Vec::new();
     let all_groups: Vec<(usize, Group)> = series
@@ -717,7 +805,13 @@ pub fn write(
         }
     }
     let path = dir.join("report.md");
-    std::fs::write(&path, md).map_err(ChartError::io(&path))?;
+    std::fs::write(&path, &md).map_err(ChartError::io(&path))?;
+    let all: Vec<Summary> = series.iter().flat_map(|s| s.summaries.clone()).collect();
+    let csv_path = dir.join("summary.csv");
+    std::fs::write(&csv_path, table::csv(&all)).map_err(ChartError::io(&csv_path))?;
+    let html_path = dir.join("report.html");
+    let html = html(title, &md, dir);
+    std::fs::write(&html_path, html).map_err(ChartError::io(&html_path))?;
     Ok(path)
 }
 
@@ -829,7 +923,6 @@ fn task_charts(s: &Series) -> Vec<(Figure, Chart)> {
             ));
         }
     }
-    tput.legend = Legend::LowerRight;
     vec![
         (
             Figure {

@@ -1,7 +1,7 @@
 //! The report of a trace itself: arrival rate over time and the distributions of prompt and
 //! output lengths, so a replay can be read against the shape of the load it replays.
 
-use super::chart::{Chart, Curve, Legend};
+use super::chart::{Chart, Curve};
 use super::Figure;
 use crate::workload::TraceRow;
 use std::fmt::Write as _;
@@ -66,7 +66,6 @@ pub fn section(t: &TraceInput, color: usize) -> (String, Vec<(Figure, Chart)>) {
         dashed: false,
         color,
     });
-    rate.legend = Legend::UpperRight;
     let mut input: Vec<u32> = rows.iter().map(|r| r.input_tokens).collect();
     let mut output: Vec<u32> = rows.iter().map(|r| r.output_tokens).collect();
     input.sort_unstable();
@@ -89,7 +88,6 @@ pub fn section(t: &TraceInput, color: usize) -> (String, Vec<(Figure, Chart)>) {
             color: color * 2 + i,
         });
     }
-    lengths.legend = Legend::LowerRight;
     let stem = t
         .name
         .chars()
