@@ -39,6 +39,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             sets,
             model,
             n_ubatch,
+            strict,
             ..
         } => {
             // The scenario gives the model and datasheet; its own [calibration] (perhaps the
@@ -70,10 +71,17 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                     return Err(InputError::new("calibrate", problem).into());
                 }
             };
+            // Nonsense is refused; warnings are flags in the profile (errors under --strict).
+            let profile = calibrate::checked(profile, strict)?;
             profile
                 .save(&out)
                 .with_context(|| format!("writing the profile {}", out.display()))?;
             print!("{}", render::profile::text(&profile, &out));
+            if let Some(fit) = &profile.fit {
+                for f in &fit.flags {
+                    eprintln!("calibrate: warning: {f}");
+                }
+            }
             Ok(())
         }
         Command::Priors { cv, write, report } => {

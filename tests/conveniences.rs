@@ -446,3 +446,67 @@ fn a_plan_on_a_cliff_shows_its_neighbour() {
         assert!(text.stdout.contains(&line), "{}", text.stdout);
     }
 }
+
+#[test]
+fn non_physical_or_poor_calibrations_are_flagged_and_strict_refuses_them() {
+    use capsim::calibrate::checked;
+    use capsim::cost::Profile;
+    // Before: efficiencies of 1.46 and 1.5 of the datasheet printed without a word.
+    let mut p =
+        Profile::load(&common::cli::repo().join("calibration/h100-llamacpp-cuda.json")).unwrap();
+    let c = p.coefficients.as_mut().unwrap();
+    c.bw_efficiency.value = 1.46;
+    c.flops_efficiency.value = 1.5;
+    let flagged = checked(p.clone(), false).expect("warnings do not refuse");
+    let flags = &flagged.fit.as_ref().unwrap().flags;
+    println!("{flags:#?}");
+    assert!(flags
+        .iter()
+        .any(|f| f.contains("bandwidth efficiency 1.46 is above")));
+    assert!(flags
+        .iter()
+        .any(|f| f.contains("compute efficiency 1.50 is above")));
+    assert!(flags.iter().any(|f| f.contains("mediocre fit (R² 0.861")));
+    let strict = checked(p.clone(), true).unwrap_err().to_string();
+    assert!(strict.contains("--strict"), "{strict}");
+    // A fit that explains nothing is refused even without --strict.
+    p.fit.as_mut().unwrap().r2 = -0.003;
+    let refused = checked(p, false).unwrap_err().to_string();
+    assert!(refused.contains("explains too little"), "{refused}");
+}
+
+#[test]
+fn a_calibration_that_explains_nothing_writes_no_profile() {
+    // Simulated records carry no inter-token gaps and one prompt length: nothing to fit.
+    // Before: a profile with R² −0.003 was written and used.
+    let dir = scratch("cal-refuse");
+    let text =
+        std::fs::read_to_string(common::cli::repo().join("scenarios/rtx4090-concurrency.toml"))
+            .unwrap()
+            .replace(
+                "\"workload.concurrency\" = [1, 2, 4, 8, 16, 32, 48, 64, 96, 128]",
+                "\"workload.concurrency\" = [1, 2, 4, 8]",
+            )
+            .replace("num_requests = 2000", "num_requests = 64")
+            .replace(
+                "../calibration/",
+                &format!("{}/calibration/", common::cli::repo().display()),
+            );
+    let s = write(&dir, "s.toml", &text);
+    let runs = dir.join("runs");
+    assert_eq!(capsim(&["simulate", arg(&s), "--out", arg(&runs)]).code, 0);
+    let out = dir.join("p.json");
+    let r = capsim(&[
+        "calibrate",
+        "--from",
+        arg(&runs),
+        "--scenario",
+        arg(&s),
+        "--out",
+        arg(&out),
+    ]);
+    println!("{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no profile written"), "{}", r.stderr);
+    assert!(!out.exists());
+}

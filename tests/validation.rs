@@ -200,6 +200,48 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
             &fixture_scenario,
         ]);
         assert_eq!(code, 0, "{out_from}{err}");
+        if attempt == 1 {
+            // Calibrating for a scenario whose own [calibration] names the profile being
+            // written works (before: "cannot read …: No such file"), and the profile is used
+            // as measured by a scenario whose model config has another file name but the same
+            // shape (before: projected as if it were another model).
+            let own = dir.join("own.json");
+            let sc = scenario(&dir, "own.toml", Some(&own), "[workload]\narrival = \"closed\"\nconcurrency = 2\nnum_requests = 20\ninput_tokens = 128\noutput_tokens = 64\n");
+            let (code, out_own, err) = capsim(&[
+                "calibrate",
+                "--from",
+                closed.to_str().unwrap(),
+                "--out",
+                own.to_str().unwrap(),
+                "--scenario",
+                sc.to_str().unwrap(),
+            ]);
+            println!("{out_own}{err}");
+            assert_eq!(code, 0, "{out_own}{err}");
+            let p: Value = serde_json::from_str(&std::fs::read_to_string(&own).unwrap()).unwrap();
+            assert!(
+                p["measured_on"]["shape"]["layers"].is_number(),
+                "shape recorded: {}",
+                p["measured_on"]
+            );
+            let renamed = dir.join("my-model-config.json");
+            std::fs::copy(fixture("capsim-small-llama.json"), &renamed).unwrap();
+            let text = std::fs::read_to_string(&sc).unwrap().replace(
+                &fixture("capsim-small-llama.json").display().to_string(),
+                &renamed.display().to_string(),
+            );
+            assert!(text.contains("my-model-config.json"));
+            let sc2 = dir.join("own-renamed.toml");
+            std::fs::write(&sc2, text).unwrap();
+            let (code, out_sim, err) = capsim(&["simulate", sc2.to_str().unwrap()]);
+            assert_eq!(code, 0, "{err}");
+            let head = out_sim.lines().next().unwrap_or("");
+            println!("{head}");
+            assert!(
+                head.contains("measured step model") && !head.contains("projected"),
+                "{head}"
+            );
+        }
         let predict = |profile: &Path| -> Vec<Value> {
             let sc = scenario(&dir, &format!("predict-{attempt}.toml"), Some(profile), "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 40\ninput_tokens = 128\noutput_tokens = 64\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8]\n");
             let (code, json, err) = capsim(&["simulate", sc.to_str().unwrap(), "--json"]);
