@@ -245,8 +245,19 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-    let xr = if log_x { x_lo / 1.25..x_hi * 1.25 } else { xr };
-    let yr = if log_y { y_lo / 1.5..y_hi * 1.5 } else { yr };
+    // A log axis starts at a power of ten: plotters puts no key points below the first whole
+    // decade, so a range starting between decades would leave its lowest values unlabelled.
+    let decade_below = |v: f64| 10f64.powf(v.log10().floor());
+    let xr = if log_x {
+        decade_below(x_lo / 1.25)..x_hi * 1.25
+    } else {
+        xr
+    };
+    let yr = if log_y {
+        decade_below(y_lo / 1.5)..y_hi * 1.5
+    } else {
+        yr
+    };
     let mut builder = ChartBuilder::on(&plot);
     builder
         .caption(&c.title, ("sans-serif", 24))
@@ -260,19 +271,47 @@ fn draw(c: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error>> {
     let entries = match (log_x, log_y) {
         (false, false) => {
             let mut ch = builder.build_cartesian_2d(xr.clone(), yr)?;
-            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+            body(
+                &mut ch,
+                c,
+                &labels,
+                integer_x,
+                (xr.start, xr.end),
+                (log_x, log_y),
+            )?
         }
         (true, false) => {
             let mut ch = builder.build_cartesian_2d(xr.clone().log_scale(), yr)?;
-            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+            body(
+                &mut ch,
+                c,
+                &labels,
+                integer_x,
+                (xr.start, xr.end),
+                (log_x, log_y),
+            )?
         }
         (false, true) => {
             let mut ch = builder.build_cartesian_2d(xr.clone(), yr.log_scale())?;
-            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+            body(
+                &mut ch,
+                c,
+                &labels,
+                integer_x,
+                (xr.start, xr.end),
+                (log_x, log_y),
+            )?
         }
         (true, true) => {
             let mut ch = builder.build_cartesian_2d(xr.clone().log_scale(), yr.log_scale())?;
-            body(&mut ch, c, &labels, integer_x, (xr.start, xr.end))?
+            body(
+                &mut ch,
+                c,
+                &labels,
+                integer_x,
+                (xr.start, xr.end),
+                (log_x, log_y),
+            )?
         }
     };
     legend(&legend_area, &entries)?;
@@ -378,6 +417,7 @@ fn body<X, Y>(
     labels: &(String, String),
     integer_x: bool,
     (x0, x1): (f64, f64),
+    (log_x, log_y): (bool, bool),
 ) -> Result<Vec<Entry>, Box<dyn std::error::Error>>
 where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -386,22 +426,32 @@ where
     let x_fmt = |v: &f64| {
         if integer_x && (v - v.round()).abs() > 1e-9 {
             String::new() // no "1.5 users"
+        } else if log_x {
+            log_tick(*v)
         } else {
             tick(*v)
         }
     };
-    chart
-        .configure_mesh()
-        .x_desc(&labels.0)
+    let y_fmt = |v: &f64| if log_y { log_tick(*v) } else { tick(*v) };
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(&labels.0)
         .y_desc(&labels.1)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&y_fmt)
         .max_light_lines(2)
         .light_line_style(RGBColor(240, 240, 240))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .draw()?;
+        .bold_line_style(RGBColor(210, 210, 210));
+    // A log axis asked for many key points gets 1…9 × each decade (log paper); labels go on
+    // 1, 2 and 5 only, so a sub-decade range still reads.
+    if log_x {
+        mesh.x_labels(40);
+    }
+    if log_y {
+        mesh.y_labels(40);
+    }
+    mesh.draw()?;
     let mut entries = Vec::new();
     for curve in &c.curves {
         let col = color(curve.color);
@@ -492,6 +542,22 @@ where
 }
 
 /// An axis label: no trailing ".0", thousands without decimals.
+/// A log axis's label: the value where its leading digit is 1, 2 or 5, else none.
+fn log_tick(v: f64) -> String {
+    if !(v.is_finite() && v > 0.0) {
+        return String::new();
+    }
+    let m = v / 10f64.powf(v.log10().floor());
+    if [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|k| (m - k).abs() < 1e-6 * k)
+    {
+        tick(v)
+    } else {
+        String::new()
+    }
+}
+
 fn tick(v: f64) -> String {
     if v.abs() >= 100.0 || (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
