@@ -4,7 +4,7 @@
 //!
 //! Layers, lowest first; a module uses only the layers below it (docs/ARCHITECTURE.md, checked
 //! by `tests/layers.rs`):
-//! units, error → model, hardware → cost, workload, metrics → engine, analysis → sim → spec →
+//! units, error, http → model, hardware → cost, workload, metrics → engine, analysis → sim → spec →
 //! results → live → calibrate → study → render → (the binary).
 
 pub mod analysis;
@@ -13,6 +13,7 @@ pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod hardware;
+pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod model;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers, lowest first: a module may use its own layer's module and lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["units", "error"],
+    &["units", "error", "http"],
     &["model", "hardware"],
     &["cost", "workload", "metrics"],
     &["engine", "analysis"],

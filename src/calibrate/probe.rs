@@ -196,9 +196,7 @@ pub fn probe(opts: &ProbeOptions) -> anyhow::Result<Probed> {
 
 async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let start = Instant::now();
-    let http = crate::live::http_client()
-        .pool_max_idle_per_host(0)
-        .build()?;
+    let http = crate::http::client().pool_max_idle_per_host(0).build()?;
     let base = opts.url.trim_end_matches('/').to_string();
     let server = discovery::discover(&http, &base).await;
     let model = opts

@@ -234,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_port_is_an_unreachable_failure() {
-        let http = crate::live::http_client().build().unwrap();
+        let http = crate::http::client().build().unwrap();
         let t = target(Api::Completions);
         let err = send(&http, &t, &Prompt::Tokens(vec![1]), 1, Instant::now())
             .await

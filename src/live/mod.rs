@@ -21,13 +21,6 @@ pub mod stream;
 
 pub use server::{HttpServer, Server};
 
-/// The one way capsim builds an HTTP client: reqwest over rustls with the `ring` provider
-/// (installed here once per process; installing it again is a no-op).
-pub fn http_client() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-}
-
 use crate::metrics::{summarize_measured, RequestRecord, RunFacts, Summary};
 use crate::results::{RunMetadata, ServerCounters, ServerInfo};
 use crate::spec::{Api, Spec};

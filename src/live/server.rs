@@ -46,7 +46,7 @@ impl HttpServer {
         // A fresh connection per request, as `vllm bench serve` (a session per request) does:
         // some servers (llama-server) close a connection after a streamed answer without
         // saying so, and a reused dead connection would fail the next request.
-        let http = super::http_client()
+        let http = crate::http::client()
             .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
             .build()?;

@@ -89,13 +89,12 @@ pub fn config_path(id: &str) -> InputResult<PathBuf> {
 fn fetch(url: &str, token: Option<&str>) -> Result<String, String> {
     let (url, token) = (url.to_string(), token.map(str::to_string));
     std::thread::spawn(move || {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
         rt.block_on(async {
-            let client = reqwest::Client::builder()
+            let client = crate::http::client()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .map_err(|e| e.to_string())?;
