@@ -59,7 +59,7 @@ fn the_shipped_priors_are_the_fit_of_the_shipped_corpus() {
     let fitted = priors::fit(&prepared).table;
     let shipped = PriorTable::shipped();
     let a = serde_json::to_value(&fitted).unwrap();
-    let b = serde_json::to_value(&shipped).unwrap();
+    let b = serde_json::to_value(shipped).unwrap();
     assert!(
         a == b,
         "data/priors/fitted.json is stale: run `capsim priors --write data/priors/fitted.json --report reports/priors.md`"

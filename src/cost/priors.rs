@@ -98,8 +98,13 @@ pub struct PriorTable {
 
 impl PriorTable {
     /// The table shipped in the binary.
-    pub fn shipped() -> PriorTable {
-        serde_json::from_str(FITTED).expect("data/priors/fitted.json is a prior table")
+    /// The table compiled in from data/priors/fitted.json, parsed once per process (every
+    /// scenario resolution without a measured profile looks it up).
+    pub fn shipped() -> &'static PriorTable {
+        static TABLE: std::sync::LazyLock<PriorTable> = std::sync::LazyLock::new(|| {
+            serde_json::from_str(FITTED).expect("data/priors/fitted.json is a prior table")
+        });
+        &TABLE
     }
 
     /// The group for `key`, in the order the fit builds them: the GPU's generation (with the

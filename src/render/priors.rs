@@ -198,7 +198,7 @@ pub fn text(rows: &[Row], fit: Option<&Fit>, held: Option<&[Held]>) -> String {
             s.push_str(&table(&f.table));
             s.push_str(&implied(f, rows));
         }
-        None => s.push_str(&table(&PriorTable::shipped())),
+        None => s.push_str(&table(PriorTable::shipped())),
     }
     if let Some(h) = held {
         s.push_str(&cross_validation(h));

@@ -104,21 +104,47 @@ pub fn scenario(r: &InitRequest) -> InputResult<String> {
             r.model
         )
     };
+    // vLLM's max_model_len (and llama.cpp's context per slot): the workload's longest
+    // request, within the model's context.
+    let model = if r.model.contains('/') {
+        super::hf_model(r.model)?
+    } else {
+        crate::model::ModelShape::preset(r.model)?
+    };
+    let want: u32 = if r.workload == "long-context" {
+        16384
+    } else {
+        8192
+    };
+    let model_max = model.max_position_embeddings.unwrap_or(u32::MAX);
+    let max_len = want.min(model_max);
+    let max_len_line = format!(
+        "max_model_len = {max_len}             # longest prompt + answer a request may have{}",
+        if model_max < want {
+            " (the model's whole context)"
+        } else {
+            ""
+        }
+    );
+    let ctx_line = format!(
+        "ctx_size = {}                 # -c: total context, split across the slots",
+        4 * max_len
+    );
     let (engine_block, default_dtype) = match r.engine {
         "vllm" => (
-            "kind = \"vllm\"
+            format!("kind = \"vllm\"
 # max_num_seqs = 256             # defaults: vLLM's for this GPU (256 / 2048 tokens; 1024 / 8192 on >= 70 GiB)
 # max_num_batched_tokens = 2048
-@@MAX_MODEL_LEN@@
+{max_len_line}
 # version = \"0.6.3\"             # a pinned vLLM: < 0.8 runs the V0 scheduler
-# enforce_eager = true           # no CUDA graphs (saves memory, costs launches)",
+# enforce_eager = true           # no CUDA graphs (saves memory, costs launches)"),
             "bf16",
         ),
         "llamacpp" | "llama.cpp" => (
-            "kind = \"llamacpp\"
+            format!("kind = \"llamacpp\"
 parallel = 4                     # -np: slots (requests served at once)
-@@CTX_SIZE@@
-# n_batch = 2048, n_ubatch = 512, flash_attn = true",
+{ctx_line}
+# n_batch = 2048, n_ubatch = 512, flash_attn = true"),
             "q4_k_m",
         ),
         other => {
@@ -182,49 +208,14 @@ replicas = 1
         r.gpu,
         workload_table(r.workload)?,
     );
-    // vLLM's max_model_len: the workload's longest request, within the model's context (read
-    // from a first resolution that leaves it at the engine's default).
-    let resolve = |text: &str| {
-        super::from_str(text, Path::new("init.toml"), &[]).map_err(|e| {
-            InputError::new(
-                e.key,
-                format!(
-                    "{} (the scenario capsim init would write does not resolve: try --gpus, another --weight-dtype or a bigger GPU)",
-                    e.problem
-                ),
-            )
-        })
-    };
-    let want: u32 = if r.workload == "long-context" {
-        16384
-    } else {
-        8192
-    };
-    let first = resolve(
-        &text
-            .replace("@@MAX_MODEL_LEN@@\n", "")
-            .replace("@@CTX_SIZE@@", "ctx_size = 4096"),
-    )?;
-    let model_max = first
-        .first()
-        .and_then(|s| s.model.max_position_embeddings)
-        .unwrap_or(u32::MAX);
-    let line = format!(
-        "max_model_len = {}             # longest prompt + answer a request may have{}\n",
-        want.min(model_max),
-        if model_max < want {
-            " (the model's whole context)"
-        } else {
-            ""
-        }
-    );
-    let ctx = format!(
-        "ctx_size = {}                 # -c: total context, split across the slots",
-        4 * want.min(model_max)
-    );
-    let text = text
-        .replace("@@MAX_MODEL_LEN@@\n", &line)
-        .replace("@@CTX_SIZE@@", &ctx);
-    resolve(&text)?;
+    super::from_str(&text, Path::new("init.toml"), &[]).map_err(|e| {
+        InputError::new(
+            e.key,
+            format!(
+                "{} (the scenario capsim init would write does not resolve: try --gpus, another --weight-dtype or a bigger GPU)",
+                e.problem
+            ),
+        )
+    })?;
     Ok(text)
 }

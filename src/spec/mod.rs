@@ -297,6 +297,14 @@ fn toml_syntax_error(e: &toml::de::Error, text: &str) -> InputError {
     )
 }
 
+/// The model of a Hugging Face id (org/name): its config.json from the Hub or the cache, named
+/// by the id.
+pub fn hf_model(id: &str) -> InputResult<ModelShape> {
+    let mut shape = ModelShape::from_config_file(&hf::config_path(id)?)?;
+    shape.name = id.to_string();
+    Ok(shape)
+}
+
 /// TOML value → JSON value (for the `point` of a summary).
 pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
@@ -333,11 +341,7 @@ fn resolve(
         }
         (Some(p), _, _) => ModelShape::preset(p)?,
         (_, Some(c), _) => ModelShape::from_config_file(&base.join(c))?,
-        (_, _, Some(id)) => {
-            let mut shape = ModelShape::from_config_file(&hf::config_path(id)?)?;
-            shape.name = id.clone();
-            shape
-        }
+        (_, _, Some(id)) => hf_model(id)?,
         _ => {
             return Err(InputError::new(
                 "model",
@@ -522,6 +526,12 @@ fn resolve(
     let mut measured: Option<MeasuredStep> = None;
     let mut cost_uncertainty = std::collections::BTreeMap::new();
     let mut prior_used = None;
+    let prior_key = PriorKey {
+        family,
+        arch: device.arch(),
+        format: FormatFamily::of(weight_dtype),
+        moe: model.moe.is_some(),
+    };
     let (mut coefficients, mut cost_source) = match &cal.profile {
         Some(p) => {
             let profile = Profile::load(&base.join(p))?;
@@ -587,19 +597,15 @@ fn resolve(
             }
         }
         None => {
-            let key = PriorKey {
-                family,
-                arch: device.arch(),
-                format: FormatFamily::of(weight_dtype),
-                moe: model.moe.is_some(),
-            };
-            let table = PriorTable::shipped();
-            let prior = table.lookup(&key).cloned().ok_or_else(|| {
-                InputError::new(
-                    "calibration",
-                    "the shipped prior table has no group for this engine and GPU",
-                )
-            })?;
+            let prior = PriorTable::shipped()
+                .lookup(&prior_key)
+                .cloned()
+                .ok_or_else(|| {
+                    InputError::new(
+                        "calibration",
+                        "the shipped prior table has no group for this engine and GPU",
+                    )
+                })?;
             let words = format!(
                 "datasheet projection with the prior for {} ({} corpus rows on {} GPU(s); spread ±{:.0}% bandwidth, ±{:.0}% compute)",
                 prior.label(),
@@ -617,19 +623,8 @@ fn resolve(
     // the engine's prior supplies it, as it does without a profile.
     let prior_request_s = prior_used
         .as_ref()
-        .map(|p| p.request_ms / 1e3)
-        .or_else(|| {
-            let key = PriorKey {
-                family,
-                arch: device.arch(),
-                format: FormatFamily::of(weight_dtype),
-                moe: model.moe.is_some(),
-            };
-            PriorTable::shipped()
-                .lookup(&key)
-                .map(|p| p.request_ms / 1e3)
-        })
-        .unwrap_or(0.0);
+        .or_else(|| PriorTable::shipped().lookup(&prior_key))
+        .map_or(0.0, |p| p.request_ms / 1e3);
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
         (
