@@ -16,7 +16,7 @@
 //! sweep included) and leaves other files alone.
 
 use super::shard::{Shard, ShardFile};
-use super::{records_index, records_name, RunMetadata, OWN_FILES};
+use super::{records_name, RunMetadata};
 use crate::analysis::breakdown::TaskStats;
 use crate::analysis::Analysis;
 use crate::error::{InputError, InputResult};
@@ -92,15 +92,16 @@ fn write_records(path: &Path, records: &[RequestRecord]) -> std::io::Result<()> 
     w.flush()
 }
 
-/// Removes capsim's own files from `dir` (a rewrite must not leave stale ones).
-pub fn clear(dir: &Path) -> std::io::Result<()> {
+/// Removes the files of `dir` that `own` claims (a rewrite must not leave stale ones): a
+/// results folder's with [`super::is_own_file`], a report's with its own test.
+pub fn clear(dir: &Path, own: impl Fn(&str) -> bool) -> std::io::Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if OWN_FILES.contains(&name) || records_index(name).is_some() {
+        if own(name) {
             std::fs::remove_file(e.path())?;
         }
     }
@@ -119,7 +120,7 @@ impl Folder {
     /// Writes every file of the folder into `dir` (created), replacing capsim's files there.
     pub fn write(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
-        clear(dir)?;
+        clear(dir, super::is_own_file)?;
         let mut written = vec![write_json(dir, "summary.json", &self.summaries())?];
         for p in &self.points {
             if p.summary.is_some() || !p.records.is_empty() {

@@ -34,7 +34,7 @@ pub fn spot(
     announce: &dyn Fn(usize, &Spec),
 ) -> anyhow::Result<SpotStudy> {
     std::fs::create_dir_all(dir)?;
-    clear(dir)?;
+    clear(dir, crate::results::is_own_file)?;
     let mut folder = Folder {
         total_points: specs.len(),
         ..Folder::default()

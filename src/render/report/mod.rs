@@ -683,14 +683,7 @@ pub fn write(
     dir: &Path,
 ) -> Result<PathBuf, ChartError> {
     std::fs::create_dir_all(dir).map_err(ChartError::io(dir))?;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if is_own_file(&e.file_name().to_string_lossy()) {
-                let path = e.path();
-                std::fs::remove_file(&path).map_err(ChartError::io(&path))?;
-            }
-        }
-    }
+    crate::results::clear(dir, is_own_file).map_err(ChartError::io(dir))?;
     // One colour per pairing: a validation's prediction and measurement share it.
     let mut pairings: Vec<String> = Vec::new();
     let all_groups: Vec<(usize, Group)> = series
