@@ -76,12 +76,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             profile
                 .save(&out)
                 .with_context(|| format!("writing the profile {}", out.display()))?;
+            // The profile's text prints its flags as `warning:` lines.
             print!("{}", render::profile::text(&profile, &out));
-            if let Some(fit) = &profile.fit {
-                for f in &fit.flags {
-                    eprintln!("calibrate: warning: {f}");
-                }
-            }
             Ok(())
         }
         Command::Priors { cv, write, report } => {

@@ -624,24 +624,17 @@ fn mechanism(s: &Search, x: f64, metric: Metric, summary: &Summary) -> String {
         } else {
             0.5
         };
-        let mut prompts: Vec<u32> = Vec::new();
-        for class in crate::workload::RequestSource::new(&sc.workload)
+        // Up to 20,000 prompts of every class: enough for a p99.
+        let mut prompts: Vec<f64> = crate::workload::RequestSource::new(&sc.workload)
             .classes
             .iter_mut()
-        {
-            while prompts.len() < 20_000 {
-                match class.next_request() {
-                    Some(r) => prompts.push(r.input),
-                    None => break,
-                }
-            }
-        }
-        prompts.sort_unstable();
-        let at_q = prompts
-            .get(((prompts.len() as f64 - 1.0) * q).round().max(0.0) as usize)
-            .copied()
-            .unwrap_or(1)
-            .max(1) as u64;
+            .flat_map(|class| std::iter::from_fn(|| class.next_request()).take(20_000))
+            .map(|r| r.input as f64)
+            .collect();
+        prompts.sort_unstable_by(f64::total_cmp);
+        let at_q = crate::metrics::percentile_sorted(&prompts, q * 100.0)
+            .round()
+            .max(1.0) as u64;
         let alone = sc.cost.prefill_step(at_q).as_secs_f64() * 1e3;
         let v = summary.metric(metric);
         let which = if q == 0.5 { "median" } else { &name[..3] };
