@@ -284,18 +284,13 @@ fn a_hugging_face_id_resolves_through_the_hub_and_then_offline_from_the_cache() 
         "[model]\nhf = \"test-org/tiny-llama\"\n[hardware]\ngpu = \"rtx4090\"\n[engine]\nkind = \"vllm\"\nmax_model_len = 4096\n[workload]\narrival = \"closed\"\nconcurrency = 2\nnum_requests = 20\ninput_tokens = 128\noutput_tokens = 32\n",
     );
     let run = |endpoint: &str, args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
-            .args(args)
-            .env("HF_ENDPOINT", endpoint)
-            .env("HF_TOKEN", "hf_secret")
-            .env("CAPSIM_CACHE_DIR", &cache)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        let env = [
+            ("HF_ENDPOINT", endpoint),
+            ("HF_TOKEN", "hf_secret"),
+            ("CAPSIM_CACHE_DIR", arg(&cache)),
+        ];
+        let r = common::cli::capsim_env(args, &env);
+        (Some(r.code), r.stdout, r.stderr)
     };
     // Before: "No such file".
     let (code, out, err) = run(&hub, &["simulate", arg(&sc)]);

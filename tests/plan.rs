@@ -4,6 +4,8 @@
 //! an answer on a cliff shows its neighbour; every seed's own answer is shown; malformed SLOs
 //! exit 2 and SLOs no candidate meets exit 3 with the closest candidate.
 
+mod common;
+
 use capsim::analysis::slo::Slo;
 use capsim::spec::{self, parse_set};
 use capsim::study::plan::{plan, Find, PlanOptions};
@@ -44,15 +46,8 @@ fn opts(find: Find, seeds: u32) -> PlanOptions {
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let r = common::cli::capsim(args);
+    (Some(r.code), r.stdout, r.stderr)
 }
 
 fn slos(list: &[&str]) -> Vec<Slo> {

@@ -117,18 +117,10 @@ fn every_runnable_readme_command_runs() {
         } else {
             0
         };
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
-            .args(&args[1..])
-            .current_dir(root)
-            .output()
-            .unwrap();
-        println!("ran (exit {:?}): {cmd}", o.status.code());
-        assert_eq!(
-            o.status.code(),
-            Some(expected),
-            "{cmd}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let argv: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+        let o = common::cli::capsim(&argv);
+        println!("ran (exit {}): {cmd}", o.code);
+        assert_eq!(o.code, expected, "{cmd}\n{}", o.stderr);
         ran += 1;
     }
     println!("{ran} README commands ran, {skipped} skipped");

@@ -31,9 +31,15 @@ impl Ran {
 
 /// Runs `capsim ARGS…` from the repository root.
 pub fn capsim(args: &[&str]) -> Ran {
+    capsim_env(args, &[])
+}
+
+/// Runs `capsim ARGS…` from the repository root with these environment variables set.
+pub fn capsim_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
     let o = Command::new(env!("CARGO_BIN_EXE_capsim"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("capsim runs");
     Ran {
