@@ -23,11 +23,11 @@ impl Nanos {
         if seconds.is_nan() || seconds <= 0.0 {
             return Nanos::ZERO;
         }
-        let ns = (seconds * 1e9).round();
+        let ns = seconds * 1e9;
         if ns >= u64::MAX as f64 {
             Nanos::MAX
         } else {
-            Nanos(ns as u64)
+            Nanos(round_half_away(ns))
         }
     }
 
@@ -46,6 +46,16 @@ impl Nanos {
     pub fn saturating_sub(self, other: Nanos) -> Nanos {
         Nanos(self.0.saturating_sub(other.0))
     }
+}
+
+/// `x.round() as u64` (halves away from zero; negative or NaN give 0, huge values saturate)
+/// without the libm call `f64::round` compiles to: the integer part by truncation, then the
+/// fraction compared with one half (exact: below 2^53 the subtraction is exact, above it every
+/// f64 is an integer).
+#[inline]
+pub fn round_half_away(x: f64) -> u64 {
+    let whole = x as u64;
+    whole.saturating_add(u64::from(x - whole as f64 >= 0.5))
 }
 
 impl Add for Nanos {
@@ -147,6 +157,32 @@ impl FlopsPerSec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn rounding_without_libm_equals_f64_round(x in proptest::prelude::any::<f64>()) {
+            let x = x.abs();
+            proptest::prop_assert_eq!(round_half_away(x), x.round() as u64);
+        }
+    }
+
+    #[test]
+    fn rounding_handles_halves_and_the_edges() {
+        for (x, want) in [
+            (0.0, 0),
+            (0.49999999999999994, 0),
+            (0.5, 1),
+            (2.5, 3),
+            (4503599627370495.5, 4503599627370496),
+            (9007199254740993.0, 9007199254740992),
+            (1e30, u64::MAX),
+            (-3.0, 0),
+            (f64::NAN, 0),
+        ] {
+            assert_eq!(round_half_away(x), want, "{x}");
+            assert_eq!(round_half_away(x), x.round() as u64, "{x}");
+        }
+    }
 
     #[test]
     fn nanos_round_trip_and_saturate() {

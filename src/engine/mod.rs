@@ -204,7 +204,7 @@ impl StepNoise {
         }
         let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
         let factor = (self.mu + self.sigma * z).exp();
-        Nanos((dt.0 as f64 * factor).round().max(1.0) as u64)
+        Nanos(crate::units::round_half_away(dt.0 as f64 * factor).max(1))
     }
 }
 

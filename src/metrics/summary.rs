@@ -19,7 +19,9 @@ pub struct Quantiles {
 }
 
 impl Quantiles {
-    /// From raw values (any order; sorted in place). The mean is summed in sorted order.
+    /// From raw values (any order; reordered in place). The percentiles are numpy's, exactly
+    /// as of sorted data, found by selection (O(n): only the order statistics they need); the
+    /// mean is the compensated sum over the count ([`compensated_sum`]), so neither depends on the order.
     pub fn of(values: &mut [f64]) -> Quantiles {
         if values.is_empty() {
             return Quantiles {
@@ -29,14 +31,58 @@ impl Quantiles {
                 p99: f64::NAN,
             };
         }
-        values.sort_unstable_by(f64::total_cmp);
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let mean = compensated_sum(values) / values.len() as f64;
+        let [median, p90, p99] = percentiles_selecting(values, [50.0, 90.0, 99.0]);
         Quantiles {
             mean,
-            median: percentile_sorted(values, 50.0),
-            p90: percentile_sorted(values, 90.0),
-            p99: percentile_sorted(values, 99.0),
+            median,
+            p90,
+            p99,
         }
+    }
+}
+
+/// numpy's linear percentiles of unsorted values, ascending `pcts`, by selecting the order
+/// statistics they interpolate between (equal to [`percentile_sorted`] of the sorted values).
+fn percentiles_selecting<const N: usize>(values: &mut [f64], pcts: [f64; N]) -> [f64; N] {
+    let last = (values.len() - 1) as f64;
+    // Everything left of `from` is at most values[from - 1], already placed.
+    let mut from = 0usize;
+    let mut at = |k: usize, values: &mut [f64]| -> f64 {
+        if k >= from {
+            values[from..].select_nth_unstable_by(k - from, f64::total_cmp);
+            from = k + 1;
+        }
+        values[k]
+    };
+    pcts.map(|pct| {
+        let rank = pct / 100.0 * last;
+        let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+        let low = at(lo, values);
+        let high = at(hi, values);
+        low + (high - low) * (rank - lo as f64)
+    })
+}
+
+/// The sum of the values, compensated (Neumaier): the rounding error of each addition is
+/// carried and added back, so the result is the exact sum rounded once (within an ulp; a
+/// different order changes it only when the exact sum lies within about n·2⁻¹⁰⁶ of a rounding
+/// boundary). A plain sum where any value is infinite or NaN.
+pub fn compensated_sum(values: &[f64]) -> f64 {
+    let (mut sum, mut carried) = (0.0f64, 0.0f64);
+    for &x in values {
+        let t = sum + x;
+        carried += if sum.abs() >= x.abs() {
+            (sum - t) + x
+        } else {
+            (x - t) + sum
+        };
+        sum = t;
+    }
+    if sum.is_finite() {
+        sum + carried
+    } else {
+        sum
     }
 }
 
@@ -426,6 +472,40 @@ pub fn summarize_measured(point: Point, records: &[RequestRecord], facts: RunFac
 mod tests {
     use super::*;
     use crate::units::Nanos;
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn selected_percentiles_are_those_of_sorted_data_and_the_mean_ignores_order(
+            mut values in proptest::collection::vec(
+                prop_oneof![0.0f64..1e6, (0u32..20).prop_map(f64::from)], 1..300),
+            seed in 0u64..1000,
+        ) {
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let q = Quantiles::of(&mut values.clone());
+            prop_assert_eq!(q.median.to_bits(), percentile_sorted(&sorted, 50.0).to_bits());
+            prop_assert_eq!(q.p90.to_bits(), percentile_sorted(&sorted, 90.0).to_bits());
+            prop_assert_eq!(q.p99.to_bits(), percentile_sorted(&sorted, 99.0).to_bits());
+            // Any order gives the same mean, bit for bit.
+            let n = values.len();
+            for i in 0..n {
+                values.swap(i, (seed as usize * 31 + i * 17) % n);
+            }
+            prop_assert_eq!(Quantiles::of(&mut values).mean.to_bits(), q.mean.to_bits());
+        }
+    }
+
+    #[test]
+    fn the_compensated_sum_is_correctly_rounded() {
+        // A plain left-to-right sum loses the small terms here.
+        assert_eq!(compensated_sum(&[1e16, 1.0, -1e16, 1.0]), 2.0);
+        assert_eq!(compensated_sum(&[1.0, 1e100, 1.0, -1e100]), 2.0);
+        assert_eq!(compensated_sum(&[0.1; 10]), 1.0);
+        assert_eq!(compensated_sum(&[]), 0.0);
+        assert!(compensated_sum(&[1.0, f64::NAN]).is_nan());
+    }
 
     fn rec(id: u64, sent: f64, first: f64, end: f64, out: u32) -> RequestRecord {
         RequestRecord {
