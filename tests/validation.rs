@@ -548,18 +548,23 @@ fn agent_sessions_and_swarms_are_predicted_on_a_real_llama_server() {
     let url = server.url.clone();
     let base = scenario(&dir, "base.toml", None, "[workload]\narrival = \"closed\"\nconcurrency = 1\ninput_tokens = 128\noutput_tokens = 64\n");
     let profile = dir.join("live.json");
-    let (code, out, err) = capsim(&[
-        "calibrate",
-        "--url",
-        &url,
-        "--out",
-        profile.to_str().unwrap(),
-        "--budget",
-        "45",
-        "--scenario",
-        base.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    // Calibrates (again) into `profile`, which every `*-predict.toml` scenario names.
+    let calibrate = |why: &str| {
+        let (code, out, err) = capsim(&[
+            "calibrate",
+            "--url",
+            &url,
+            "--out",
+            profile.to_str().unwrap(),
+            "--budget",
+            "45",
+            "--scenario",
+            base.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        eprintln!("calibration ({why}):\n{out}");
+    };
+    calibrate("first");
 
     // (a) One agent's 3-turn sessions (each turn 300 new tokens, 32-token answers) while two
     // users send side requests, on 4 slots, through the chat endpoint.
@@ -592,10 +597,16 @@ fn agent_sessions_and_swarms_are_predicted_on_a_real_llama_server() {
             workload,
         );
         // Runs this small (9-28 requests, started together) vary by 10-20% between repeats on
-        // a shared 2-core machine: a run outside 25% is measured again, at most 3 times.
+        // a shared 2-core machine, and the machine's speed drifts by as much within minutes
+        // (the same 290-token prefill took 280 ms in one minute and 330 ms a few minutes
+        // later): a run outside 25% is calibrated and measured again, at most 3 attempts in
+        // all, every attempt printed (as the main validation does).
         let mut attempt = 0;
         let (run_dir, points) = loop {
             attempt += 1;
+            if attempt > 1 {
+                calibrate(&format!("{name}, before attempt {attempt}"));
+            }
             let run_dir = dir.join(format!("runs-{name}-{attempt}"));
             let (code, stdout, err) = capsim(&[
                 "spot",

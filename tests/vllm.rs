@@ -317,6 +317,15 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
         (pred / counter - 1.0).abs() <= 0.10,
         "prefix-cache hits predicted {pred}, counted by the server {counter}"
     );
+    // `validate` shows the server's own counts next to the prediction, in its table too.
+    let counted = format!(
+        "counted by the server: preemptions 0 predicted, 0 counted; prefix-cache hit tokens {pred:.0} predicted, {counter:.0} counted"
+    );
+    assert!(
+        a.table.contains(&counted),
+        "the table shows `{counted}`:\n{}",
+        a.table
+    );
     // Queueing behind max_num_seqs: at 16 users the server ran at most 8.
     let closed_meta: Value =
         serde_json::from_str(&std::fs::read_to_string(a.runs[0].1.join("metadata.json")).unwrap())

@@ -21,7 +21,8 @@ pub struct Quantiles {
 impl Quantiles {
     /// From raw values (any order; reordered in place). The percentiles are numpy's, exactly
     /// as of sorted data, found by selection (O(n): only the order statistics they need); the
-    /// mean is the compensated sum over the count ([`compensated_sum`]), so neither depends on the order.
+    /// mean is the compensated sum over the count ([`compensated_sum`]). Neither depends on
+    /// the order the values come in.
     pub fn of(values: &mut [f64]) -> Quantiles {
         if values.is_empty() {
             return Quantiles {
@@ -46,7 +47,9 @@ impl Quantiles {
 /// statistics they interpolate between (equal to [`percentile_sorted`] of the sorted values).
 fn percentiles_selecting<const N: usize>(values: &mut [f64], pcts: [f64; N]) -> [f64; N] {
     let last = (values.len() - 1) as f64;
-    // Everything left of `from` is at most values[from - 1], already placed.
+    // values[..from] hold the smallest `from` values and values[from - 1] is in its sorted
+    // place. The indices asked for never decrease, except that a percentile's lower index may
+    // repeat the previous one's (both inside one gap), which was selected and is in place.
     let mut from = 0usize;
     let mut at = |k: usize, values: &mut [f64]| -> f64 {
         if k >= from {
@@ -64,10 +67,10 @@ fn percentiles_selecting<const N: usize>(values: &mut [f64], pcts: [f64; N]) -> 
     })
 }
 
-/// The sum of the values, compensated (Neumaier): the rounding error of each addition is
-/// carried and added back, so the result is the exact sum rounded once (within an ulp; a
-/// different order changes it only when the exact sum lies within about n·2⁻¹⁰⁶ of a rounding
-/// boundary). A plain sum where any value is infinite or NaN.
+/// The sum of the values, compensated (Neumaier): the exact rounding error of each addition
+/// is carried and added back at the end, so the result is the exact sum rounded once, in any
+/// order, unless that sum lies within the carried total's own error (about n²·2⁻¹⁰⁶ of it)
+/// of a rounding boundary. A plain sum where any value is infinite or NaN.
 pub fn compensated_sum(values: &[f64]) -> f64 {
     let (mut sum, mut carried) = (0.0f64, 0.0f64);
     for &x in values {
@@ -498,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn the_compensated_sum_is_correctly_rounded() {
+    fn the_compensated_sum_keeps_the_small_terms() {
         // A plain left-to-right sum loses the small terms here.
         assert_eq!(compensated_sum(&[1e16, 1.0, -1e16, 1.0]), 2.0);
         assert_eq!(compensated_sum(&[1.0, 1e100, 1.0, -1e100]), 2.0);

@@ -24,6 +24,46 @@ pub struct PointValidation {
     pub error_pct: BTreeMap<Metric, f64>,
     /// Whether the measured value lies inside the predicted band (absent: no band).
     pub in_band: BTreeMap<Metric, bool>,
+    /// What the server itself counted over the run (vLLM's `/metrics`), next to the
+    /// simulation's counts; absent where the run has no such counters (llama-server, vllm bench
+    /// and GuideLLM files), whose summaries carry 0 preemptions for want of a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_counted: Option<ServerCounted>,
+}
+
+/// A count the simulation predicts and the server counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    pub predicted: u64,
+    pub counted: u64,
+}
+
+/// The server's counters of one run against the prediction (each absent when the server did
+/// not report it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCounted {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<Counted>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache_hit_tokens: Option<Counted>,
+}
+
+impl ServerCounted {
+    /// The run's counters against `predicted`; None when the server reported neither.
+    fn of(run: &Run, predicted: &Summary) -> Option<ServerCounted> {
+        let c = &run.metadata.as_ref()?.server_counters;
+        let pair = |predicted: u64, counted: Option<u64>| {
+            counted.map(|counted| Counted { predicted, counted })
+        };
+        let out = ServerCounted {
+            preemptions: pair(predicted.preemptions, c.preemptions),
+            prefix_cache_hit_tokens: pair(
+                predicted.prefix_cache_hit_tokens,
+                c.prefix_cache_hit_tokens,
+            ),
+        };
+        (out != ServerCounted::default()).then_some(out)
+    }
 }
 
 fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
@@ -127,7 +167,10 @@ pub fn validate(spec: &Spec, runs: &[Run]) -> InputResult<Vec<PointValidation>> 
                 }
             }
         }
-        out.push(compare(point.clone(), predicted, measured));
+        let counted = ServerCounted::of(run, &predicted);
+        let mut main = compare(point.clone(), predicted, measured);
+        main.server_counted = counted;
+        out.push(main);
         for (p, m) in parts {
             out.push(compare(m.point.clone(), p, m));
         }
@@ -156,6 +199,7 @@ pub fn compare(point: Point, predicted: Summary, measured: Summary) -> PointVali
         measured,
         error_pct,
         in_band,
+        server_counted: None,
     }
 }
 
