@@ -20,15 +20,7 @@ impl Nanos {
 
     /// Rounds to the nearest nanosecond; negative or NaN inputs give zero, huge ones saturate.
     pub fn from_secs_f64(seconds: f64) -> Nanos {
-        if seconds.is_nan() || seconds <= 0.0 {
-            return Nanos::ZERO;
-        }
-        let ns = seconds * 1e9;
-        if ns >= u64::MAX as f64 {
-            Nanos::MAX
-        } else {
-            Nanos(round_half_away(ns))
-        }
+        Nanos(round_half_away(seconds * 1e9))
     }
 
     pub fn from_millis_f64(ms: f64) -> Nanos {

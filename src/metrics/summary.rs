@@ -46,7 +46,6 @@ impl Quantiles {
 /// numpy's linear percentiles of unsorted values, ascending `pcts`, by selecting the order
 /// statistics they interpolate between (equal to [`percentile_sorted`] of the sorted values).
 fn percentiles_selecting<const N: usize>(values: &mut [f64], pcts: [f64; N]) -> [f64; N] {
-    let last = (values.len() - 1) as f64;
     // values[..from] hold the smallest `from` values and values[from - 1] is in its sorted
     // place. The indices asked for never decrease, except that a percentile's lower index may
     // repeat the previous one's (both inside one gap), which was selected and is in place.
@@ -58,13 +57,17 @@ fn percentiles_selecting<const N: usize>(values: &mut [f64], pcts: [f64; N]) -> 
         }
         values[k]
     };
-    pcts.map(|pct| {
-        let rank = pct / 100.0 * last;
-        let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-        let low = at(lo, values);
-        let high = at(hi, values);
-        low + (high - low) * (rank - lo as f64)
-    })
+    pcts.map(|pct| linear_percentile(values.len(), pct, |k| at(k, values)))
+}
+
+/// numpy's default (linear) percentile of `n` values, the `k`-th smallest given by `at`:
+/// the rule [`percentile_sorted`] and the selecting path share.
+fn linear_percentile(n: usize, pct: f64, mut at: impl FnMut(usize) -> f64) -> f64 {
+    let rank = pct / 100.0 * (n - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    let low = at(lo);
+    let high = at(hi);
+    low + (high - low) * (rank - lo as f64)
 }
 
 /// The sum of the values, compensated (Neumaier): the exact rounding error of each addition
@@ -103,10 +106,7 @@ pub fn percentile_sorted(sorted: &[f64], pct: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let rank = pct / 100.0 * (sorted.len() - 1) as f64;
-    let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+    linear_percentile(sorted.len(), pct, |k| sorted[k])
 }
 
 /// Low and high prediction of one summary field.
