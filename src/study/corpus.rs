@@ -236,7 +236,24 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
         other => return Err(format!("engine '{other}' is not simulated")),
     };
     let prompt = num("prompt")?.ok_or("no prompt length")? as u32;
-    let output = num("output")?.ok_or("no output length")? as u32;
+    // A fixed output length, or `LO..HI`: lengths drawn uniformly (requests that ended early,
+    // whose mean the source gives but whose spread it does not: see the row's note).
+    let output = match get("output").split_once("..") {
+        Some((lo, hi)) => {
+            let bound = |v: &str| {
+                v.parse::<u32>()
+                    .map_err(|_| format!("capsim.csv output '{}' is not LO..HI", get("output")))
+            };
+            let (lo, hi) = (bound(lo)?, bound(hi)?);
+            if lo == 0 || lo > hi {
+                return Err(format!(
+                    "capsim.csv output range {lo}..{hi} is empty or starts at 0"
+                ));
+            }
+            format!("{{ dist = \"uniform\", min = {lo}, max = {hi} }}")
+        }
+        None => num("output")?.ok_or("no output length")?.to_string(),
+    };
     let concurrency = num("concurrency")?.ok_or("no concurrency")?;
     let requests = num("requests")?.unwrap_or(concurrency.max(1) * 4);
     let mut t = format!(
@@ -335,6 +352,50 @@ mod tests {
         assert!(rows.len() >= 60);
         for r in rows.iter().filter(|r| r.used()) {
             r.spec(&[]).unwrap_or_else(|e| panic!("{}: {e}", r.id));
+        }
+    }
+
+    fn annotation(output: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let row = BTreeMap::from([
+            ("id".to_string(), "t-001".to_string()),
+            ("engine".to_string(), "vllm".to_string()),
+            ("interconnect".to_string(), String::new()),
+        ]);
+        let a = [
+            ("preset", "mistral-7b"),
+            ("gpu", "rtx4090"),
+            ("weight_dtype", "bf16"),
+            ("concurrency", "4"),
+            ("requests", "300"),
+            ("prompt", "256"),
+            ("output", output),
+            ("measure", "mean_ttft"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        (row, a)
+    }
+
+    #[test]
+    fn an_output_range_is_drawn_uniformly_and_a_bad_one_is_refused() {
+        let (row, a) = annotation("72..128");
+        let s = setup(&row, &a).unwrap().scenario;
+        assert!(
+            s.contains("output_tokens = { dist = \"uniform\", min = 72, max = 128 }"),
+            "{s}"
+        );
+        let (row, a) = annotation("100");
+        assert!(setup(&row, &a)
+            .unwrap()
+            .scenario
+            .contains("output_tokens = 100\n"));
+        for bad in ["128..72", "0..10", "a..b", "72..", "seventy"] {
+            let (row, a) = annotation(bad);
+            let e = setup(&row, &a)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(e.contains("output"), "{bad}: {e}");
         }
     }
 }

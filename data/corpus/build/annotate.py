@@ -58,6 +58,25 @@ EXCLUDE = {
     'em-001': 'the prompt lengths are not stated',
 }
 
+# Serving rows whose requests ended early (EOS before max_tokens): the source's own output tok/s
+# divided by its req/s gives the mean output length, which replaces the stated maximum. The
+# spread is not published: capsim draws the outputs uniformly between 2 x mean - max and max
+# (the widest uniform with that mean and no output over max_tokens), an assumption the note
+# states. Fixed lengths would be wrong twice: too long, and lock-stepped.
+PV = 'mushfiqrahman.dev: output tok/s / req/s'
+ENDED_EARLY = {
+    'pv-001': (128, 100, f'{PV} = 210 / 2.09 = 100.5'),
+    'pv-002': (128, 100, f'{PV} = 210 / 2.09 = 100.5'),
+    'pv-003': (128, 100, f'{PV} = 377 / 3.78 = 99.7'),
+    'pv-004': (128, 100, f'{PV} = 377 / 3.78 = 99.7'),
+    'pv-005': (128, 100, f'{PV} = 644 / 6.44 = 100.0'),
+    'pv-006': (128, 100, f'{PV} = 644 / 6.44 = 100.0'),
+    'pv-007': (128, 100, f'{PV} = 975 / 9.73 = 100.2'),
+    'pv-008': (128, 100, f'{PV} = 975 / 9.73 = 100.2'),
+    'pv-009': (128, 100, f'{PV} = 1190 / 11.87 = 100.3'),
+    'pv-010': (128, 100, f'{PV} = 1190 / 11.87 = 100.3'),
+}
+
 
 def why_not(r):
     if r['id'] in EXCLUDE:
@@ -166,13 +185,22 @@ def annotate(r):
     elif kind == 'aggregate_tok_s':
         a['measure'] = 'output_throughput'
     elif kind == 'ttft_ms':
-        a['measure'] = 'median_ttft' if 'median' in notes.lower() or 'p50' in notes.lower() else 'mean_ttft'
+        # The first statistic the note names is the value's ("Mean TTFT ... (median/P99 also
+        # on page)", "ttft_p50_ms ..."); the others it mentions are on the page, not in the row.
+        first = re.search(r'mean|median|p50', notes, re.I)
+        a['measure'] = 'median_ttft' if first and first.group(0).lower() != 'mean' else 'mean_ttft'
     elif kind == 'prefill_tok_s':
         return dict(a, why_not='a serving prefill rate without its measurement method', **{})
     if prompt == '' or output == '':
         a['why_not'] = 'the prompt or output length is not stated'
         return a
     a['prompt'], a['output'] = prompt, output
+    if pid in ENDED_EARLY:
+        most, mean, how = ENDED_EARLY[pid]
+        assert str(most) == output, (pid, output)
+        a['output'] = f'{2 * mean - most}..{most}'
+        notes_out.append(f'requests ended early (EOS): mean output {mean} tokens of {most} asked ({how}); '
+                         f'drawn uniformly from {2 * mean - most}..{most}, a spread the source does not give')
     if kind != 'decode_tok_s_single':
         m = re.search(r'(\d+) (?:prompts|requests)', s + ' ' + notes)
         if 'benchmark_latency' in s or 'batch' in s.lower() and offline:
