@@ -107,12 +107,59 @@ fn leave_one_gpu_out_cross_validation() {
         "unsaturated aggregate MAPE {:.1}%",
         light_aggregate.1
     );
-    assert!(aggregate.1 <= 60.0, "aggregate MAPE {:.1}%", aggregate.1);
-    assert!(ttft.1 <= 75.0, "TTFT MAPE {:.1}%", ttft.1);
+    assert!(aggregate.1 <= 48.0, "aggregate MAPE {:.1}%", aggregate.1);
+    assert!(ttft.1 <= 56.0, "TTFT MAPE {:.1}%", ttft.1);
     assert!(
         light_ttft.1 <= 40.0,
         "unsaturated TTFT MAPE {:.1}%",
         light_ttft.1
     );
     assert!(inside >= 50.0, "inside the band {inside:.1}%");
+}
+
+#[test]
+fn long_prompt_runs_teach_vllm_its_compute_efficiency() {
+    // Throughput runs of long prompts (≥ 1024 tokens, ≥ 10x the output) are prefill at work
+    // however many requests are in flight: they set the compute efficiency, which vLLM's
+    // corpus had no other row for.
+    let prepared = priors::prepare(&corpus::load().unwrap()).unwrap();
+    let long: Vec<_> = prepared
+        .iter()
+        .filter(|p| {
+            let s = p.row.setup.as_ref().unwrap();
+            p.row.kind == Kind::Aggregate
+                && p.row.concurrency.parse::<u32>().unwrap() > priors::SATURATED
+                && s.prompt >= priors::LONG_PROMPT
+                && s.prompt >= priors::LONG_PROMPT_RATIO * s.output_most
+        })
+        .collect();
+    assert!(long.len() >= 20, "{} long-prompt runs", long.len());
+    assert!(long.iter().all(|p| p.param == Some(priors::Param::Compute)));
+    let fit = priors::fit(&prepared);
+    let implied: Vec<f64> = long
+        .iter()
+        .filter_map(|p| fit.implied.get(&p.row.id).and_then(|(_, x)| *x))
+        .collect();
+    println!("compute efficiencies implied by long-prompt runs: {implied:.3?}");
+    assert_eq!(
+        implied.len(),
+        long.len(),
+        "every long-prompt run is explained"
+    );
+    // The published runs put vLLM's H100 prefill well below the datasheet default (0.6).
+    let hopper = fit
+        .table
+        .lookup(&capsim::cost::priors::PriorKey {
+            family: EngineFamily::Vllm,
+            arch: capsim::hardware::Arch::Hopper,
+            format: capsim::cost::FormatFamily::Float,
+            moe: false,
+        })
+        .unwrap();
+    println!(
+        "{}: compute efficiency {:.3}",
+        hopper.label(),
+        hopper.flops_efficiency
+    );
+    assert!(hopper.flops_efficiency < 0.5);
 }

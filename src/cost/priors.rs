@@ -109,8 +109,25 @@ impl PriorTable {
 
     /// The group for `key`, in the order the fit builds them: the GPU's generation (with the
     /// format, and with and without dense/MoE), its class (datacenter or client), then any
-    /// GPU; the family's own group, or a table-wide one, last.
-    pub fn lookup(&self, key: &PriorKey) -> Option<&Prior> {
+    /// GPU; the family's own group, or a table-wide one, last. A group that mixes dense and
+    /// MoE rows lends everything but its compute efficiency: that comes from the first group
+    /// of the key's own kind (a MoE's prefill runs grouped expert GEMMs, a dense model's the
+    /// ordinary ones, which differ more than the formats' kernels, which the cost model knows).
+    pub fn lookup(&self, key: &PriorKey) -> Option<Prior> {
+        let found = self.lookup_where(key, |_| true)?;
+        if found.moe.is_some() {
+            return Some(found.clone());
+        }
+        let mut p = found.clone();
+        if let Some(own) = self.lookup_where(key, |g| g.moe == Some(key.moe)) {
+            p.flops_efficiency = own.flops_efficiency;
+            p.flops_spread = own.flops_spread;
+        }
+        Some(p)
+    }
+
+    /// The first group in lookup order that `keep` accepts.
+    fn lookup_where(&self, key: &PriorKey, keep: impl Fn(&Prior) -> bool) -> Option<&Prior> {
         let arch = Some(key.arch.name());
         let class = Some(key.arch.class());
         let fmt = Some(key.format.name());
@@ -143,15 +160,59 @@ impl PriorTable {
                         && p.class.as_deref() == *c
                         && p.format.as_deref() == *f
                         && p.moe == *m
+                        && keep(p)
                 })
             })
-            .or_else(|| self.groups.iter().find(|p| p.family.is_none()))
+            .or_else(|| self.groups.iter().find(|p| p.family.is_none() && keep(p)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_mixing_dense_and_moe_lends_no_compute_efficiency() {
+        let group = |moe: Option<bool>, flops: f64, bw: f64| Prior {
+            family: Some("vllm".into()),
+            class: None,
+            arch: None,
+            format: moe.map_or(Some("4-bit".into()), |_| None),
+            moe,
+            rows: 4,
+            gpus: vec!["h100-sxm".into()],
+            bw_efficiency: bw,
+            bw_spread: 0.1,
+            flops_efficiency: flops,
+            flops_spread: 0.1,
+            per_layer_ms: 0.0,
+            per_seq_ms: 0.0,
+            batch_factor: 1.0,
+            batch_spread: 0.3,
+            overhead_ms: 1.0,
+            request_ms: 2.0,
+        };
+        // "any GPU / 4-bit / dense or MoE" (fitted from MoE rows) comes before "any GPU /
+        // any format / dense" in lookup order.
+        let t = PriorTable {
+            fitted_by: "test".into(),
+            groups: vec![
+                group(None, 0.2, 0.5),
+                group(Some(false), 0.45, 0.7),
+                group(Some(true), 0.25, 0.6),
+            ],
+        };
+        let key = |moe| PriorKey {
+            family: EngineFamily::Vllm,
+            arch: Arch::Hopper,
+            format: FormatFamily::Four,
+            moe,
+        };
+        let dense = t.lookup(&key(false)).unwrap();
+        assert_eq!(dense.bw_efficiency, 0.5, "the 4-bit group's bandwidth");
+        assert_eq!(dense.flops_efficiency, 0.45, "a dense group's compute");
+        assert_eq!(t.lookup(&key(true)).unwrap().flops_efficiency, 0.25);
+    }
 
     #[test]
     fn the_shipped_table_covers_every_key() {

@@ -597,15 +597,12 @@ fn resolve(
             }
         }
         None => {
-            let prior = PriorTable::shipped()
-                .lookup(&prior_key)
-                .cloned()
-                .ok_or_else(|| {
-                    InputError::new(
-                        "calibration",
-                        "the shipped prior table has no group for this engine and GPU",
-                    )
-                })?;
+            let prior = PriorTable::shipped().lookup(&prior_key).ok_or_else(|| {
+                InputError::new(
+                    "calibration",
+                    "the shipped prior table has no group for this engine and GPU",
+                )
+            })?;
             let words = format!(
                 "datasheet projection with the prior for {} ({} corpus rows on {} GPU(s); spread ±{:.0}% bandwidth, ±{:.0}% compute)",
                 prior.label(),
@@ -623,8 +620,13 @@ fn resolve(
     // the engine's prior supplies it, as it does without a profile.
     let prior_request_s = prior_used
         .as_ref()
-        .or_else(|| PriorTable::shipped().lookup(&prior_key))
-        .map_or(0.0, |p| p.request_ms / 1e3);
+        .map(|p| p.request_ms)
+        .or_else(|| {
+            PriorTable::shipped()
+                .lookup(&prior_key)
+                .map(|p| p.request_ms)
+        })
+        .map_or(0.0, |ms| ms / 1e3);
     let mut overridden = Vec::new();
     for (name, v, slot, scale) in [
         (

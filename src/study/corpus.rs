@@ -144,6 +144,8 @@ pub struct Setup {
     pub scenario: String,
     pub measure: Measure,
     pub prompt: u32,
+    /// The output length asked for (the top of the range, when drawn from one).
+    pub output_most: u32,
     /// What was assumed where the source is silent.
     pub note: String,
 }
@@ -250,10 +252,17 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
                     "capsim.csv output range {lo}..{hi} is empty or starts at 0"
                 ));
             }
-            format!("{{ dist = \"uniform\", min = {lo}, max = {hi} }}")
+            (
+                format!("{{ dist = \"uniform\", min = {lo}, max = {hi} }}"),
+                hi,
+            )
         }
-        None => num("output")?.ok_or("no output length")?.to_string(),
+        None => {
+            let o = num("output")?.ok_or("no output length")?;
+            (o.to_string(), o as u32)
+        }
     };
+    let (output, output_most) = output;
     let concurrency = num("concurrency")?.ok_or("no concurrency")?;
     let requests = num("requests")?.unwrap_or(concurrency.max(1) * 4);
     let mut t = format!(
@@ -316,6 +325,7 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
         scenario: t,
         measure,
         prompt,
+        output_most,
         note: get("note").to_string(),
     })
 }

@@ -9,7 +9,9 @@
 //! aggregate throughput → vLLM: bandwidth efficiency too; llama.cpp: the bandwidth factor of
 //! its batched (multi-token) passes. TTFTs only check the fit; the API server's time per
 //! request stays at its documented default. A group takes its own value only from rows on
-//! two GPUs or more, or four rows on one. Runs with more than [`SATURATED`] requests in flight only check the fit.
+//! two GPUs or more, or four rows on one. Runs with more than [`SATURATED`] requests in flight
+//! only check the fit, except long-prompt runs ([`LONG_PROMPT`]), whose throughput is prefill
+//! and implies the compute efficiency.
 //!
 //! Groups: engine family × GPU generation × format family × dense/MoE, with coarser groups
 //! (the generation's class — datacenter or client — with and without the format, then any
@@ -31,6 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MIN_ROWS: usize = 2;
 /// Requests in flight beyond which a row only checks the fit (see [`prepare`]).
 pub const SATURATED: u32 = 64;
+/// A run whose prompts are at least this long, and [`LONG_PROMPT_RATIO`] times its outputs,
+/// is its engine's prefill at work however many requests are in flight (see [`prepare`]).
+pub const LONG_PROMPT: u32 = 1024;
+/// See [`LONG_PROMPT`].
+pub const LONG_PROMPT_RATIO: u32 = 10;
 /// Smallest spread a prior carries (5%): no group is known better than that.
 const MIN_SPREAD: f64 = 0.05;
 
@@ -76,10 +83,18 @@ pub fn prepare(rows: &[Row]) -> InputResult<Vec<Prepared>> {
                 moe: spec.model.moe.is_some(),
             };
             let saturated = r.concurrency.parse::<u32>().is_ok_and(|c| c > SATURATED);
+            let setup = r.setup.as_ref().expect("used rows have a setup");
+            let long_prompts = setup.prompt >= LONG_PROMPT
+                && setup.prompt >= LONG_PROMPT_RATIO * setup.output_most;
             let param = match r.kind {
-                // Runs with hundreds of requests in flight are bound by what the coefficients
-                // do not describe (the API server streaming to every client, scheduling at
-                // that scale): they check the fit, they do not set it.
+                // Long-prompt throughput runs are the engine's prefill at work, however many
+                // are in flight: the KV cache holds a few dozen such requests, and the API
+                // server handles a few per second. They imply the compute efficiency.
+                Kind::Aggregate if saturated && long_prompts => Some(Param::Compute),
+                // Other runs with hundreds of requests in flight are bound by what the
+                // coefficients do not describe (the API server streaming to every client and
+                // taking in a burst of requests, scheduling at that scale): they check the
+                // fit, they do not set it.
                 _ if saturated => None,
                 Kind::Decode => Some(Param::Bandwidth),
                 Kind::Prefill => Some(Param::Compute),
@@ -514,6 +529,7 @@ fn build(
                 prior.request_ms = Values::start(f).request_ms;
             }
         }
+        let mut own_compute = false;
         for param in [
             Param::Bandwidth,
             Param::Compute,
@@ -574,12 +590,28 @@ fn build(
                 Param::Compute => {
                     prior.flops_efficiency = m;
                     prior.flops_spread = spread;
+                    own_compute = true;
                 }
                 Param::Batch => {
                     prior.batch_factor = m;
                     prior.batch_spread = spread;
                 }
                 Param::Request => prior.request_ms = m,
+            }
+        }
+        // A dense (or MoE) group without compute rows of its own takes its compute
+        // efficiency from the nearest coarser group of its own kind, not from one that mixes
+        // dense and MoE rows (see `PriorTable::lookup`).
+        if !own_compute && g.3.is_some() && depth > 0 {
+            let own_kind = levels(&members[0].key)
+                .into_iter()
+                .skip_while(|l| *l != g)
+                .skip(1)
+                .filter(|l| l.3 == g.3 && contains(l))
+                .find_map(|l| fitted.get(&l));
+            if let Some(k) = own_kind {
+                prior.flops_efficiency = k.flops_efficiency;
+                prior.flops_spread = k.flops_spread;
             }
         }
         fitted.insert(g, prior);
@@ -659,7 +691,7 @@ pub fn cross_validate(rows: &[Prepared]) -> Vec<Held> {
 
 /// A row predicted with a table, as `simulate` would predict it (central and band).
 pub fn predict_held(p: &Prepared, table: &PriorTable) -> Held {
-    let prior = table.lookup(&p.key).expect("a global group").clone();
+    let prior = table.lookup(&p.key).expect("a global group");
     let spec = p.spec.with_prior(&prior);
     let s = super::simulate::simulate_keeping(&spec, super::simulate::Keep::Summary).summary;
     let setup = p.row.setup.as_ref().expect("used rows have a setup");

@@ -151,6 +151,9 @@ def annotate(r):
         m = re.search(r'--max[-_]model[-_]len (\d+)', s)
         if m:
             a['max_model_len'] = m.group(1)
+        m = re.search(r'--max[-_]num[-_]batched[-_]tokens (\d+)', s)
+        if m:
+            a['max_num_batched_tokens'] = m.group(1)
     kind = r['metric']
     if llama and bench:
         # llama-bench: ppN processes N prompt tokens in micro-batches of -ub; tgN generates N.
@@ -195,8 +198,16 @@ def annotate(r):
         a['why_not'] = 'the prompt or output length is not stated'
         return a
     a['prompt'], a['output'] = prompt, output
-    if pid in ENDED_EARLY:
-        most, mean, how = ENDED_EARLY[pid]
+    ended = ENDED_EARLY.get(pid)
+    totals = re.search(r'totals \d+ in, (\d+) generated', notes)
+    if totals and output:
+        # A run that prints its generated total: requests that stopped at EOS before their
+        # max_tokens (no --ignore-eos) bring the mean below the asked length.
+        mean = int(totals.group(1)) / conc
+        if mean < 0.98 * int(output):
+            ended = (int(output), round(mean), f'{totals.group(1)} generated / {conc} requests = {mean:.1f}')
+    if ended:
+        most, mean, how = ended
         assert str(most) == output, (pid, output)
         a['output'] = f'{2 * mean - most}..{most}'
         notes_out.append(f'requests ended early (EOS): mean output {mean} tokens of {most} asked ({how}); '
