@@ -43,6 +43,10 @@ pub struct Prior {
     pub overhead_ms: f64,
     /// The API server's work per request, ms.
     pub request_ms: f64,
+    /// The group the compute efficiency came from, when not this one (see
+    /// [`PriorTable::lookup`]); not part of the table.
+    #[serde(skip)]
+    pub compute_from: Option<String>,
 }
 
 /// What a scenario asks a prior for.
@@ -71,6 +75,11 @@ impl Prior {
             },
         ]
         .join(" / ")
+            + &self
+                .compute_from
+                .as_ref()
+                .map(|g| format!(", compute efficiency from {g}"))
+                .unwrap_or_default()
     }
 
     /// The coefficients this prior gives (step noise at its default).
@@ -109,19 +118,21 @@ impl PriorTable {
 
     /// The group for `key`, in the order the fit builds them: the GPU's generation (with the
     /// format, and with and without dense/MoE), its class (datacenter or client), then any
-    /// GPU; the family's own group, or a table-wide one, last. A group that mixes dense and
-    /// MoE rows lends everything but its compute efficiency: that comes from the first group
-    /// of the key's own kind (a MoE's prefill runs grouped expert GEMMs, a dense model's the
-    /// ordinary ones, which differ more than the formats' kernels, which the cost model knows).
+    /// GPU; the family's own group, or a table-wide one, last. For vLLM, a group that mixes
+    /// dense and MoE rows lends everything but its compute efficiency: that comes from the
+    /// first group of the key's own kind (a MoE's prefill runs grouped expert GEMMs, a dense
+    /// model's the ordinary ones, which differ more than the formats' kernels, which the cost
+    /// model knows), as the fit does (`study::priors`).
     pub fn lookup(&self, key: &PriorKey) -> Option<Prior> {
         let found = self.lookup_where(key, |_| true)?;
-        if found.moe.is_some() {
-            return Some(found.clone());
-        }
         let mut p = found.clone();
+        if found.moe.is_some() || key.family != EngineFamily::Vllm {
+            return Some(p);
+        }
         if let Some(own) = self.lookup_where(key, |g| g.moe == Some(key.moe)) {
             p.flops_efficiency = own.flops_efficiency;
             p.flops_spread = own.flops_spread;
+            p.compute_from = Some(own.label());
         }
         Some(p)
     }
@@ -191,6 +202,7 @@ mod tests {
             batch_spread: 0.3,
             overhead_ms: 1.0,
             request_ms: 2.0,
+            compute_from: None,
         };
         // "any GPU / 4-bit / dense or MoE" (fitted from MoE rows) comes before "any GPU /
         // any format / dense" in lookup order.
@@ -211,6 +223,13 @@ mod tests {
         let dense = t.lookup(&key(false)).unwrap();
         assert_eq!(dense.bw_efficiency, 0.5, "the 4-bit group's bandwidth");
         assert_eq!(dense.flops_efficiency, 0.45, "a dense group's compute");
+        assert!(
+            dense
+                .label()
+                .ends_with("compute efficiency from vllm / any GPU / any format / dense"),
+            "{}",
+            dense.label()
+        );
         assert_eq!(t.lookup(&key(true)).unwrap().flops_efficiency, 0.25);
     }
 

@@ -90,7 +90,11 @@ pub fn prepare(rows: &[Row]) -> InputResult<Vec<Prepared>> {
                 // Long-prompt throughput runs are the engine's prefill at work, however many
                 // are in flight: the KV cache holds a few dozen such requests, and the API
                 // server handles a few per second. They imply the compute efficiency.
-                Kind::Aggregate if saturated && long_prompts => Some(Param::Compute),
+                Kind::Aggregate
+                    if saturated && long_prompts && key.family == EngineFamily::Vllm =>
+                {
+                    Some(Param::Compute)
+                }
                 // Other runs with hundreds of requests in flight are bound by what the
                 // coefficients do not describe (the API server streaming to every client and
                 // taking in a burst of requests, scheduling at that scale): they check the
@@ -494,6 +498,7 @@ fn build(
             batch_spread: 0.3,
             overhead_ms: start.overhead_ms,
             request_ms: start.request_ms,
+            compute_from: None,
         });
         prior.family = family.map(|f| f.name().to_string());
         prior.arch = match g.1 {
@@ -599,10 +604,12 @@ fn build(
                 Param::Request => prior.request_ms = m,
             }
         }
-        // A dense (or MoE) group without compute rows of its own takes its compute
+        // A vLLM dense (or MoE) group without compute rows of its own takes its compute
         // efficiency from the nearest coarser group of its own kind, not from one that mixes
-        // dense and MoE rows (see `PriorTable::lookup`).
-        if !own_compute && g.3.is_some() && depth > 0 {
+        // dense and MoE rows (see `PriorTable::lookup`). llama.cpp keeps the mixed groups'
+        // value: its MoE prefill rows (four gpt-oss runs, one of a 128-token prompt) are too
+        // few to stand on their own.
+        if !own_compute && g.3.is_some() && g.0 == Some(EngineFamily::Vllm) && depth > 0 {
             let own_kind = levels(&members[0].key)
                 .into_iter()
                 .skip_while(|l| *l != g)

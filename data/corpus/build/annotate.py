@@ -56,25 +56,29 @@ EXCLUDE = {
     'dm-003': 'vendor blog; requests ended early (EOS), so the output lengths are unknown',
     'dm-004': 'vendor blog; requests ended early (EOS), so the workload is unknown',
     'em-001': 'the prompt lengths are not stated',
+    # Physically impossible as labelled: 1000 prompts of ~215 tokens of an 8.2B model are
+    # 1000 x 215 x 2 x 8.2e9 = 3.5 PFLOP of prefill, 11.3 s at the A100's whole dense bf16
+    # peak (312 TFLOPS), so requests sent at once cannot average a TTFT under ~5.6 s.
+    'gs-041': 'a mean TTFT of 3.4 s for 1000 requests sent at once needs more than the A100\'s peak compute (3.5 PFLOP of prefill: at least ~5.6 s on average at 312 TFLOPS): not the run its label says',
 }
 
 # Serving rows whose requests ended early (EOS before max_tokens): the source's own output tok/s
 # divided by its req/s gives the mean output length, which replaces the stated maximum. The
-# spread is not published: capsim draws the outputs uniformly between 2 x mean - max and max
-# (the widest uniform with that mean and no output over max_tokens), an assumption the note
-# states. Fixed lengths would be wrong twice: too long, and lock-stepped.
+# spread is not published: capsim draws the outputs uniformly up to max, from where the mean
+# comes out right (the widest uniform with that mean and no output over max_tokens), an
+# assumption the note states. Fixed lengths would be wrong twice: too long, and lock-stepped.
 PV = 'mushfiqrahman.dev: output tok/s / req/s'
 ENDED_EARLY = {
-    'pv-001': (128, 100, f'{PV} = 210 / 2.09 = 100.5'),
-    'pv-002': (128, 100, f'{PV} = 210 / 2.09 = 100.5'),
-    'pv-003': (128, 100, f'{PV} = 377 / 3.78 = 99.7'),
-    'pv-004': (128, 100, f'{PV} = 377 / 3.78 = 99.7'),
-    'pv-005': (128, 100, f'{PV} = 644 / 6.44 = 100.0'),
-    'pv-006': (128, 100, f'{PV} = 644 / 6.44 = 100.0'),
-    'pv-007': (128, 100, f'{PV} = 975 / 9.73 = 100.2'),
-    'pv-008': (128, 100, f'{PV} = 975 / 9.73 = 100.2'),
-    'pv-009': (128, 100, f'{PV} = 1190 / 11.87 = 100.3'),
-    'pv-010': (128, 100, f'{PV} = 1190 / 11.87 = 100.3'),
+    'pv-001': (128, 210 / 2.09, f'{PV} = 210 / 2.09 = 100.5'),
+    'pv-002': (128, 210 / 2.09, f'{PV} = 210 / 2.09 = 100.5'),
+    'pv-003': (128, 377 / 3.78, f'{PV} = 377 / 3.78 = 99.7'),
+    'pv-004': (128, 377 / 3.78, f'{PV} = 377 / 3.78 = 99.7'),
+    'pv-005': (128, 644 / 6.44, f'{PV} = 644 / 6.44 = 100.0'),
+    'pv-006': (128, 644 / 6.44, f'{PV} = 644 / 6.44 = 100.0'),
+    'pv-007': (128, 975 / 9.73, f'{PV} = 975 / 9.73 = 100.2'),
+    'pv-008': (128, 975 / 9.73, f'{PV} = 975 / 9.73 = 100.2'),
+    'pv-009': (128, 1190 / 11.87, f'{PV} = 1190 / 11.87 = 100.3'),
+    'pv-010': (128, 1190 / 11.87, f'{PV} = 1190 / 11.87 = 100.3'),
 }
 
 
@@ -203,15 +207,21 @@ def annotate(r):
     if totals and output:
         # A run that prints its generated total: requests that stopped at EOS before their
         # max_tokens (no --ignore-eos) bring the mean below the asked length.
-        mean = int(totals.group(1)) / conc
+        sent = re.search(r'(\d+) requests', notes)
+        n = int(sent.group(1)) if sent else conc
+        mean = int(totals.group(1)) / n
         if mean < 0.98 * int(output):
-            ended = (int(output), round(mean), f'{totals.group(1)} generated / {conc} requests = {mean:.1f}')
+            ended = (int(output), mean, f'{totals.group(1)} generated / {n} requests = {mean:.1f}')
     if ended:
         most, mean, how = ended
         assert str(most) == output, (pid, output)
-        a['output'] = f'{2 * mean - most}..{most}'
-        notes_out.append(f'requests ended early (EOS): mean output {mean} tokens of {most} asked ({how}); '
-                         f'drawn uniformly from {2 * mean - most}..{most}, a spread the source does not give')
+        # capsim rounds a drawn length up, which adds half a token to the mean: the range is
+        # set so that the lengths it gives average `mean`.
+        lo = round(2 * mean - 1 - most)
+        assert 1 <= lo <= most, (pid, lo, most)
+        a['output'] = f'{lo}..{most}'
+        notes_out.append(f'requests ended early (EOS): mean output {mean:.1f} tokens of {most} asked ({how}); '
+                         f'drawn uniformly from {lo}..{most}, a spread the source does not give')
     if kind != 'decode_tok_s_single':
         m = re.search(r'(\d+) (?:prompts|requests)', s + ' ' + notes)
         if 'benchmark_latency' in s or 'batch' in s.lower() and offline:

@@ -1,5 +1,6 @@
-# gpustack performance-lab: the baseline vLLM runs of `vllm bench serve --dataset-name random`
-# (fixed lengths, every request sent at once), from the "Other Benchmark Cases" sections.
+# gpustack performance-lab: the vLLM runs of `vllm bench serve --dataset-name random` (fixed
+# lengths, every request sent at once), from the "Other Benchmark Cases" sections: the pages'
+# baseline vLLM command, and their optimized one where that is vLLM too.
 # Unlike the same pages' ShareGPT runs, their lengths are fixed, so the run's duration is not set
 # by a length distribution the corpus does not have. Runs are transcribed in
 # gpustack_random_runs.py (one dict per run, numbers as printed); qwen3-14b/h100.md's here.
