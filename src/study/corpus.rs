@@ -240,7 +240,7 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
     let prompt = num("prompt")?.ok_or("no prompt length")? as u32;
     // A fixed output length, or `LO..HI`: lengths drawn uniformly (requests that ended early,
     // whose mean the source gives but whose spread it does not: see the row's note).
-    let output = match get("output").split_once("..") {
+    let (output, output_most) = match get("output").split_once("..") {
         Some((lo, hi)) => {
             let bound = |v: &str| {
                 v.parse::<u32>()
@@ -262,7 +262,6 @@ fn setup(r: &BTreeMap<String, String>, a: &BTreeMap<String, String>) -> Result<S
             (o.to_string(), o as u32)
         }
     };
-    let (output, output_most) = output;
     let concurrency = num("concurrency")?.ok_or("no concurrency")?;
     let requests = num("requests")?.unwrap_or(concurrency.max(1) * 4);
     let mut t = format!(

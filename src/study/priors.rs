@@ -455,7 +455,6 @@ fn build(
         let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(&g, &p.key)).collect();
         let family = g.0;
         let start = Values::start(family.unwrap_or(EngineFamily::Vllm));
-        // The parent: the group one level coarser that this one falls in.
         // The parent: the next coarser level that contains this whole group (every part it
         // fixes, this one fixes alike).
         let contains = |outer: &GroupKey| {
@@ -469,17 +468,19 @@ fn build(
                 && outer.2.is_none_or(|f| g.2 == Some(f))
                 && outer.3.is_none_or(|m| g.3 == Some(m))
         };
-        let parent = (depth > 0)
-            .then(|| {
-                let k = members[0].key;
-                levels(&k)
-                    .into_iter()
-                    .skip_while(|l| *l != g)
-                    .skip(1)
-                    .filter(|l| contains(l))
-                    .find_map(|l| fitted.get(&l).cloned())
-            })
-            .flatten();
+        // The nearest fitted coarser level that contains this group and `keep` accepts.
+        let coarser = |keep: &dyn Fn(&GroupKey) -> bool| {
+            (depth > 0)
+                .then(|| {
+                    levels(&members[0].key)
+                        .into_iter()
+                        .skip_while(|l| *l != g)
+                        .skip(1)
+                        .find(|l| contains(l) && keep(l) && fitted.contains_key(l))
+                })
+                .flatten()
+        };
+        let parent = coarser(&|_| true).map(|l| fitted[&l].clone());
         let mut prior = parent.clone().unwrap_or(Prior {
             family: None,
             class: None,
@@ -609,16 +610,10 @@ fn build(
         // dense and MoE rows (see `PriorTable::lookup`). llama.cpp keeps the mixed groups'
         // value: its MoE prefill rows (four gpt-oss runs, one of a 128-token prompt) are too
         // few to stand on their own.
-        if !own_compute && g.3.is_some() && g.0 == Some(EngineFamily::Vllm) && depth > 0 {
-            let own_kind = levels(&members[0].key)
-                .into_iter()
-                .skip_while(|l| *l != g)
-                .skip(1)
-                .filter(|l| l.3 == g.3 && contains(l))
-                .find_map(|l| fitted.get(&l));
-            if let Some(k) = own_kind {
-                prior.flops_efficiency = k.flops_efficiency;
-                prior.flops_spread = k.flops_spread;
+        if !own_compute && g.3.is_some() && g.0 == Some(EngineFamily::Vllm) {
+            if let Some(l) = coarser(&|l| l.3 == g.3) {
+                prior.flops_efficiency = fitted[&l].flops_efficiency;
+                prior.flops_spread = fitted[&l].flops_spread;
             }
         }
         fitted.insert(g, prior);

@@ -202,13 +202,22 @@ def annotate(r):
         a['why_not'] = 'the prompt or output length is not stated'
         return a
     a['prompt'], a['output'] = prompt, output
+    if kind != 'decode_tok_s_single':
+        m = re.search(r'(\d+) (?:prompts|requests)', s + ' ' + notes)
+        if 'benchmark_latency' in s or 'batch' in s.lower() and offline:
+            a['requests'] = str(conc)
+            notes_out.append(f'one batch of {conc} requests sent together')
+        elif m:
+            a['requests'] = m.group(1)
+        else:
+            a['requests'] = str(max(4 * conc, 40))
+            notes_out.append(f'request count not stated: {a["requests"]} assumed')
     ended = ENDED_EARLY.get(pid)
     totals = re.search(r'totals \d+ in, (\d+) generated', notes)
     if totals and output:
         # A run that prints its generated total: requests that stopped at EOS before their
         # max_tokens (no --ignore-eos) bring the mean below the asked length.
-        sent = re.search(r'(\d+) requests', notes)
-        n = int(sent.group(1)) if sent else conc
+        n = int(a['requests'])
         mean = int(totals.group(1)) / n
         if mean < 0.98 * int(output):
             ended = (int(output), mean, f'{totals.group(1)} generated / {n} requests = {mean:.1f}')
@@ -222,16 +231,6 @@ def annotate(r):
         a['output'] = f'{lo}..{most}'
         notes_out.append(f'requests ended early (EOS): mean output {mean:.1f} tokens of {most} asked ({how}); '
                          f'drawn uniformly from {lo}..{most}, a spread the source does not give')
-    if kind != 'decode_tok_s_single':
-        m = re.search(r'(\d+) (?:prompts|requests)', s + ' ' + notes)
-        if 'benchmark_latency' in s or 'batch' in s.lower() and offline:
-            a['requests'] = str(conc)
-            notes_out.append(f'one batch of {conc} requests sent together')
-        elif m:
-            a['requests'] = m.group(1)
-        else:
-            a['requests'] = str(max(4 * conc, 40))
-            notes_out.append(f'request count not stated: {a["requests"]} assumed')
     if llama:
         a['parallel'] = str(max(conc, 1))
         a['ctx_size'] = str(max(conc, 1) * (int(prompt) + int(output) + 16))

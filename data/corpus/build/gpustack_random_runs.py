@@ -1,5 +1,5 @@
 # vLLM `vllm bench serve --dataset-name random` runs transcribed from gpustack's performance-lab pages
-# (baseline vLLM serving command), one dict per run. Values copied exactly as printed.
+# (the baseline vLLM command, and the optimized one where that is vLLM too), one dict per run. Values copied exactly as printed.
 #
 # Source: github.com/gpustack/gpustack, docs/performance-lab/<model>/<gpu>.md, read with read_file
 # (each page's commit is recorded per run; the pages were stored at different commits).
@@ -15,6 +15,37 @@
 # "Peak concurrent requests" line, so those runs have no peak_concurrent).
 # "ShareGPT batch size 4" blocks on the gpt-oss-120b pages are not random-dataset runs and are left out.
 RUNS = [
+    # ---------------------------------------------------------------------------------------------
+    # docs/performance-lab/qwen3-14b/h100.md @ 7ae332aaf05783e657560ef927c527b156e2536d
+    # Hardware: "A single NVIDIA H100 SXM GPU". Engine: vLLM v0.11.0. Optimized block is SGLang.
+    dict(page="qwen3-14b/h100.md", commit="7ae332aaf05783e657560ef927c527b156e2536d",
+         model="Qwen3-14B", gpu="h100-sxm", gpu_count=1, quant="bf16", engine_version="0.11.0",
+         serve="vllm serve Qwen/Qwen3-14B", case="random 32K input", input_len=32000, output_len=100,
+         successful=100, duration_s="386.80", total_input=3200000, total_generated=9855, req_s="0.26",
+         output_tok_s="25.48", total_tok_s="8298.56", peak_concurrent="100.00",
+         mean_ttft_ms="191024.43", median_ttft_ms="191051.49", p99_ttft_ms="380407.97",
+         mean_tpot_ms="277.44", median_tpot_ms="284.52"),
+    dict(page="qwen3-14b/h100.md", commit="7ae332aaf05783e657560ef927c527b156e2536d",
+         model="Qwen3-14B", gpu="h100-sxm", gpu_count=1, quant="bf16", engine_version="0.11.0",
+         serve="vllm serve Qwen/Qwen3-14B", case="random 4K input", input_len=4000, output_len=200,
+         successful=500, duration_s="227.57", total_input=1997942, total_generated=99803, req_s="2.20",
+         output_tok_s="438.56", total_tok_s="9218.03", peak_concurrent="500.00",
+         mean_ttft_ms="112716.92", median_ttft_ms="110734.54", p99_ttft_ms="219749.74",
+         mean_tpot_ms="132.45", median_tpot_ms="139.68"),
+    dict(page="qwen3-14b/h100.md", commit="7ae332aaf05783e657560ef927c527b156e2536d",
+         model="Qwen3-14B", gpu="h100-sxm", gpu_count=1, quant="bf16", engine_version="0.11.0",
+         serve="vllm serve Qwen/Qwen3-14B", case="random 2K input", input_len=2000, output_len=100,
+         successful=500, duration_s="98.91", total_input=998175, total_generated=50000, req_s="5.06",
+         output_tok_s="505.51", total_tok_s="10597.19", peak_concurrent="500.00",
+         mean_ttft_ms="50716.13", median_ttft_ms="49138.28", p99_ttft_ms="94614.51",
+         mean_tpot_ms="206.51", median_tpot_ms="231.62"),
+    dict(page="qwen3-14b/h100.md", commit="7ae332aaf05783e657560ef927c527b156e2536d",
+         model="Qwen3-14B", gpu="h100-sxm", gpu_count=1, quant="bf16", engine_version="0.11.0",
+         serve="vllm serve Qwen/Qwen3-14B", case="random 128 input", input_len=128, output_len=4,
+         successful=1000, duration_s="22.72", total_input=127698, total_generated=4000, req_s="44.02",
+         output_tok_s="176.06", total_tok_s="5796.73", peak_concurrent="1000.00",
+         mean_ttft_ms="18282.75", median_ttft_ms="18061.13", p99_ttft_ms="22564.77",
+         mean_tpot_ms="525.31", median_tpot_ms="597.29"),
     # ---------------------------------------------------------------------------------------------
     # docs/performance-lab/qwen3-14b/a100.md @ 10e9444a07c73556f2ef0d10d2b2766bbf54c9c0
     # Hardware section says only "NVIDIA A100 GPUs". Engine: vLLM v0.11.0.
