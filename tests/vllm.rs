@@ -111,19 +111,19 @@ struct Attempt {
 const SWEEPS: &[(&str, &str)] = &[
     (
         "closed",
-        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 32\ninput_tokens = 200\noutput_tokens = 64\nseed = 1\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 16]\n",
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 64\ninput_tokens = 200\noutput_tokens = 64\nseed = 1\n[sweep]\n\"workload.concurrency\" = [1, 2, 4, 8, 16]\n",
     ),
     (
         "poisson",
-        "[workload]\narrival = \"poisson\"\nrate = 2.0\nconcurrency = 16\nnum_requests = 40\ninput_tokens = 200\noutput_tokens = 64\nseed = 2\n[sweep]\n\"workload.rate\" = [2.0, 6.0, 30.0]\n",
+        "[workload]\narrival = \"poisson\"\nrate = 2.0\nconcurrency = 16\nnum_requests = 80\ninput_tokens = 200\noutput_tokens = 64\nseed = 2\n[sweep]\n\"workload.rate\" = [2.0, 6.0, 30.0]\n",
     ),
     (
         "long-prompts",
-        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 8\ninput_tokens = { dist = \"uniform\", min = 1536, max = 1900 }\noutput_tokens = 32\nseed = 3\n[sweep]\n\"workload.concurrency\" = [1, 2, 4]\n",
+        "[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 16\ninput_tokens = { dist = \"uniform\", min = 1536, max = 1900 }\noutput_tokens = 32\nseed = 3\n[sweep]\n\"workload.concurrency\" = [1, 2, 4]\n",
     ),
     (
         "sessions",
-        "[endpoint]\napi = \"chat\"\n[workload]\narrival = \"closed\"\nconcurrency = 2\nturns = 3\nnum_requests = 12\ninput_tokens = 300\noutput_tokens = 48\nshared_prefix_tokens = 256\nseed = 4\n",
+        "[endpoint]\napi = \"chat\"\n[workload]\narrival = \"closed\"\nconcurrency = 2\nturns = 3\nnum_requests = 24\ninput_tokens = 300\noutput_tokens = 48\nshared_prefix_tokens = 256\nseed = 4\n",
     ),
 ];
 
@@ -700,10 +700,10 @@ fn write_report(
          scripts/test --test vllm`.\n\n\
          ## Calibration (live, 60 s budget)\n\n```\n{}```\n\n\
          ## Validation (attempt {attempt} of at most 3)\n\n\
-         (a) closed loop, 200 → 64 tokens, 32 requests per point, C = 1, 2, 4, 8, 16 (queueing past 8); \
-         (b) Poisson at 2, 6 and 30 req/s, at most 16 in flight, 40 requests per point; \
-         (c) prompts of 1536–1900 tokens (3–4× the 512-token budget: chunked prefill), C = 1, 2, 4; \
-         (e) 3-turn chat sessions, 2 users, 300 new tokens a turn, a 256-token shared system prompt.\n\n\
+         (a) closed loop, 200 → 64 tokens, 64 requests per point, C = 1, 2, 4, 8, 16 (queueing past 8); \
+         (b) Poisson at 2, 6 and 30 req/s, at most 16 in flight, 80 requests per point; \
+         (c) prompts of 1536–1900 tokens (3–4× the 512-token budget: chunked prefill), 16 requests per point, C = 1, 2, 4; \
+         (e) 3-turn chat sessions, 2 users, 24 requests, 300 new tokens a turn, a 256-token shared system prompt.\n\n\
          ```\n{}```\n\nMAPE:\n\n{mape_lines}\n\
          Prefix-cache hit tokens of the sessions run: predicted {:.0}, in the records {:.0}, the server's counter {:.0}.\n\n\
          ## (d) Preemption under a small KV cache (24 blocks of 128 tokens)\n\n\
