@@ -307,6 +307,7 @@ pub fn from_server(
     let mut opts = opts.clone();
     if let Some(crate::spec::EngineSpec::Vllm { config, .. }) = scenario.map(|sc| &sc.engine) {
         opts.prefill_limit = Some(config.max_num_batched_tokens);
+        opts.max_seqs = Some(config.max_num_seqs);
     }
     let probed = probe::probe(&opts)?;
     let mut fitted = fit::fit(&probed.observations, probed.request_latency_ms)

@@ -44,6 +44,10 @@ pub struct ProbeOptions {
     /// The longest prompt one step prefills (vLLM's token budget, from the scenario): longer
     /// prompts take several steps, which one prefill observation cannot describe.
     pub prefill_limit: Option<u32>,
+    /// The most sequences the server runs at once (vLLM's `max_num_seqs`, from the scenario):
+    /// a decode probe of more requests would queue the rest, and its gaps would show a smaller
+    /// batch's step under a larger batch's label.
+    pub max_seqs: Option<u32>,
 }
 
 impl ProbeOptions {
@@ -67,6 +71,7 @@ impl ProbeOptions {
             budget: Duration::from_secs_f64(budget_s),
             n_ubatch,
             prefill_limit: None,
+            max_seqs: None,
             seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
@@ -231,15 +236,17 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         .max(64) as u64;
     let max_batch = match server.slots {
         Some(s) => s.clamp(1, 64),
-        None => 32,
+        None => opts.max_seqs.map_or(32, |m| m.clamp(1, 32)),
     };
     let batches: Vec<u32> = if server.slots.is_some() {
         (1..=max_batch).collect()
     } else {
-        [1, 2, 4, 8, 16, 32]
+        let mut b: Vec<u32> = [1, 2, 4, 8, 16, 32]
             .into_iter()
-            .filter(|&b| b <= max_batch)
-            .collect()
+            .filter(|&b| b < max_batch)
+            .collect();
+        b.push(max_batch);
+        b
     };
     let n_ubatch = if server.kind == "llama.cpp" {
         opts.n_ubatch
@@ -256,6 +263,11 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         server.kind,
         server.version.clone().unwrap_or_default(),
     )];
+    if server.slots.is_none() && opts.max_seqs.is_some_and(|m| m < 32) {
+        notes.push(format!(
+            "decode probes go up to batch {max_batch}, the scenario's max_num_seqs (a larger probe would queue)"
+        ));
+    }
     let mut observations = Vec::new();
     let mut requests = 0u64;
     let deadline = start + opts.budget.mul_f64(0.85);
@@ -319,117 +331,124 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
     ];
     lengths.retain(|&p| p <= longest && opts.prefill_limit.is_none_or(|l| p <= l as u64));
-    // 2 and 3. Prefill at one user across prompt lengths, and decode across batch sizes with
-    // short prompts, in rounds spread over the budget, so that repeated probes show how
-    // much the server drifts (their spread enters the standard errors).
-    let mut latencies = Vec::new();
-    for stage in 0..5usize {
-        if matches!(stage, 0 | 3) {
-            let round = stage / 3;
-            for &p in &lengths {
-                if over() {
-                    break;
-                }
-                let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
-                let sent = Instant::now();
-                let tally = client::send(&http, &target, &prompt, 1, sent)
-                    .await
-                    .map_err(|f| {
-                        anyhow::anyhow!(
-                            "calibration probe (prefill {p} tokens) failed: {}",
-                            f.reason
-                        )
-                    })?;
-                requests += 1;
-                let Some(ttft) = tally.first_token else {
-                    continue;
-                };
-                let ttft_ms = ttft.as_secs_f64() * 1e3;
-                let (ms, label, includes_latency) = match tally.server_prompt {
-                    Some((n, prompt_ms)) if n as u64 == p => {
-                        latencies.push(ttft_ms - prompt_ms);
-                        (
-                            prompt_ms,
-                            format!("prefill {p} (server prompt_ms, round {})", round + 1),
-                            false,
-                        )
-                    }
-                    _ => (
-                        ttft_ms,
-                        format!("prefill {p} (client TTFT, round {})", round + 1),
-                        true,
-                    ),
-                };
-                observations.push(Observation {
-                    label,
-                    shape: StepShape::prefill(p, n_ubatch),
-                    ms,
-                    decode: false,
-                    includes_latency,
-                });
-            }
-        } else {
-            for &b in &batches {
-                if over() {
-                    continue;
-                }
-                let ms = decode_probe(
-                    &prober,
-                    &mut rng,
-                    b,
-                    short_prompt,
-                    decode_out,
-                    &mut streaming,
-                )
-                .await?;
-                requests += b as u64;
-                decode_at(b, short_prompt, ms, &mut observations);
-            }
-        }
+    // 2, 3 and 4. Prefill at one user across prompt lengths, decode across batch sizes with
+    // short prompts, and decode at longer contexts (what reading the KV cache and attending
+    // over it cost, at the operating points of real workloads), in rounds spread over the
+    // budget, so that repeated probes show how much the server drifts (their spread enters
+    // the standard errors). What is left of the budget goes to more rounds of prefill and
+    // short decode (a shared machine drifts; more rounds average it and show how much), at
+    // most thirty.
+    #[derive(Clone, Copy)]
+    enum Stage {
+        Prefill,
+        Decode,
+        LongDecode,
     }
-    // Decode at longer contexts: what reading the KV cache and attending over it cost, at a
-    // few batch sizes (the operating points of real workloads, not only short prompts).
+    let stages = [
+        Stage::Prefill,
+        Stage::Decode,
+        Stage::Decode,
+        Stage::Prefill,
+        Stage::Decode,
+        Stage::LongDecode,
+    ]
+    .into_iter()
+    .chain(std::iter::repeat_n([Stage::Prefill, Stage::Decode], 30).flatten());
     let mid_batch = (max_batch / 4).clamp(2, 8);
-    for frac in [2u64, 6] {
-        let long_prompt = (context * frac / 10).min(8192);
-        if long_prompt <= short_prompt * 4 {
-            continue;
+    let mut latencies = Vec::new();
+    let mut prefill_rounds = 0;
+    for stage in stages {
+        if over() {
+            break;
         }
-        for b in [1, mid_batch, max_batch] {
-            if over() {
-                break;
+        match stage {
+            Stage::Prefill => {
+                prefill_rounds += 1;
+                for &p in &lengths {
+                    if over() {
+                        break;
+                    }
+                    let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
+                    let sent = Instant::now();
+                    let tally = client::send(&http, &target, &prompt, 1, sent)
+                        .await
+                        .map_err(|f| {
+                            anyhow::anyhow!(
+                                "calibration probe (prefill {p} tokens) failed: {}",
+                                f.reason
+                            )
+                        })?;
+                    requests += 1;
+                    let Some(ttft) = tally.first_token else {
+                        continue;
+                    };
+                    let ttft_ms = ttft.as_secs_f64() * 1e3;
+                    let (ms, label, includes_latency) = match tally.server_prompt {
+                        Some((n, prompt_ms)) if n as u64 == p => {
+                            latencies.push(ttft_ms - prompt_ms);
+                            (
+                                prompt_ms,
+                                format!("prefill {p} (server prompt_ms, round {prefill_rounds})"),
+                                false,
+                            )
+                        }
+                        _ => (
+                            ttft_ms,
+                            format!("prefill {p} (client TTFT, round {prefill_rounds})"),
+                            true,
+                        ),
+                    };
+                    observations.push(Observation {
+                        label,
+                        shape: StepShape::prefill(p, n_ubatch),
+                        ms,
+                        decode: false,
+                        includes_latency,
+                    });
+                }
             }
-            let ms = decode_probe(
-                &prober,
-                &mut rng,
-                b,
-                long_prompt,
-                decode_out,
-                &mut streaming,
-            )
-            .await?;
-            requests += b as u64;
-            decode_at(b, long_prompt, ms, &mut observations);
-        }
-    }
-    // What is left of the budget: more decode rounds (a shared machine drifts; more rounds
-    // average it and show how much).
-    for _ in 0..2 {
-        for &b in &batches {
-            if over() {
-                break;
+            Stage::Decode => {
+                for &b in &batches {
+                    if over() {
+                        break;
+                    }
+                    let ms = decode_probe(
+                        &prober,
+                        &mut rng,
+                        b,
+                        short_prompt,
+                        decode_out,
+                        &mut streaming,
+                    )
+                    .await?;
+                    requests += b as u64;
+                    decode_at(b, short_prompt, ms, &mut observations);
+                }
             }
-            let ms = decode_probe(
-                &prober,
-                &mut rng,
-                b,
-                short_prompt,
-                decode_out,
-                &mut streaming,
-            )
-            .await?;
-            requests += b as u64;
-            decode_at(b, short_prompt, ms, &mut observations);
+            Stage::LongDecode => {
+                for frac in [2u64, 6] {
+                    let long_prompt = (context * frac / 10).min(8192);
+                    if long_prompt <= short_prompt * 4 {
+                        continue;
+                    }
+                    for b in [1, mid_batch, max_batch] {
+                        if over() {
+                            break;
+                        }
+                        let ms = decode_probe(
+                            &prober,
+                            &mut rng,
+                            b,
+                            long_prompt,
+                            decode_out,
+                            &mut streaming,
+                        )
+                        .await?;
+                        requests += b as u64;
+                        decode_at(b, long_prompt, ms, &mut observations);
+                    }
+                }
+            }
         }
     }
     if let Some(how) = streaming.bursty() {
