@@ -344,20 +344,25 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         Decode,
         LongDecode,
     }
-    let stages = [
+    let plan = [
         Stage::Prefill,
         Stage::Decode,
         Stage::Decode,
         Stage::Prefill,
         Stage::Decode,
         Stage::LongDecode,
-    ]
-    .into_iter()
-    .chain(std::iter::repeat_n([Stage::Prefill, Stage::Decode], 30).flatten());
+    ];
+    let stages = plan
+        .into_iter()
+        .chain(std::iter::repeat_n([Stage::Prefill, Stage::Decode], 30).flatten());
     let mid_batch = (max_batch / 4).clamp(2, 8);
     let mut latencies = Vec::new();
     let mut prefill_rounds = 0;
+    // Stages run to their last probe (the plan's, then the extra rounds').
+    let mut finished = 0;
     for stage in stages {
+        // Whether the budget ended this stage before its last probe.
+        let mut cut = false;
         if over() {
             break;
         }
@@ -366,6 +371,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 prefill_rounds += 1;
                 for &p in &lengths {
                     if over() {
+                        cut = true;
                         break;
                     }
                     let prompt = Prompt::Tokens(maker.token_ids(p as u32, &mut rng));
@@ -410,6 +416,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             Stage::Decode => {
                 for &b in &batches {
                     if over() {
+                        cut = true;
                         break;
                     }
                     let ms = decode_probe(
@@ -433,6 +440,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     }
                     for b in [1, mid_batch, max_batch] {
                         if over() {
+                            cut = true;
                             break;
                         }
                         let ms = decode_probe(
@@ -450,6 +458,9 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 }
             }
         }
+        if !cut {
+            finished += 1;
+        }
     }
     if let Some(how) = streaming.bursty() {
         return Err(bursty(&base, &how));
@@ -460,7 +471,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             streaming.skipped
         ));
     }
-    if over() {
+    if finished < plan.len() {
         notes.push(format!(
             "the {:.0} s budget ended the probe plan early",
             opts.budget.as_secs_f64()
