@@ -1,8 +1,10 @@
 //! Priors from the published corpus: each used row implies the value of one coefficient (the
 //! one its measurement mostly depends on), found by simulating the row's scenario with the
 //! same code as any prediction; a group's prior is the median of what its rows imply, its
-//! spread their scatter. Leave-one-GPU-out cross-validation refits without a GPU and
-//! predicts that GPU's rows, band included, as `simulate` would.
+//! spread their scatter within and between GPUs (for a group whose values come from one GPU,
+//! the between-GPU scatter its family's other groups measured: a new GPU differs from the one
+//! it was fitted on as GPUs differ elsewhere). Leave-one-GPU-out cross-validation refits
+//! without a GPU and predicts that GPU's rows, band included, as `simulate` would.
 //!
 //! What each kind of row implies: single-stream decode → bandwidth efficiency (after a
 //! per-layer launch cost fitted per engine family); prefill → compute efficiency;
@@ -40,6 +42,12 @@ pub const LONG_PROMPT: u32 = 1024;
 pub const LONG_PROMPT_RATIO: u32 = 10;
 /// Smallest spread a prior carries (5%): no group is known better than that.
 const MIN_SPREAD: f64 = 0.05;
+/// The datasheet prior's spreads (log scale), for a family without rows.
+const DEFAULT_BW_SPREAD: f64 = 0.15;
+/// See [`DEFAULT_BW_SPREAD`].
+const DEFAULT_FLOPS_SPREAD: f64 = 0.25;
+/// See [`DEFAULT_BW_SPREAD`].
+const DEFAULT_BATCH_SPREAD: f64 = 0.3;
 
 /// The coefficient a row implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -257,6 +265,47 @@ fn log_spread(values: &[f64]) -> f64 {
     (values.iter().map(|v| (v.ln() - m).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
 }
 
+/// The coefficients in the order they are fitted.
+const PARAMS: [Param; 4] = [
+    Param::Bandwidth,
+    Param::Compute,
+    Param::Batch,
+    Param::Request,
+];
+
+/// The scatter between GPUs that a group fitted on one GPU cannot measure: the root mean
+/// square of the between-GPU scatter of every group (of the same engine family, else of any)
+/// whose values come from two GPUs or more; the datasheet prior's spread where none does.
+/// `between(g)` gives a group's scatter per coefficient (in [`PARAMS`] order), if it has one.
+fn pooled_between(
+    keys: &BTreeSet<(usize, GroupKey)>,
+    between: impl Fn(&GroupKey) -> [Option<f64>; 4],
+) -> impl Fn(Option<EngineFamily>, Param) -> f64 {
+    let measured: Vec<(Option<EngineFamily>, [Option<f64>; 4])> =
+        keys.iter().map(|(_, g)| (g.0, between(g))).collect();
+    move |family: Option<EngineFamily>, param: Param| {
+        let i = PARAMS
+            .iter()
+            .position(|p| *p == param)
+            .expect("a parameter");
+        let rms = |same: bool| {
+            let xs: Vec<f64> = measured
+                .iter()
+                .filter(|(f, _)| !same || *f == family)
+                .filter_map(|(_, b)| b[i])
+                .collect();
+            (!xs.is_empty())
+                .then(|| (xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64).sqrt())
+        };
+        rms(true).or_else(|| rms(false)).unwrap_or(match param {
+            Param::Bandwidth => DEFAULT_BW_SPREAD,
+            Param::Compute => DEFAULT_FLOPS_SPREAD,
+            Param::Batch => DEFAULT_BATCH_SPREAD,
+            Param::Request => 0.0,
+        })
+    }
+}
+
 fn median(values: &[f64]) -> Option<f64> {
     crate::metrics::median(&mut values.to_vec())
 }
@@ -450,6 +499,30 @@ fn build(
             && g.2.is_none_or(|f| f == k.format)
             && g.3.is_none_or(|m| m == k.moe)
     };
+    // Each (group, coefficient) with values: the GPUs' own medians. Their scatter is what a new
+    // GPU's value differs by; a group whose values all come from one GPU cannot measure it (see
+    // `pooled_between`).
+    let gpu_medians = |members: &[&Prepared], param: Param| -> Vec<f64> {
+        let mut by_gpu: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for p in members {
+            if let Some((q, Some(x))) = implied.get(&p.row.id) {
+                if *q == param {
+                    by_gpu
+                        .entry(p.spec.device.name.as_str())
+                        .or_default()
+                        .push(*x);
+                }
+            }
+        }
+        by_gpu.values().filter_map(|v| median(v)).collect()
+    };
+    let pooled = pooled_between(&keys, |g| {
+        let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(g, &p.key)).collect();
+        PARAMS.map(|param| {
+            let m = gpu_medians(&members, param);
+            (m.len() >= 2).then(|| log_spread(&m))
+        })
+    });
     let mut fitted: BTreeMap<GroupKey, Prior> = BTreeMap::new();
     for (depth, g) in keys {
         let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(&g, &p.key)).collect();
@@ -490,13 +563,13 @@ fn build(
             rows: 0,
             gpus: Vec::new(),
             bw_efficiency: start.bw,
-            bw_spread: 0.15,
+            bw_spread: DEFAULT_BW_SPREAD,
             flops_efficiency: start.flops,
-            flops_spread: 0.25,
+            flops_spread: DEFAULT_FLOPS_SPREAD,
             per_layer_ms: 0.0,
             per_seq_ms: start.per_seq_ms,
             batch_factor: 1.0,
-            batch_spread: 0.3,
+            batch_spread: DEFAULT_BATCH_SPREAD,
             overhead_ms: start.overhead_ms,
             request_ms: start.request_ms,
             compute_from: None,
@@ -536,12 +609,7 @@ fn build(
             }
         }
         let mut own_compute = false;
-        for param in [
-            Param::Bandwidth,
-            Param::Compute,
-            Param::Batch,
-            Param::Request,
-        ] {
+        for param in PARAMS {
             let with_gpu: Vec<(&str, f64)> = members
                 .iter()
                 .filter_map(|p| match implied.get(&p.row.id) {
@@ -563,16 +631,13 @@ fn build(
             let m = median(&xs).expect("rows");
             let parent_spread = |f: fn(&Prior) -> f64| parent.as_ref().map_or(0.0, f);
             // A new GPU's row differs from the median by the scatter within a GPU's rows and
-            // by the scatter between GPUs: both, added in quadrature.
-            let mut by_gpu: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-            for (g, x) in &with_gpu {
-                by_gpu.entry(g).or_default().push(*x);
-            }
-            let gpu_medians: Vec<f64> = by_gpu.values().filter_map(|v| median(v)).collect();
-            let between = if gpu_medians.len() >= 2 {
-                log_spread(&gpu_medians)
+            // by the scatter between GPUs: both, added in quadrature. Values from one GPU say
+            // nothing of the second: it is the pooled scatter between GPUs measured elsewhere.
+            let medians = gpu_medians(&members, param);
+            let between = if medians.len() >= 2 {
+                log_spread(&medians)
             } else {
-                0.0
+                pooled(family, param)
             };
             let spread = (log_spread(&xs).powi(2) + between.powi(2))
                 .sqrt()
@@ -741,4 +806,46 @@ pub fn score_where(held: &[Held], keep: impl Fn(&Held) -> bool) -> Option<(usize
     let mape = of.iter().map(|h| h.error().abs()).sum::<f64>() / n * 100.0;
     let inside = of.iter().filter(|h| h.inside()).count() as f64 / n * 100.0;
     Some((of.len(), mape, inside))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(family: EngineFamily, arch: Option<Arch>) -> GroupKey {
+        (Some(family), arch.map(Scope::Arch), None, None)
+    }
+
+    #[test]
+    fn a_group_fitted_on_one_gpu_takes_the_scatter_between_gpus_measured_elsewhere() {
+        let (vllm, llama) = (EngineFamily::Vllm, EngineFamily::LlamaCpp);
+        let keys: BTreeSet<(usize, GroupKey)> = [
+            (0, key(vllm, Some(Arch::Hopper))),
+            (0, key(vllm, Some(Arch::Ada))),
+            (1, key(vllm, None)),
+            (1, key(llama, None)),
+        ]
+        .into_iter()
+        .collect();
+        // vLLM: the family level measured 0.3 and the Ada group 0.4 between GPUs (compute);
+        // the Hopper group saw one GPU. llama.cpp measured 0.6. Nobody measured the batch factor.
+        let pooled = pooled_between(&keys, |g| match g {
+            (Some(EngineFamily::Vllm), None, ..) => [Some(0.1), Some(0.3), None, None],
+            (Some(EngineFamily::Vllm), Some(Scope::Arch(Arch::Ada)), ..) => {
+                [None, Some(0.4), None, None]
+            }
+            (Some(EngineFamily::LlamaCpp), ..) => [Some(0.2), Some(0.6), None, None],
+            _ => [None; 4],
+        });
+        let rms = ((0.3f64.powi(2) + 0.4f64.powi(2)) / 2.0).sqrt();
+        assert!((pooled(Some(vllm), Param::Compute) - rms).abs() < 1e-12);
+        assert!((pooled(Some(vllm), Param::Bandwidth) - 0.1).abs() < 1e-12);
+        // A family with no group of two GPUs borrows every family's; with none at all, the
+        // datasheet prior's spread stands.
+        let only_llama: BTreeSet<(usize, GroupKey)> = [(1, key(llama, None))].into();
+        let pooled = pooled_between(&only_llama, |_| [Some(0.2), None, None, None]);
+        assert!((pooled(Some(vllm), Param::Bandwidth) - 0.2).abs() < 1e-12);
+        assert_eq!(pooled(Some(vllm), Param::Batch), DEFAULT_BATCH_SPREAD);
+        assert_eq!(pooled(Some(vllm), Param::Compute), DEFAULT_FLOPS_SPREAD);
+    }
 }

@@ -35,7 +35,7 @@ PRESET = {
     'Llama-2-7B': 'llama-2-7b', 'Llama-2-13B': 'llama-2-13b', 'Llama-13B': 'llama-2-13b',
     'Llama-2-70B': 'llama-2-70b', 'CodeLlama-34B': 'codellama-34b',
     'Qwen2.5-Coder-32B': 'qwen2.5-coder-32b', 'Qwen2.5-32B': 'qwen2.5-coder-32b',
-    'Qwen2.5-7B': 'qwen2.5-7b', 'Qwen2.5-14B': 'qwen2.5-14b',
+    'Qwen2.5-7B': 'qwen2.5-7b', 'Qwen2-7B': 'qwen2.5-7b', 'Qwen2.5-14B': 'qwen2.5-14b',
     'DeepSeek-R1-Distill-Qwen-14B': 'qwen2.5-14b', 'Mixtral-8x7B': 'mixtral-8x7b',
 }
 COLS = ['id', 'why_not', 'preset', 'gpu', 'gpus', 'replicas', 'weight_dtype', 'version', 'concurrency',

@@ -22,7 +22,7 @@ MODELS={ # name: (params_b, active_params_b, moe)
  "Mistral-7B":(7.25,7.25,"false"), "Qwen3-8B":(8.19,8.19,"false"), "Qwen3-14B":(14.8,14.8,"false"),
  "Qwen3-32B":(32.8,32.8,"false"), "Qwen3-4B":(4.02,4.02,"false"),
  "Qwen3-30B-A3B":(30.5,3.3,"true"), "gpt-oss-20b":(20.9,3.6,"true"), "gpt-oss-120b":(116.8,5.1,"true"),
- "Qwen3-235B-A22B":(235,22,"true"), "Qwen3.6-27B":(27.0,27.0,"false"), "Qwen3.8-27B":(27.0,27.0,"false"), "Qwen3.6-35B-A3B":(35.0,3.0,"true"), "Qwen3-Coder-Next-80B-A3B":(80.0,3.0,"true"), "Llama-2-70B":(69.0,69.0,"false"), "Gemma-3-4B":(4.3,4.3,"false"), "Mixtral-8x7B":(46.7,12.9,"true"),
+ "Qwen3-235B-A22B":(235,22,"true"), "Qwen3.6-27B":(27.0,27.0,"false"), "Qwen3.8-27B":(27.0,27.0,"false"), "Qwen3.6-35B-A3B":(35.0,3.0,"true"), "Qwen3-Coder-Next-80B-A3B":(80.0,3.0,"true"), "Llama-2-70B":(69.0,69.0,"false"), "Gemma-3-4B":(4.3,4.3,"false"), "Mixtral-8x7B":(46.7,12.9,"true"), "Qwen2-7B":(7.62,7.62,"false"),
 }
 def M(name):
     p,a,m=MODELS[name]; return dict(model=name, params_b=p, active_params_b=a, moe=m)
