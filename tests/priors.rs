@@ -5,8 +5,8 @@
 //!
 //! Issue #12 asks for MAPE ≤ 15% on single-stream decode, ≤ 20% on aggregate tok/s, ≤ 30% on
 //! TTFT, and ≥ 80% of held-out measurements inside their bands. This build meets the decode
-//! bound on llama.cpp's rows, the aggregate bound on unsaturated rows, and the band on
-//! aggregate and TTFT rows, and not the others (the closing note of issue #12 has the numbers
+//! bound on llama.cpp's rows, the aggregate bound on unsaturated rows, and the band overall
+//! (and on aggregate and TTFT rows), and not the others (the closing note of issue #12 has the numbers
 //! and why). Those are asserted at the level measured when the priors were fitted, so a change
 //! that makes them worse fails; they are not the issue's bounds.
 
@@ -103,15 +103,16 @@ fn leave_one_gpu_out_cross_validation() {
         "unsaturated aggregate MAPE {:.1}%",
         light_aggregate.1
     );
-    // The issue's band coverage, met on aggregate and TTFT rows.
+    // The issue's band coverage, met overall and on aggregate and TTFT rows.
+    assert!(inside >= 80.0, "inside the band {inside:.1}%");
     assert!(light_aggregate.2 >= 80.0, "{:.1}%", light_aggregate.2);
     assert!(aggregate.2 >= 80.0, "aggregate band {:.1}%", aggregate.2);
     assert!(ttft.2 >= 80.0, "TTFT band {:.1}%", ttft.2);
     // Regression guards at the levels measured when fitted (not the issue's bounds: see the
     // module comment).
-    assert!(decode.1 <= 25.0, "decode MAPE {:.1}%", decode.1);
-    assert!(aggregate.1 <= 45.0, "aggregate MAPE {:.1}%", aggregate.1);
-    assert!(ttft.1 <= 48.0, "TTFT MAPE {:.1}%", ttft.1);
+    assert!(decode.1 <= 17.0, "decode MAPE {:.1}%", decode.1);
+    assert!(aggregate.1 <= 44.0, "aggregate MAPE {:.1}%", aggregate.1);
+    assert!(ttft.1 <= 46.0, "TTFT MAPE {:.1}%", ttft.1);
     // 47.8% since gpustack's light-load H100 runs (gl-002/004/006: 59–75 ms measured, 55–80%
     // above capsim) joined the corpus; the rows it had before score 38.9%.
     assert!(
@@ -119,7 +120,6 @@ fn leave_one_gpu_out_cross_validation() {
         "unsaturated TTFT MAPE {:.1}%",
         light_ttft.1
     );
-    assert!(inside >= 77.0, "inside the band {inside:.1}%");
 }
 
 #[test]

@@ -32,3 +32,17 @@ R("dl","decode_tok_s_single",f"{1000/11.75:.1f}","a100-80gb","vllm",url=U,batch_
 for n,tput,gen,line in [(10,"715.92",10240,1746),(20,"1387.31",20399,1781),(30,"1967.90",30615,1815),(50,"2356.12",51119,1850)]:
     R("dl","aggregate_tok_s",tput,"a100-80gb","vllm",url=U,batch_or_concurrency=n,settings=ST.format(n=n),
       notes=f"README line {line}: output token throughput, {n} requests sent at once; totals {n*1024} in, {gen} generated. Prefix caching is on and the random prompts are seeded alike in every run, so earlier runs' prompts may be cached (TTFTs left out for that reason; prefill is a small part of 1024/1024 throughput).",**C)
+# sariekr/gpu_conc (AIMultiple's vLLM concurrency benchmark), the August 2025 runs of
+# openai/gpt-oss-20b (native MXFP4) on one GPU, concurrency 1: chat completions streamed by
+# concurrency.py (one output token counted per streamed content chunk, as vLLM streams them;
+# a later commit switched to a word-count estimate, which these runs predate), 1000-token
+# prompts (target) and max_tokens 1000 (EOS not ignored). Its per-request output speed is
+# output tokens / (end - first token): a single-stream decode rate. vLLM's version is not
+# recorded (gpt-oss needs 0.10.1 or later).
+U="https://github.com/sariekr/gpu_conc/blob/{c}/{g}/benchmark_concurrency_1.json"
+for gpu,commit,folder,speed,ttft,n,label in [("h100-pcie","dac6dc558ecf9ae2d517f29bd9c3123b87a48e70","H100","149.03","59.5",34,"NVIDIA H100 PCIe, 81559MB"),
+                                             ("h200","995b19485f70cafbc764a7a28b339c51fc6a0a90","H200","220.79","38.9",46,"NVIDIA H200, 143771MB")]:
+    R("gc","decode_tok_s_single",speed,gpu,"vllm",url=U.format(c=commit,g=folder),date="2025-08",engine_version="not stated (gpt-oss support: 0.10.1 or later)",
+      quant="mxfp4",bits_per_weight=4.25,batch_or_concurrency=1,prompt_tokens=1000,output_tokens=1000,
+      settings="vllm serve openai/gpt-oss-20b; concurrency.py at concurrency 1, chat completions, 180 s phase after a 30 s ramp-up",
+      notes=f"median_output_speed_per_query (output tokens / time after the first token) over {n} requests; mean TTFT {ttft} ms; gpu_info: {label}.",**M("gpt-oss-20b"))
