@@ -603,8 +603,15 @@ fn resolve(
                     "the shipped prior table has no group for this engine and GPU",
                 )
             })?;
+            // One GPU's rows cannot say how another GPU differs: the fit adds the between-GPU
+            // scatter other groups measured (`study::priors`), and the line says so.
+            let pooled = if prior.gpus.len() < 2 {
+                ", with the scatter between GPUs measured in other groups"
+            } else {
+                ""
+            };
             let words = format!(
-                "datasheet projection with the prior for {} ({} corpus rows on {} GPU(s); spread ±{:.0}% bandwidth, ±{:.0}% compute)",
+                "datasheet projection with the prior for {} ({} corpus rows on {} GPU(s); spread ±{:.0}% bandwidth, ±{:.0}% compute{pooled})",
                 prior.label(),
                 prior.rows,
                 prior.gpus.len(),
