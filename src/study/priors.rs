@@ -276,22 +276,19 @@ const PARAMS: [Param; 4] = [
 /// The scatter between GPUs that a group fitted on one GPU cannot measure: the root mean
 /// square of the between-GPU scatter of every group (of the same engine family, else of any)
 /// whose values come from two GPUs or more; the datasheet prior's spread where none does.
-/// `between(g)` gives a group's scatter per coefficient (in [`PARAMS`] order), if it has one.
+/// `between` gives each group's scatter per coefficient (in [`PARAMS`] order), if it has one.
 fn pooled_between(
-    keys: &BTreeSet<(usize, GroupKey)>,
-    between: impl Fn(&GroupKey) -> [Option<f64>; 4],
-) -> impl Fn(Option<EngineFamily>, Param) -> f64 {
-    let measured: Vec<(Option<EngineFamily>, [Option<f64>; 4])> =
-        keys.iter().map(|(_, g)| (g.0, between(g))).collect();
+    between: &BTreeMap<GroupKey, [Option<f64>; 4]>,
+) -> impl Fn(Option<EngineFamily>, Param) -> f64 + '_ {
     move |family: Option<EngineFamily>, param: Param| {
         let i = PARAMS
             .iter()
             .position(|p| *p == param)
             .expect("a parameter");
         let rms = |same: bool| {
-            let xs: Vec<f64> = measured
+            let xs: Vec<f64> = between
                 .iter()
-                .filter(|(f, _)| !same || *f == family)
+                .filter(|(g, _)| !same || g.0 == family)
                 .filter_map(|(_, b)| b[i])
                 .collect();
             (!xs.is_empty())
@@ -428,12 +425,7 @@ pub fn fit(rows: &[Prepared]) -> Fit {
     // The other coefficients in turn, each with the groups' values of those fitted before.
     let mut implied_all: BTreeMap<String, (Param, Option<f64>)> = BTreeMap::new();
     let mut table = build(rows, &implied_all, &per_layer_ms);
-    for param in [
-        Param::Bandwidth,
-        Param::Compute,
-        Param::Batch,
-        Param::Request,
-    ] {
+    for param in PARAMS {
         let got: Vec<(String, Option<f64>)> = rows
             .par_iter()
             .filter(|p| p.param == Some(param))
@@ -516,13 +508,18 @@ fn build(
         }
         by_gpu.values().filter_map(|v| median(v)).collect()
     };
-    let pooled = pooled_between(&keys, |g| {
-        let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(g, &p.key)).collect();
-        PARAMS.map(|param| {
-            let m = gpu_medians(&members, param);
-            (m.len() >= 2).then(|| log_spread(&m))
+    let between: BTreeMap<GroupKey, [Option<f64>; 4]> = keys
+        .iter()
+        .map(|(_, g)| {
+            let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(g, &p.key)).collect();
+            let scatter = PARAMS.map(|param| {
+                let m = gpu_medians(&members, param);
+                (m.len() >= 2).then(|| log_spread(&m))
+            });
+            (*g, scatter)
         })
-    });
+        .collect();
+    let pooled = pooled_between(&between);
     let mut fitted: BTreeMap<GroupKey, Prior> = BTreeMap::new();
     for (depth, g) in keys {
         let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(&g, &p.key)).collect();
@@ -633,13 +630,12 @@ fn build(
             // A new GPU's row differs from the median by the scatter within a GPU's rows and
             // by the scatter between GPUs: both, added in quadrature. Values from one GPU say
             // nothing of the second: it is the pooled scatter between GPUs measured elsewhere.
-            let medians = gpu_medians(&members, param);
-            let between = if medians.len() >= 2 {
-                log_spread(&medians)
-            } else {
-                pooled(family, param)
-            };
-            let spread = (log_spread(&xs).powi(2) + between.powi(2))
+            let i = PARAMS
+                .iter()
+                .position(|p| *p == param)
+                .expect("a parameter");
+            let scatter = between[&g][i].unwrap_or_else(|| pooled(family, param));
+            let spread = (log_spread(&xs).powi(2) + scatter.powi(2))
                 .sqrt()
                 .max(MIN_SPREAD);
             // With few rows the scatter is itself uncertain: never below the parent's.
@@ -819,31 +815,22 @@ mod tests {
     #[test]
     fn a_group_fitted_on_one_gpu_takes_the_scatter_between_gpus_measured_elsewhere() {
         let (vllm, llama) = (EngineFamily::Vllm, EngineFamily::LlamaCpp);
-        let keys: BTreeSet<(usize, GroupKey)> = [
-            (0, key(vllm, Some(Arch::Hopper))),
-            (0, key(vllm, Some(Arch::Ada))),
-            (1, key(vllm, None)),
-            (1, key(llama, None)),
-        ]
-        .into_iter()
-        .collect();
         // vLLM: the family level measured 0.3 and the Ada group 0.4 between GPUs (compute);
         // the Hopper group saw one GPU. llama.cpp measured 0.6. Nobody measured the batch factor.
-        let pooled = pooled_between(&keys, |g| match g {
-            (Some(EngineFamily::Vllm), None, ..) => [Some(0.1), Some(0.3), None, None],
-            (Some(EngineFamily::Vllm), Some(Scope::Arch(Arch::Ada)), ..) => {
-                [None, Some(0.4), None, None]
-            }
-            (Some(EngineFamily::LlamaCpp), ..) => [Some(0.2), Some(0.6), None, None],
-            _ => [None; 4],
-        });
+        let between = BTreeMap::from([
+            (key(vllm, Some(Arch::Hopper)), [None; 4]),
+            (key(vllm, Some(Arch::Ada)), [None, Some(0.4), None, None]),
+            (key(vllm, None), [Some(0.1), Some(0.3), None, None]),
+            (key(llama, None), [Some(0.2), Some(0.6), None, None]),
+        ]);
+        let pooled = pooled_between(&between);
         let rms = ((0.3f64.powi(2) + 0.4f64.powi(2)) / 2.0).sqrt();
         assert!((pooled(Some(vllm), Param::Compute) - rms).abs() < 1e-12);
         assert!((pooled(Some(vllm), Param::Bandwidth) - 0.1).abs() < 1e-12);
         // A family with no group of two GPUs borrows every family's; with none at all, the
         // datasheet prior's spread stands.
-        let only_llama: BTreeSet<(usize, GroupKey)> = [(1, key(llama, None))].into();
-        let pooled = pooled_between(&only_llama, |_| [Some(0.2), None, None, None]);
+        let only_llama = BTreeMap::from([(key(llama, None), [Some(0.2), None, None, None])]);
+        let pooled = pooled_between(&only_llama);
         assert!((pooled(Some(vllm), Param::Bandwidth) - 0.2).abs() < 1e-12);
         assert_eq!(pooled(Some(vllm), Param::Batch), DEFAULT_BATCH_SPREAD);
         assert_eq!(pooled(Some(vllm), Param::Compute), DEFAULT_FLOPS_SPREAD);
