@@ -1,5 +1,5 @@
 from rows_base import R, M
-import re
+import os, re
 URL="https://github.com/XiongjieDai/GPU-Benchmarks-on-LLM-Inference/blob/aa72e0ec86c356c41f8281c9733e9a13c3675800/README.md"
 DATE="2024-05"
 GPUMAP={"3090 24GB":("rtx3090",1),"4090 24GB":("rtx4090",1),"3090 24GB * 2":("rtx3090",2),"4090 24GB * 2":("rtx4090",2),
@@ -9,7 +9,7 @@ GPUMAP={"3090 24GB":("rtx3090",1),"4090 24GB":("rtx4090",1),"3090 24GB * 2":("rt
  }
 KEEP_MODELS={"8B Q4_K_M":("Llama-3-8B","q4_k_m",4.85),"8B F16":("Llama-3-8B","fp16",16),"70B Q4_K_M":("Llama-3-70B","q4_k_m",4.85),"70B F16":("Llama-3-70B","fp16",16)}
 def load():
-    t=open("/tmp/xd_readme.md").read()
+    t=open(os.path.join(os.path.dirname(os.path.abspath(__file__)),"xiongjie_llama3_tables.md")).read()
     sec=t.split("### LLaMA 3")[1]
     rows=[]; gpu=None
     for line in sec.splitlines():
