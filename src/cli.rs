@@ -186,6 +186,27 @@ pub enum Command {
         /// Write the whole report (corpus, fit, cross-validation) as markdown to FILE.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Turn a measured calibration profile into corpus rows (single-stream decode, and
+        /// prefill or TTFT) appended to --to; rebuild and `--write` the priors to use them.
+        #[arg(long, value_name = "PROFILE", requires = "preset", conflicts_with_all = ["cv", "write", "report"])]
+        add_profile: Option<PathBuf>,
+        /// With --add-profile: the model preset whose shape the profile measured.
+        #[arg(long, requires = "add_profile")]
+        preset: Option<String>,
+        /// With --add-profile: GPUs the server ran on (tensor parallel degree).
+        #[arg(long, default_value_t = 1, requires = "add_profile")]
+        gpus: u32,
+        /// With --add-profile and --gpus > 1: nvlink | pcie.
+        #[arg(long, requires = "add_profile")]
+        interconnect: Option<String>,
+        /// With --add-profile: the measured-rows file to append to.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "data/corpus/measured.csv",
+            requires = "add_profile"
+        )]
+        to: PathBuf,
     },
     /// The model presets capsim ships (`models/`), with their shapes.
     Models {

@@ -80,7 +80,17 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", render::profile::text(&profile, &out));
             Ok(())
         }
-        Command::Priors { cv, write, report } => {
+        Command::Priors {
+            add_profile: Some(profile),
+            preset,
+            gpus,
+            interconnect,
+            to,
+            ..
+        } => add_profile(&profile, preset, gpus, interconnect, &to),
+        Command::Priors {
+            cv, write, report, ..
+        } => {
             let rows = study::corpus::load()?;
             let prepared = study::priors::prepare(&rows)?;
             let fit = (write.is_some() || report.is_some()).then(|| study::priors::fit(&prepared));
@@ -167,4 +177,58 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         _ => unreachable!("main.rs dispatches only these commands here"),
     }
+}
+
+/// `capsim priors --add-profile`: a measured profile's rows appended to the measured corpus,
+/// each shown beside what the shipped priors predict for it.
+fn add_profile(
+    path: &std::path::Path,
+    preset: Option<String>,
+    gpus: u32,
+    interconnect: Option<String>,
+    to: &std::path::Path,
+) -> anyhow::Result<()> {
+    let profile = capsim::cost::coefficients::Profile::load(path)?;
+    let setup = study::corpus::ProfileSetup {
+        preset: preset.context("--add-profile needs --preset")?,
+        gpus,
+        interconnect,
+    };
+    let existing = match std::fs::read_to_string(to) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", to.display())),
+    };
+    // Ids already taken: the corpus built into this binary and the file as it is now.
+    let mut taken: std::collections::BTreeSet<String> =
+        study::corpus::load()?.into_iter().map(|r| r.id).collect();
+    if !existing.trim().is_empty() {
+        taken.extend(
+            study::corpus::parse_measured(&existing)
+                .with_context(|| format!("reading {}", to.display()))?
+                .into_iter()
+                .map(|r| r.id),
+        );
+    }
+    let lines = study::corpus::rows_from_profile(&profile, &setup, &taken)?;
+    let text = study::corpus::append_measured(&existing, &lines)?;
+    let ids: std::collections::BTreeSet<&String> = lines.iter().map(|l| &l[0]).collect();
+    let added: Vec<study::corpus::Row> = study::corpus::parse_measured(&text)?
+        .into_iter()
+        .filter(|r| ids.contains(&r.id))
+        .collect();
+    let prepared = study::priors::prepare(&added)?;
+    let table = capsim::cost::priors::PriorTable::shipped();
+    let held: Vec<study::priors::Held> = prepared
+        .iter()
+        .map(|p| study::priors::predict_held(p, table))
+        .collect();
+    std::fs::write(to, &text).with_context(|| format!("writing {}", to.display()))?;
+    print!("{}", render::priors::added(&added, &held));
+    println!(
+        "appended {} row(s) to {}; to fit with them: rebuild capsim, then `capsim priors --write data/priors/fitted.json --report reports/priors.md`",
+        lines.len(),
+        to.display()
+    );
+    Ok(())
 }

@@ -427,3 +427,70 @@ fn bad_trace_rows_stop_the_run_or_are_skipped_when_asked() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["completed"], 2);
 }
+
+/// A measured llama.cpp profile of Qwen3-8B Q4_K_M on an RTX 4090 with its probe steps, as
+/// `capsim calibrate --scenario` records them.
+const MEASURED_PROFILE: &str = r#"{
+  "capsim_profile": 1, "name": "home-4090",
+  "provenance": {"kind": "measured", "server": "llama.cpp", "server_version": "b6500", "date": "2026-12-01"},
+  "measured_on": {"hardware": "rtx4090", "model": "Qwen3-8B-Q4_K_M.gguf", "engine": "llama.cpp",
+    "weight_dtype": "q4_k_m",
+    "shape": {"layers": 36, "hidden": 4096, "heads": 32, "kv_heads": 8, "head_dim": 128,
+      "intermediate": 12288, "vocab": 151936, "experts": 0, "experts_per_token": 0,
+      "weight_dtype": "q4_k_m", "kv_dtype": "fp16"}},
+  "coefficients": {"overhead_ms": {"value": 1.0, "stderr": null}, "per_seq_ms": {"value": 0.1, "stderr": null},
+    "bw_efficiency": {"value": 0.7, "stderr": null}, "flops_efficiency": {"value": 0.5, "stderr": null}},
+  "fit": {"observations": 3, "r2": 0.99, "rms_residual_ms": 0.5, "notes": [], "residuals": [
+    {"probe": "decode B=1 L=64", "measured_ms": 8.0, "fitted_ms": 8.1,
+     "step": {"seqs": 1, "tokens": 1, "kv_read_tokens": 64, "decode": true, "includes_latency": false}},
+    {"probe": "decode B=1 L=64", "measured_ms": 8.2, "fitted_ms": 8.1,
+     "step": {"seqs": 1, "tokens": 1, "kv_read_tokens": 64, "decode": true, "includes_latency": false}},
+    {"probe": "prefill 1024", "measured_ms": 120.0, "fitted_ms": 118.0,
+     "step": {"seqs": 1, "tokens": 1024, "kv_read_tokens": 1024, "decode": false, "includes_latency": false}}]}
+}"#;
+
+#[test]
+fn a_measured_profile_is_added_to_the_corpus_once_and_shown_beside_the_shipped_priors() {
+    let dir = temp_dir("add-profile");
+    let profile = write(&dir, "home-4090.json", MEASURED_PROFILE);
+    let to = dir.join("measured.csv").to_string_lossy().into_owned();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["priors", "--add-profile", &profile, "--to", &to];
+        args.extend_from_slice(extra);
+        let out = capsim(&args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{text}");
+        (out.status.code(), text)
+    };
+    let (code, text) = add(&["--preset", "qwen3-8b"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("ms-home-4090-01") && text.contains("ms-home-4090-02"));
+    assert!(text.contains("appended 2 row(s)"));
+    let csv = std::fs::read_to_string(&to).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and two rows: {csv}");
+    assert!(
+        csv.contains(",decode_tok_s_single,123.457,rtx4090,"),
+        "{csv}"
+    );
+    assert!(csv.contains(",prefill_tok_s,8533.333,rtx4090,"), "{csv}");
+
+    let (code, text) = add(&["--preset", "qwen3-8b"]);
+    assert_eq!(code, Some(2), "a second add is bad input");
+    assert!(text.contains("added once"));
+    assert_eq!(
+        std::fs::read_to_string(&to).unwrap(),
+        csv,
+        "the file is untouched"
+    );
+
+    let (code, text) = add(&["--preset", "llama-3.1-8b"]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("not preset 'llama-3.1-8b'"));
+    let (code, text) = add(&[]);
+    assert_ne!(code, Some(0));
+    assert!(text.contains("--preset"), "the missing flag is named");
+}

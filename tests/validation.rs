@@ -224,6 +224,14 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
                 "shape recorded: {}",
                 p["measured_on"]
             );
+            // Every residual records the step it measured: what `capsim priors --add-profile`
+            // turns into corpus rows.
+            let residuals = p["fit"]["residuals"].as_array().unwrap();
+            assert!(
+                !residuals.is_empty() && residuals.iter().all(|r| r["step"]["seqs"].is_number()),
+                "probe steps recorded: {}",
+                p["fit"]
+            );
             let renamed = dir.join("my-model-config.json");
             std::fs::copy(fixture("capsim-small-llama.json"), &renamed).unwrap();
             let text = std::fs::read_to_string(&sc).unwrap().replace(

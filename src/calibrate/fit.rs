@@ -352,6 +352,13 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
             probe: o.label.clone(),
             measured_ms: o.ms,
             fitted_ms: fitted[i],
+            step: Some(crate::cost::coefficients::ProbeStep {
+                seqs: o.shape.seqs,
+                tokens: o.shape.tokens,
+                kv_read_tokens: o.shape.kv_read_tokens,
+                decode: o.decode,
+                includes_latency: o.includes_latency,
+            }),
         })
         .collect();
     Ok(Fit {

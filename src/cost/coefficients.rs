@@ -274,6 +274,27 @@ pub struct Residual {
     pub probe: String,
     pub measured_ms: f64,
     pub fitted_ms: f64,
+    /// The step the probe measured (absent in profiles written before it was recorded): what
+    /// `capsim priors --add-profile` turns into corpus rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<ProbeStep>,
+}
+
+/// The shape of one measured probe step, as a profile records it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeStep {
+    /// Sequences in the step.
+    pub seqs: u32,
+    /// Tokens computed (one per decoding sequence, every prompt token of a prefill).
+    pub tokens: u64,
+    /// Cached tokens whose KV the step read (a prefill from an empty cache reads its own).
+    pub kv_read_tokens: u64,
+    /// A pure decode step.
+    pub decode: bool,
+    /// Timed by the client from send to first token (the request's latency included), not by
+    /// the server.
+    pub includes_latency: bool,
 }
 
 /// A calibration profile file (`calibration/*.json`).

@@ -106,7 +106,6 @@ pub struct PriorTable {
 }
 
 impl PriorTable {
-    /// The table shipped in the binary.
     /// The table compiled in from data/priors/fitted.json, parsed once per process (every
     /// scenario resolution without a measured profile looks it up).
     pub fn shipped() -> &'static PriorTable {

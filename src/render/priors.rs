@@ -16,14 +16,22 @@ pub fn corpus(rows: &[Row]) -> String {
         .iter()
         .filter_map(|r| r.setup.as_ref().map(|s| s.gpu.as_str()))
         .collect();
+    let published: Vec<&Row> = rows.iter().filter(|r| !r.by_capsim).collect();
+    let own = rows.len() - published.len();
     let _ = writeln!(
         s,
-        "corpus: {} published measurements from {} sources; {used} reproduced by capsim on {} GPUs",
-        rows.len(),
-        rows.iter()
+        "corpus: {} published measurements from {} sources{}; {used} reproduced by capsim on {} GPUs",
+        published.len(),
+        published
+            .iter()
             .map(|r| r.source_url.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
+        if own > 0 {
+            format!(", and {own} measured by capsim (data/corpus/measured.csv)")
+        } else {
+            String::new()
+        },
         gpus.len()
     );
     let mut by: BTreeMap<(String, &str), usize> = BTreeMap::new();
@@ -186,6 +194,36 @@ pub fn cross_validation(held: &[Held]) -> String {
         held.len(),
         inside / n.max(1.0) * 100.0
     );
+    s
+}
+
+/// Rows `capsim priors --add-profile` appended, each beside what the shipped priors predict
+/// for it (`held`, in the same order).
+pub fn added(rows: &[Row], held: &[Held]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {:24} {:16} {:28} {:>10} {:>10} {:>7} {:>21}  setup",
+        "row", "GPU", "measured", "value", "shipped", "error", "band"
+    );
+    for (r, h) in rows.iter().zip(held) {
+        let setup = r.setup.as_ref().expect("added rows are used");
+        let _ = writeln!(
+            s,
+            "  {:24} {:16} {:28} {:>10.1} {:>10.1} {:>+6.0}% {:>21}  prompt {}, output {}; {}",
+            r.id,
+            h.gpu,
+            r.kind.name(),
+            h.measured,
+            h.predicted,
+            h.error() * 100.0,
+            h.band
+                .map_or("-".into(), |b| format!("{:.1}–{:.1}", b.low, b.high)),
+            setup.prompt,
+            setup.output_most,
+            setup.note
+        );
+    }
     s
 }
 

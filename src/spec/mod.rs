@@ -12,6 +12,7 @@ pub mod overrides;
 mod vary;
 mod workload;
 
+pub use engine::VllmVersion;
 pub use overrides::{parse_set, Override};
 
 use crate::cost::priors::{PriorKey, PriorTable};
