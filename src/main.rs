@@ -28,6 +28,13 @@ struct StoppedEarly {
 }
 
 fn main() -> ExitCode {
+    // Output piped into a reader that stops early (`| head`) ends capsim quietly, as it does
+    // other Unix tools, not with a panic in `print!` (Rust's runtime ignores SIGPIPE).
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

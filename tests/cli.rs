@@ -494,3 +494,33 @@ fn a_measured_profile_is_added_to_the_corpus_once_and_shown_beside_the_shipped_p
     assert_ne!(code, Some(0));
     assert!(text.contains("--preset"), "the missing flag is named");
 }
+
+#[test]
+fn output_into_a_reader_that_stops_early_ends_quietly_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .args([
+            "priors",
+            "--write",
+            &std::env::temp_dir()
+                .join(format!("capsim-cli-{}-pipe.json", std::process::id()))
+                .to_string_lossy(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, as `| head -1` does, and close the pipe.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    println!("first line: {first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("status {:?}, stderr: {stderr}", out.status);
+    assert!(first.starts_with("corpus:"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
