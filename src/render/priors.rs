@@ -147,15 +147,11 @@ pub fn cross_validation(held: &[Held]) -> String {
     for h in held {
         let _ = writeln!(
             s,
-            "  {:9} {:16} {:28} {:>10.1} {:>10.1} {:>+6.0}% {:>21} {:6}  {}",
+            "  {:9} {:16} {:28} {} {:6}  {}",
             h.id,
             h.gpu,
             h.kind.name(),
-            h.measured,
-            h.predicted,
-            h.error() * 100.0,
-            h.band
-                .map_or("-".into(), |b| format!("{:.1}–{:.1}", b.low, b.high)),
+            prediction(h),
             if h.inside() { "yes" } else { "no" },
             h.group
         );
@@ -197,6 +193,19 @@ pub fn cross_validation(held: &[Held]) -> String {
     s
 }
 
+/// A held-out row's measured value, prediction, error and band, in the columns the
+/// cross-validation table and `--add-profile` share.
+fn prediction(h: &Held) -> String {
+    format!(
+        "{:>10.1} {:>10.1} {:>+6.0}% {:>21}",
+        h.measured,
+        h.predicted,
+        h.error() * 100.0,
+        h.band
+            .map_or("-".into(), |b| format!("{:.1}–{:.1}", b.low, b.high))
+    )
+}
+
 /// Rows `capsim priors --add-profile` appended, each beside what the shipped priors predict
 /// for it (`held`, in the same order).
 pub fn added(rows: &[Row], held: &[Held]) -> String {
@@ -210,15 +219,11 @@ pub fn added(rows: &[Row], held: &[Held]) -> String {
         let setup = r.setup.as_ref().expect("added rows are used");
         let _ = writeln!(
             s,
-            "  {:24} {:16} {:28} {:>10.1} {:>10.1} {:>+6.0}% {:>21}  prompt {}, output {}; {}",
+            "  {:24} {:16} {:28} {}  prompt {}, output {}; {}",
             r.id,
             h.gpu,
             r.kind.name(),
-            h.measured,
-            h.predicted,
-            h.error() * 100.0,
-            h.band
-                .map_or("-".into(), |b| format!("{:.1}–{:.1}", b.low, b.high)),
+            prediction(h),
             setup.prompt,
             setup.output_most,
             setup.note

@@ -287,19 +287,17 @@ pub fn rows_from_profile(
                 on.hardware.as_deref().map_or("unrecorded hardware".to_string(), |h| format!("'{h}'"))
             ))
         })?;
-    let engine = match on
+    let recorded = on
         .engine
         .as_deref()
         .or(prov.server.as_deref())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("llama.cpp" | "llamacpp" | "llama-server") => "llamacpp",
-        Some("vllm") => "vllm",
-        other => {
+        .map(str::to_ascii_lowercase);
+    let engine = match recorded.as_deref().and_then(spec::EngineKind::parse) {
+        Some(kind @ (spec::EngineKind::LlamaCpp | spec::EngineKind::Vllm)) => kind.name(),
+        _ => {
             return Err(bad(format!(
                 "was measured on engine {}: capsim simulates llama.cpp and vLLM",
-                other.map_or("(not recorded)".to_string(), |e| format!("'{e}'"))
+                recorded.map_or("(not recorded)".to_string(), |e| format!("'{e}'"))
             )))
         }
     };
@@ -348,9 +346,8 @@ pub fn rows_from_profile(
             .filter(|(s, _)| keep(s))
             .map(|(_, m)| *m)
             .collect();
-        ms.sort_by(f64::total_cmp);
         let n = ms.len();
-        (n > 0).then(|| ((ms[(n - 1) / 2] + ms[n / 2]) / 2.0, n))
+        crate::metrics::median(&mut ms).map(|m| (m, n))
     };
     let weight = shape.weight_dtype.name();
     let version = prov.server_version.clone().unwrap_or_default();
