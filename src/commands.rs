@@ -189,6 +189,8 @@ fn add_profile(
     to: &std::path::Path,
 ) -> anyhow::Result<()> {
     let profile = capsim::cost::coefficients::Profile::load(path)?;
+    // Errors about the rows name the file they go to.
+    let in_to = |e: InputError| e.in_file(to);
     let setup = study::corpus::ProfileSetup {
         preset: preset.context("--add-profile needs --preset")?,
         gpus,
@@ -205,15 +207,17 @@ fn add_profile(
     if !existing.trim().is_empty() {
         taken.extend(
             study::corpus::parse_measured(&existing)
-                .with_context(|| format!("reading {}", to.display()))?
+                .map_err(in_to)?
                 .into_iter()
                 .map(|r| r.id),
         );
     }
-    let lines = study::corpus::rows_from_profile(&profile, &setup, &taken)?;
-    let text = study::corpus::append_measured(&existing, &lines)?;
+    let lines =
+        study::corpus::rows_from_profile(&profile, &setup, &taken).map_err(|e| e.in_file(path))?;
+    let text = study::corpus::append_measured(&existing, &lines).map_err(in_to)?;
     let ids: std::collections::BTreeSet<&String> = lines.iter().map(|l| &l[0]).collect();
-    let added: Vec<study::corpus::Row> = study::corpus::parse_measured(&text)?
+    let added: Vec<study::corpus::Row> = study::corpus::parse_measured(&text)
+        .map_err(in_to)?
         .into_iter()
         .filter(|r| ids.contains(&r.id))
         .collect();

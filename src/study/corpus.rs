@@ -206,7 +206,9 @@ fn parse_csv(text: &str) -> InputResult<Vec<BTreeMap<String, String>>> {
 /// The shipped corpus: the published rows, then the rows capsim measured itself.
 pub fn load() -> InputResult<Vec<Row>> {
     let mut rows = parse(PUBLISHED, CAPSIM)?;
-    rows.extend(parse_measured(MEASURED)?);
+    rows.extend(
+        parse_measured(MEASURED).map_err(|e| e.in_file(Path::new("data/corpus/measured.csv")))?,
+    );
     let mut seen = BTreeSet::new();
     for r in &rows {
         if !seen.insert(r.id.as_str()) {
@@ -219,18 +221,19 @@ pub fn load() -> InputResult<Vec<Row>> {
     Ok(rows)
 }
 
-/// Reads `measured.csv` text: exactly [`MEASURED_COLUMNS`], in that order.
+/// Reads `measured.csv` text: exactly [`MEASURED_COLUMNS`], in that order (the caller names
+/// the file in an error).
 pub fn parse_measured(text: &str) -> InputResult<Vec<Row>> {
     let mut rd = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let header: Vec<String> = rd
         .headers()
-        .map_err(|e| InputError::new("data/corpus/measured.csv", e.to_string()))?
+        .map_err(|e| InputError::new("header", e.to_string()))?
         .iter()
         .map(str::to_string)
         .collect();
     if header != MEASURED_COLUMNS {
         return Err(InputError::new(
-            "data/corpus/measured.csv",
+            "header",
             format!(
                 "the header must be exactly `{}`; found `{}`",
                 MEASURED_COLUMNS.join(","),
@@ -500,10 +503,10 @@ pub fn rows_from_profile(
 }
 
 /// `measured.csv` text: `existing` (empty for a new file) with `lines` appended; the lines
-/// are checked to resolve to scenarios first.
+/// are checked to resolve to scenarios first (the caller names the file in an error).
 pub fn append_measured(existing: &str, lines: &[Vec<String>]) -> InputResult<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| InputError::new("data/corpus/measured.csv", e.to_string());
+    let io = |e: csv::Error| InputError::new("measured rows", e.to_string());
     if existing.trim().is_empty() {
         w.write_record(MEASURED_COLUMNS).map_err(io)?;
     }
