@@ -279,6 +279,9 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     const ATTEMPTS: u32 = 3;
     let mut attempt = 0;
     let mut live = live2.clone();
+    // One line per attempt and check, repeated in every assertion message: a failure's last
+    // lines (all that a CI log may keep) show every attempt, not only the last.
+    let mut history: Vec<String> = Vec::new();
     let (runs_closed, runs_rate, points, validation, out_from, from_diffs) = loop {
         attempt += 1;
         if attempt > 1 {
@@ -333,14 +336,18 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
         eprintln!("attempt {attempt}:\n{table}");
         let mapes = sweep_mapes(&points);
         for (name, m) in &mapes {
-            eprintln!(
+            let line = format!(
                 "attempt {attempt}, {name}: MAPE output throughput {:.1}%, mean TPOT {:.1}%, median TTFT {:.1}%",
                 m[0], m[1], m[2]
             );
+            eprintln!("{line}");
+            history.push(line);
         }
         let (out_from, from_diffs) = from_runs(&live, &runs_closed, &runs_rate, attempt);
-        for (field, mean, max, _) in &from_diffs {
-            eprintln!("attempt {attempt}, from-runs vs live, {field}: mean difference {mean:.1}%, largest {max:.1}%");
+        for (field, mean, max, d) in &from_diffs {
+            let line = format!("attempt {attempt}, from-runs vs live, {field}: mean difference {mean:.1}%, largest {max:.1}% (C = 1, 2, 4, 8: {})", d.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(", "));
+            eprintln!("{line}");
+            history.push(line);
         }
         let from_ok = from_diffs
             .iter()
@@ -365,13 +372,20 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
         assert!(p["in_band"].is_object());
     }
     let mut lines = Vec::new();
+    let history = history.join("\n");
     for (name, [out, tpot, ttft]) in sweep_mapes(&points) {
         let line = format!("{name}: MAPE output throughput {out:.1}%, mean TPOT {tpot:.1}%, median TTFT {ttft:.1}%");
         eprintln!("{line}");
         lines.push(line);
-        assert!(out <= 15.0, "{name}: output throughput MAPE {out:.1}%");
-        assert!(tpot <= 15.0, "{name}: mean TPOT MAPE {tpot:.1}%");
-        assert!(ttft <= 25.0, "{name}: median TTFT MAPE {ttft:.1}%");
+        assert!(
+            out <= 15.0,
+            "{name}: output throughput MAPE {out:.1}%\n{history}"
+        );
+        assert!(tpot <= 15.0, "{name}: mean TPOT MAPE {tpot:.1}%\n{history}");
+        assert!(
+            ttft <= 25.0,
+            "{name}: median TTFT MAPE {ttft:.1}%\n{history}"
+        );
     }
     lines.push(format!(
         "Measured in attempt {attempt} of at most {ATTEMPTS} (a sweep outside the thresholds is measured again)."
@@ -394,7 +408,7 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
     eprintln!("saturation: predicted {pm:.1} tok/s, measured {mm:.1} tok/s ({sat_err:+.1}%)");
     assert!(
         sat_err.abs() <= 15.0,
-        "saturation throughput {pm:.1} vs {mm:.1}"
+        "saturation throughput {pm:.1} vs {mm:.1}\n{history}"
     );
 
     // Per metric, the mean difference over the points within 10% (the bound). One point
@@ -406,11 +420,11 @@ fn calibrated_predictions_match_spot_runs_on_a_real_llama_server() {
         worst = worst.max(*mean);
         assert!(
             *mean <= 10.0,
-            "{field}: predictions differ by {mean:.1}% on average ({diffs:?})"
+            "{field}: predictions differ by {mean:.1}% on average ({diffs:?})\n{history}"
         );
         assert!(
             *max <= 25.0,
-            "{field}: a point differs by {max:.1}% ({diffs:?})"
+            "{field}: a point differs by {max:.1}% ({diffs:?})\n{history}"
         );
     }
     eprintln!("from-runs profile vs live profile: largest mean difference {worst:.1}%");

@@ -212,6 +212,27 @@ fn mapes(a: &Attempt) -> Vec<(String, [f64; 4])> {
     out
 }
 
+/// Each main point's signed error of output tok/s and mean TPOT, in percent: `+4/-2 …`.
+fn point_errors(a: &Attempt) -> String {
+    let err = |p: &Value, field: &str| {
+        (p["predicted"][field].as_f64().unwrap_or(f64::NAN)
+            / p["measured"][field].as_f64().unwrap_or(f64::NAN)
+            - 1.0)
+            * 100.0
+    };
+    main_points(&a.points)
+        .iter()
+        .map(|p| {
+            format!(
+                "{:+.0}/{:+.0}",
+                err(p, "output_throughput"),
+                err(p, "mean_tpot_ms")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn within(m: &[f64; 4]) -> bool {
     m[0] <= 10.0 && m[1] <= 10.0 && m[2] <= 20.0 && m[3] <= 30.0
 }
@@ -264,17 +285,26 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     // Discovery: what vLLM says about itself is recorded with the runs.
     const ATTEMPTS: u32 = 3;
     let mut n = 0;
+    // One line per attempt and sweep, repeated in the assertion messages: a failure's last
+    // lines (all that a CI log may keep) show every attempt and each point's error.
+    let mut history: Vec<String> = Vec::new();
     let a = loop {
         n += 1;
         let a = attempt(&dir, &server, kv, n);
         println!("attempt {n}:\n{}", a.table);
         let m = mapes(&a);
         for (name, v) in &m {
-            println!(
+            let line = format!(
                 "attempt {n}, {name}: MAPE output tok/s {:.1}%, mean TPOT {:.1}%, median TTFT {:.1}%, p99 TTFT {:.1}%",
                 v[0], v[1], v[2], v[3]
             );
+            println!("{line}");
+            history.push(line);
         }
+        history.push(format!(
+            "attempt {n}, errors per point (output tok/s, mean TPOT): {}",
+            point_errors(&a)
+        ));
         let (pred, meas, counter) = prefix_hits(&a);
         println!("attempt {n}, prefix-cache hit tokens: predicted {pred}, measured (records) {meas}, server counter {counter}");
         let hits_ok = (pred / counter - 1.0).abs() <= 0.10;
@@ -304,10 +334,15 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
         "final (attempt {n} of at most {ATTEMPTS}): MAPE output tok/s {:.1}%, mean TPOT {:.1}%, median TTFT {:.1}%, p99 TTFT {:.1}%",
         all[0], all[1], all[2], all[3]
     );
-    assert!(all[0] <= 10.0, "output tok/s MAPE {:.1}%", all[0]);
-    assert!(all[1] <= 10.0, "mean TPOT MAPE {:.1}%", all[1]);
-    assert!(all[2] <= 20.0, "median TTFT MAPE {:.1}%", all[2]);
-    assert!(all[3] <= 30.0, "p99 TTFT MAPE {:.1}%", all[3]);
+    let history = history.join("\n");
+    assert!(
+        all[0] <= 10.0,
+        "output tok/s MAPE {:.1}%\n{history}",
+        all[0]
+    );
+    assert!(all[1] <= 10.0, "mean TPOT MAPE {:.1}%\n{history}", all[1]);
+    assert!(all[2] <= 20.0, "median TTFT MAPE {:.1}%\n{history}", all[2]);
+    assert!(all[3] <= 30.0, "p99 TTFT MAPE {:.1}%\n{history}", all[3]);
     let (pred, meas, counter) = prefix_hits(&a);
     assert!(
         (meas / counter - 1.0).abs() <= 0.01,
