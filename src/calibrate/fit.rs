@@ -506,6 +506,24 @@ mod tests {
             + 3e-4 * s.attention_pairs
     }
 
+    /// Prefills of 16–1024 tokens and three decode probes at each batch size (100 tokens of
+    /// context), every one timed exactly as `truth` says.
+    fn three_rounds(batches: &[u32]) -> Vec<Observation> {
+        let mut obs: Vec<Observation> = [16, 128, 512, 1024]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
+        for &b in batches {
+            for _ in 0..3 {
+                obs.push(decode(b, 100, 0.0));
+            }
+        }
+        for o in obs.iter_mut() {
+            o.ms = truth(o);
+        }
+        obs
+    }
+
     #[test]
     fn nnls_recovers_a_nonnegative_solution() {
         let a = DMatrix::from_row_slice(3, 2, &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
@@ -610,18 +628,7 @@ mod tests {
 
     #[test]
     fn a_stray_repeat_is_left_out_with_a_note() {
-        let mut obs: Vec<Observation> = [16, 128, 512, 1024]
-            .iter()
-            .map(|&p| prefill(p, 0.0))
-            .collect();
-        for b in [1, 2, 4, 8] {
-            for _ in 0..3 {
-                obs.push(decode(b, 100, 0.0));
-            }
-        }
-        for o in obs.iter_mut() {
-            o.ms = truth(o);
-        }
+        let mut obs = three_rounds(&[1, 2, 4, 8]);
         // One of the three B = 4 probes ran while the machine stalled.
         obs[10].ms *= 3.0;
         let f = fit(&obs, 0.0).unwrap();
@@ -640,18 +647,7 @@ mod tests {
         // through B = 1, 3, 4 (measured: 27.6 ms where the fit gave 20.5). Its three probes
         // differ by up to 23%, one inside the stray limit of the fit and one outside: all are the
         // engine, and the correction for B = 2 needs every one.
-        let mut obs: Vec<Observation> = [16, 128, 512, 1024]
-            .iter()
-            .map(|&p| prefill(p, 0.0))
-            .collect();
-        for b in [1, 2, 3, 4] {
-            for _ in 0..3 {
-                obs.push(decode(b, 100, 0.0));
-            }
-        }
-        for o in obs.iter_mut() {
-            o.ms = truth(o);
-        }
+        let mut obs = three_rounds(&[1, 2, 3, 4]);
         let b2: Vec<usize> = (0..obs.len())
             .filter(|&i| obs[i].decode && obs[i].shape.seqs == 2)
             .collect();
