@@ -212,14 +212,10 @@ fn mapes(a: &Attempt) -> Vec<(String, [f64; 4])> {
     out
 }
 
-/// Each main point's signed error of output tok/s and mean TPOT, in percent: `+4/-2 …`.
+/// Each main point's signed error of output tok/s and mean TPOT, in percent, as `validate`
+/// computed it (`error_pct`): `+4/-2 …`.
 fn point_errors(a: &Attempt) -> String {
-    let err = |p: &Value, field: &str| {
-        (p["predicted"][field].as_f64().unwrap_or(f64::NAN)
-            / p["measured"][field].as_f64().unwrap_or(f64::NAN)
-            - 1.0)
-            * 100.0
-    };
+    let err = |p: &Value, field: &str| p["error_pct"][field].as_f64().unwrap_or(f64::NAN);
     main_points(&a.points)
         .iter()
         .map(|p| {
