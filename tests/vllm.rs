@@ -509,6 +509,33 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     assert!(reasons.iter().any(|r| r.contains("HTTP 500")));
     assert_eq!(records.iter().filter(|r| r.succeeded()).count(), 3);
 
+    // A one-token answer that is a special token (`</s>`, forced here with a logit bias):
+    // vLLM skips its text, so the stream carries only its finish chunk and the usage. Sampled
+    // at random, 3 ids in 32000 do this; one such probe used to abort a calibration with
+    // "stream carried no tokens". It is a token, measured when its finish chunk arrives.
+    let special = scenario(&dir, "special.toml", small_kv, None, "[endpoint]\nwarmup_requests = 0\nextra = { logit_bias = { \"2\" = 100 } }\n[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 4\ninput_tokens = 32\noutput_tokens = 1\n");
+    let special_runs = dir.join("runs-special");
+    let r = capsim(&[
+        "spot",
+        arg(&special),
+        "--url",
+        &small.url,
+        "--out",
+        arg(&special_runs),
+    ]);
+    println!("special-token answers: {}", r.stderr);
+    let records = capsim::results::read_records(&special_runs.join("records.jsonl")).unwrap();
+    for r in &records {
+        println!("  {r:?}");
+    }
+    assert_eq!(records.len(), 4, "every request recorded");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.succeeded() && r.output_tokens == 1 && r.ttft_s().is_some_and(|t| t > 0.0)),
+        "a special token is one output token with a TTFT: {records:?}"
+    );
+
     // A stream that arrives in bursts (the answer held and flushed every 150 ms, in front of
     // the real server): calibration refuses it and says why; no profile is written.
     let bursts = fault_proxy::start(

@@ -42,6 +42,8 @@ pub struct StreamParser {
     buf: Vec<u8>,
     tally: StreamTally,
     last_chunk_at: Option<Duration>,
+    /// When the chunk that carried the finish reason arrived.
+    finish_at: Option<Duration>,
     data_lines: u64,
 }
 
@@ -122,6 +124,7 @@ impl StreamParser {
             .and_then(|r| r.as_str())
         {
             self.tally.finish_reason = Some(reason.to_string());
+            self.finish_at = Some(at);
         }
         let timings = v.get("timings");
         let predicted_n = timings
@@ -198,7 +201,16 @@ impl StreamParser {
             return Err((why.to_string(), self.tally.tokens_seen));
         }
         if self.tally.first_token.is_none() {
-            return Err(("stream carried no tokens".to_string(), 0));
+            // Every token's text was empty (a special token skipped by the detokenizer, as
+            // vLLM does by default): the server's own count says they were generated, by the
+            // chunk that ended the stream.
+            match (self.tally.completion_tokens, self.finish_at) {
+                (Some(n), Some(at)) if n > 0 => {
+                    self.tally.chunks += 1;
+                    self.record_tokens(n, at);
+                }
+                _ => return Err(("stream carried no tokens".to_string(), 0)),
+            }
         }
         Ok(self.tally)
     }
@@ -267,6 +279,30 @@ mod tests {
         p.feed(&whole[..13], ms(1)).unwrap();
         p.feed(&whole[13..], ms(2)).unwrap();
         assert_eq!(p.finish().unwrap().tokens_seen, 1);
+    }
+
+    #[test]
+    fn tokens_without_text_count_from_usage_at_the_chunk_that_ends_the_stream() {
+        // vLLM skips special tokens' text: a one-token answer that is `</s>` streams no text,
+        // only its finish chunk and the usage.
+        let mut p = StreamParser::default();
+        p.feed(
+            b"data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n",
+            ms(40),
+        )
+        .unwrap();
+        p.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n", ms(41))
+            .unwrap();
+        let t = p.finish().unwrap();
+        assert_eq!(t.first_token, Some(ms(40)), "the finish chunk's time");
+        assert_eq!(t.tokens_seen, 1);
+        assert!(t.itl_s.is_empty());
+
+        // Without the server's count there is nothing to go on.
+        let mut p = StreamParser::default();
+        p.feed(b"data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n", ms(40))
+            .unwrap();
+        assert!(p.finish().unwrap_err().0.contains("no tokens"));
     }
 
     #[test]
