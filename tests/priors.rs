@@ -5,8 +5,8 @@
 //!
 //! Issue #12 asks for MAPE ≤ 15% on single-stream decode, ≤ 20% on aggregate tok/s, ≤ 30% on
 //! TTFT, and ≥ 80% of held-out measurements inside their bands. This build meets the decode
-//! bound on llama.cpp's rows, the aggregate bound on unsaturated rows, and the band overall
-//! (and on aggregate and TTFT rows), and not the others (the closing note of issue #12 has the numbers
+//! bound (on all rows and on llama.cpp's), the aggregate bound on unsaturated rows, and the band
+//! overall (and on aggregate and TTFT rows), and not the others (the closing note of issue #12 has the numbers
 //! and why). Those are asserted at the level measured when the priors were fitted, so a change
 //! that makes them worse fails; they are not the issue's bounds.
 
@@ -91,7 +91,9 @@ fn leave_one_gpu_out_cross_validation() {
         priors::SATURATED,
         light_ttft.1
     );
-    // The issue's decode bound, met on llama.cpp's rows.
+    // The issue's decode bound, on all rows (14.9% since a group's value is its GPUs' median,
+    // one vote each) and on llama.cpp's.
+    assert!(decode.1 <= 15.0, "decode MAPE {:.1}%", decode.1);
     assert!(
         llama_decode.1 <= 15.0,
         "llama.cpp decode MAPE {:.1}%",
@@ -110,11 +112,11 @@ fn leave_one_gpu_out_cross_validation() {
     assert!(ttft.2 >= 80.0, "TTFT band {:.1}%", ttft.2);
     // Regression guards at the levels measured when fitted (not the issue's bounds: see the
     // module comment).
-    assert!(decode.1 <= 17.0, "decode MAPE {:.1}%", decode.1);
     assert!(aggregate.1 <= 44.0, "aggregate MAPE {:.1}%", aggregate.1);
     assert!(ttft.1 <= 46.0, "TTFT MAPE {:.1}%", ttft.1);
-    // 47.8% since gpustack's light-load H100 runs (gl-002/004/006: 59–75 ms measured, 55–80%
-    // above capsim) joined the corpus; the rows it had before score 38.9%.
+    // 46.5% (47.8% before a group's value was its GPUs' median) since gpustack's light-load
+    // H100 runs (gl-002/004/006: 59–75 ms measured, 55–80% above capsim) joined the corpus;
+    // the rows it had before score 38.9%.
     assert!(
         light_ttft.1 <= 50.0,
         "unsaturated TTFT MAPE {:.1}%",

@@ -265,6 +265,19 @@ fn log_spread(values: &[f64]) -> f64 {
     (values.iter().map(|v| (v.ln() - m).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
 }
 
+/// How far a new GPU's value falls from the median of `values`, the GPUs measured so far: their
+/// sample standard deviation (logs, around the median, n − 1 degrees of freedom) times
+/// √(1 + 1/n), the textbook prediction interval for one more member of the population. Two GPUs
+/// that happen to agree say little about the third: the plain standard deviation of two values
+/// is on average 0.8 of the population's, and the median of n carries its own error.
+fn new_member_spread(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    log_spread(values) * (n / (n - 1.0)).sqrt() * (1.0 + 1.0 / n).sqrt()
+}
+
 /// The coefficients in the order they are fitted.
 const PARAMS: [Param; 4] = [
     Param::Bandwidth,
@@ -514,7 +527,7 @@ fn build(
             let members: Vec<&Prepared> = rows.iter().filter(|p| in_group(g, &p.key)).collect();
             let scatter = PARAMS.map(|param| {
                 let m = gpu_medians(&members, param);
-                (m.len() >= 2).then(|| log_spread(&m))
+                (m.len() >= 2).then(|| new_member_spread(&m))
             });
             (*g, scatter)
         })
@@ -625,7 +638,18 @@ fn build(
             if xs.len() < MIN_ROWS || (gpus < 2 && xs.len() < 2 * MIN_ROWS) {
                 continue;
             }
-            let m = median(&xs).expect("rows");
+            // Each GPU one vote: the median of the GPUs' own medians (a GPU one lab measured a
+            // hundred times does not outvote two others a few rows each).
+            let m = if gpus >= 2 {
+                let mut by_gpu: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+                for (g, x) in &with_gpu {
+                    by_gpu.entry(g).or_default().push(*x);
+                }
+                let per_gpu: Vec<f64> = by_gpu.values().filter_map(|v| median(v)).collect();
+                median(&per_gpu).expect("rows")
+            } else {
+                median(&xs).expect("rows")
+            };
             let parent_spread = |f: fn(&Prior) -> f64| parent.as_ref().map_or(0.0, f);
             // A new GPU's row differs from the median by the scatter within a GPU's rows and
             // by the scatter between GPUs: both, added in quadrature. Values from one GPU say
