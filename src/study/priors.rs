@@ -1,7 +1,8 @@
 //! Priors from the published corpus: each used row implies the value of one coefficient (the
 //! one its measurement mostly depends on), found by simulating the row's scenario with the
-//! same code as any prediction; a group's prior is the median of what its rows imply, its
-//! spread their scatter within and between GPUs (for a group whose values come from one GPU,
+//! same code as any prediction; a group's prior is the median of what its GPUs imply (each
+//! GPU's own median, one vote each), its spread their scatter within GPUs and the spread a new
+//! GPU falls from the GPUs measured (for a group whose values come from one GPU,
 //! the between-GPU scatter its family's other groups measured: a new GPU differs from the one
 //! it was fitted on as GPUs differ elsewhere). Leave-one-GPU-out cross-validation refits
 //! without a GPU and predicts that GPU's rows, band included, as `simulate` would.
@@ -482,7 +483,7 @@ fn values_of(table: &PriorTable, key: &PriorKey) -> Values {
 }
 
 /// The table from the implied values so far: every group at every level with rows, each
-/// coefficient its rows' median (or the next coarser group's, with too few rows).
+/// coefficient its GPUs' median (or the next coarser group's, with too few rows).
 fn build(
     rows: &[Prepared],
     implied: &BTreeMap<String, (Param, Option<f64>)>,
