@@ -486,19 +486,16 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
             Fault::Status(500),
         ],
     );
+    // A spot run of `scenario` against `url`, and the records it wrote.
+    let spot_records = |scenario: &Path, url: &str, name: &str| {
+        let out = dir.join(name);
+        let r = capsim(&["spot", arg(scenario), "--url", url, "--out", arg(&out)]);
+        let records = capsim::results::read_records(&out.join("records.jsonl")).unwrap();
+        (r.stderr, records)
+    };
     let faults = scenario(&dir, "faults.toml", small_kv, None, "[endpoint]\nwarmup_requests = 0\n[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 5\ninput_tokens = 32\noutput_tokens = 8\ntimeout_s = 1.5\n");
-    let fault_runs = dir.join("runs-faults");
-    let r = capsim(&[
-        "spot",
-        arg(&faults),
-        "--url",
-        &proxy.url,
-        "--out",
-        arg(&fault_runs),
-        "--json",
-    ]);
-    println!("faults: {}", r.stderr);
-    let records = capsim::results::read_records(&fault_runs.join("records.jsonl")).unwrap();
+    let (stderr, records) = spot_records(&faults, &proxy.url, "runs-faults");
+    println!("faults: {stderr}");
     assert_eq!(records.len(), 5, "every request recorded");
     let reasons: Vec<String> = records
         .iter()
@@ -514,17 +511,8 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     // at random, 3 ids in 32000 do this; one such probe used to abort a calibration with
     // "stream carried no tokens". It is a token, measured when its finish chunk arrives.
     let special = scenario(&dir, "special.toml", small_kv, None, "[endpoint]\nwarmup_requests = 0\nextra = { logit_bias = { \"2\" = 100 } }\n[workload]\narrival = \"closed\"\nconcurrency = 1\nnum_requests = 4\ninput_tokens = 32\noutput_tokens = 1\n");
-    let special_runs = dir.join("runs-special");
-    let r = capsim(&[
-        "spot",
-        arg(&special),
-        "--url",
-        &small.url,
-        "--out",
-        arg(&special_runs),
-    ]);
-    println!("special-token answers: {}", r.stderr);
-    let records = capsim::results::read_records(&special_runs.join("records.jsonl")).unwrap();
+    let (stderr, records) = spot_records(&special, &small.url, "runs-special");
+    println!("special-token answers: {stderr}");
     for r in &records {
         println!("  {r:?}");
     }
