@@ -19,11 +19,13 @@ MODEL = {"GPT-OSS-20B": "gpt-oss-20b", "GPT-OSS-120B": "gpt-oss-120b",
 def rows(run):
     run = dict(run, model=MODEL.get(run["model"], run["model"]))
     if run["gpu"] == "h100":
-        # The lab's H100 pages say "NVIDIA H100 GPUs"; its qwen3-14b page says "A single NVIDIA
-        # H100 SXM GPU", and its -tp 8 runs need an 8-GPU NVLink board (SXM). The same pages'
-        # ShareGPT rows (src_gpustack.py) are H100 SXM too.
+        # The lab's H100 pages, at some of the commits cited, say only "NVIDIA H100 GPUs"; their
+        # revision c885e930 (2026-01-06, "docs: clarify GPU number in performance lab", no
+        # number changed) names "A single NVIDIA H100 SXM GPU" on each single-GPU page used
+        # here, "2 ×" and "8 × NVIDIA H100 SXM GPUs" on the gpt-oss-120b and qwen3-235b-a22b
+        # ones (each row's note quotes it). The same pages' ShareGPT rows (src_gpustack.py) are
+        # H100 SXM too.
         run["gpu"] = "h100-sxm"
-        run["gpu_note"] = run.get("gpu_note", "") + " (H100 SXM assumed: the lab's qwen3-14b page names it, and -tp 8 needs an SXM board)"
     n = run["successful"]
     url = URL.format(**run)
     settings = run["serve"]
