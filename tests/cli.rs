@@ -524,3 +524,35 @@ fn output_into_a_reader_that_stops_early_ends_quietly_without_a_panic() {
     assert!(first.starts_with("corpus:"));
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_default_max_model_len_that_does_not_fit_the_kv_cache_is_said() {
+    // Qwen3-8B in bf16 on one RTX 4090: its 40,960-token context needs more KV cache than the
+    // card has left, and `vllm serve Qwen/Qwen3-8B` refuses to start ("To serve at least one
+    // request with the models's max seq len (40960), (5.62 GiB KV cache is needed …").
+    let dir = temp_dir("max-model-len");
+    let scenario = |engine: &str| {
+        format!(
+            "name = \"fit\"\n[model]\npreset = \"qwen3-8b\"\n[hardware]\ngpu = \"rtx4090\"\n[engine]\nkind = \"vllm\"\n{engine}\n[workload]\narrival = \"closed\"\nconcurrency = 2\nnum_requests = 4\ninput_tokens = 512\noutput_tokens = 16\n"
+        )
+    };
+    let default = write(&dir, "default.toml", &scenario(""));
+    let out = capsim(&["simulate", &default]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("note: engine.max_model_len is not set"))
+        .expect("the capped default is said");
+    assert!(note.contains("40960") && note.contains("vLLM would refuse to start"));
+    let set = write(&dir, "set.toml", &scenario("max_model_len = 16384"));
+    let out = capsim(&["simulate", &set]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!text.contains("max_model_len is not set"), "{text}");
+}

@@ -116,7 +116,8 @@ pub struct EngineSection {
     pub max_num_seqs: Option<u32>,
     /// Token budget per step, tokens.
     pub max_num_batched_tokens: Option<u32>,
-    /// Longest prompt + output, tokens. Default: the model's, capped by the KV cache.
+    /// Longest prompt + output, tokens. Default: the model's, capped by the KV cache with a
+    /// note (vLLM itself refuses to start when the model's does not fit).
     pub max_model_len: Option<u32>,
     /// Fraction of GPU memory the engine may use.
     pub gpu_memory_utilization: Option<f64>,

@@ -789,6 +789,24 @@ fn resolve(
 
     let mut workload = workload::resolve_workload(&raw.workload, base)?;
     let mut notes = Vec::new();
+    // The default max_model_len is the model's; where that does not fit the KV cache, vLLM
+    // refuses to start ("To serve at least one request with the models's max seq len …",
+    // vllm/v1/core/kv_cache_utils.py `check_enough_kv_cache_memory`) and capsim simulates the
+    // launch that would work, saying so.
+    if let (EngineSpec::Vllm { config, flavor }, None, Some(model_max)) = (
+        &engine,
+        raw.engine.max_model_len,
+        model.max_position_embeddings,
+    ) {
+        if config.max_model_len < model_max {
+            notes.push(format!(
+                "engine.max_model_len is not set and the model's {model_max} tokens do not fit the KV cache ({} tokens){}: simulated as launched with --max-model-len {}; set engine.max_model_len to the value you launch with",
+                config.kv_capacity_tokens,
+                if flavor == "vllm" { ", so vLLM would refuse to start with its default" } else { "" },
+                config.max_model_len
+            ));
+        }
+    }
     for w in workload.all_classes() {
         if let Arrival::Closed { users, turns, .. } = w.arrival {
             let tasks = w.num_requests.div_ceil(turns.max(1) as u64);
