@@ -66,6 +66,7 @@ bandwidth_gb_s = 20
 tflops_16bit = 1
 [engine]
 kind = "vllm"
+api_server_shares_cores = true
 max_num_seqs = {SEQS}
 max_num_batched_tokens = {BUDGET}
 max_model_len = {MAX_LEN}

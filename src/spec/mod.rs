@@ -199,6 +199,8 @@ pub struct Spec {
     pub prior: Option<crate::cost::priors::Prior>,
     /// vLLM `enforce_eager` (its launch cost is part of the coefficients).
     pub enforce_eager: bool,
+    /// `engine.api_server_shares_cores`: each request's API-server work stalls the engine.
+    pub api_server_shares_cores: bool,
     /// What the reader must know about how the input was read (a `--set` that replaced a
     /// sweep, a workload that does not measure what it seems to).
     pub notes: Vec<String>,
@@ -766,6 +768,11 @@ fn resolve(
             }
         ));
     }
+    if e.api_server_shares_cores.unwrap_or(false) {
+        terms.push(
+            "api_server_shares_cores: each request's API-server work (its request latency) also stalls the engine's steps".to_string(),
+        );
+    }
     if !terms.is_empty() {
         cost_source = format!("{cost_source}; {}", terms.join("; "));
     }
@@ -857,6 +864,7 @@ fn resolve(
         noise_seed: None,
         prior: prior_used,
         enforce_eager: e.enforce_eager.unwrap_or(false),
+        api_server_shares_cores: e.api_server_shares_cores.unwrap_or(false),
         notes,
     })
 }

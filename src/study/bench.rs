@@ -73,6 +73,7 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
                 request_latency: sc.cost.request_latency(),
                 noise_seed: sc.workload.seed,
                 serial: sc.cost.measured.is_none(),
+                stalls_engine: sc.api_server_shares_cores,
             },
             &mut |r| builder.push(&r),
         );

@@ -150,6 +150,7 @@ fn run(
             request_latency: cost.request_latency(),
             noise_seed: spec.noise_seed.unwrap_or(workload.seed),
             serial: cost.measured.is_none(),
+            stalls_engine: spec.api_server_shares_cores,
         },
         &mut |r: RequestRecord| {
             builder.push(&r);
