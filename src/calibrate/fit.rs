@@ -24,6 +24,9 @@ pub struct Observation {
     pub decode: bool,
     /// Measured by the client from send to first token: includes the request latency.
     pub includes_latency: bool,
+    /// Steps it spans, their shapes summed in `shape` (a prompt longer than vLLM's token
+    /// budget is prefilled in chunks, one step each): the fixed cost counts once per step.
+    pub steps: u32,
 }
 
 const K: usize = 7;
@@ -43,7 +46,7 @@ const NAMES: [&str; K] = [
 fn features(o: &Observation) -> [f64; K] {
     let s = &o.shape;
     [
-        1.0,
+        o.steps.max(1) as f64,
         s.seqs as f64,
         s.tokens as f64,
         s.kv_read_tokens as f64,
@@ -305,6 +308,7 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         },
         decode_batch_factors: Vec::new(),
         step_cv: None,
+        api_server_shares_cores: None,
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise:
     // a batch size's mean ratio (measured / smooth) is corrected for only where it is off by
@@ -494,6 +498,7 @@ mod tests {
             ms,
             decode: true,
             includes_latency: false,
+            steps: 1,
         }
     }
 
@@ -510,12 +515,14 @@ mod tests {
             ms,
             decode: false,
             includes_latency: false,
+            steps: 1,
         }
     }
 
     fn truth(o: &Observation) -> f64 {
         let s = &o.shape;
-        2.0 + 0.8 * s.seqs as f64
+        2.0 * o.steps as f64
+            + 0.8 * s.seqs as f64
             + 1.5 * s.passes as f64
             + 2e-4 * s.kv_read_tokens as f64
             + 0.4 * s.tokens as f64
@@ -754,6 +761,44 @@ mod tests {
             .any(|n| n.contains("weights_ms_per_pass")));
         // Predictions still match: the fixed per-pass cost moved into the overhead.
         assert!(f.report.rms_residual_ms < 1e-6);
+    }
+
+    #[test]
+    fn chunked_prefills_count_the_fixed_cost_once_per_step() {
+        // Prompts past a 512-token budget are timed over their chunks: the fit must see each
+        // chunk's fixed cost, not one, to recover the true coefficients.
+        let mut obs: Vec<Observation> = [16, 128, 256, 512]
+            .iter()
+            .map(|&p| prefill(p, 0.0))
+            .collect();
+        for p in [1024, 1536, 1900] {
+            let (steps, shape) = StepShape::prefill_chunks(p, 512);
+            obs.push(Observation {
+                label: format!("prefill {p} in {steps} chunks"),
+                shape,
+                ms: 0.0,
+                decode: false,
+                includes_latency: false,
+                steps,
+            });
+        }
+        for b in 1..=4 {
+            obs.push(decode(b, 100, 0.0));
+            obs.push(decode(b, 900, 0.0));
+        }
+        // vLLM's way: one pass a step, no separate weight-read term (it cannot be told from
+        // the fixed cost), 2 ms fixed per step.
+        for o in obs.iter_mut() {
+            o.ms = truth(o) - 1.5 * o.shape.passes as f64;
+        }
+        let f = fit(&obs, 0.0).unwrap();
+        assert!((f.step.overhead_ms - 2.0).abs() < 1e-6, "{:?}", f.step);
+        assert_eq!(f.step.weights_ms_per_pass, 0.0);
+        assert!(
+            (f.step.attention_ns_per_pair - 300.0).abs() < 1e-3,
+            "{:?}",
+            f.step
+        );
     }
 
     #[test]

@@ -305,14 +305,25 @@ pub fn from_server(
     scenario: Option<&Spec>,
 ) -> anyhow::Result<Profile> {
     let mut opts = opts.clone();
+    opts.closed_loops = scenario.is_some();
     if let Some(crate::spec::EngineSpec::Vllm { config, .. }) = scenario.map(|sc| &sc.engine) {
         opts.prefill_limit = Some(config.max_num_batched_tokens);
         opts.max_seqs = Some(config.max_num_seqs);
     }
-    let probed = probe::probe(&opts)?;
+    let mut probed = probe::probe(&opts)?;
     let mut fitted = fit::fit(&probed.observations, probed.request_latency_ms)
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
     fitted.step.step_cv = probed.step_cv;
+    match scenario {
+        Some(sc) if !probed.closed_loops.is_empty() => {
+            let (shares, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
+            fitted.step.api_server_shares_cores = Some(shares);
+            probed.notes.push(note);
+        }
+        _ => probed.notes.push(
+            "whether the API server's work takes the engine's time is not measured without --scenario (the closed-loop probes need the server's limits to be simulated): set engine.api_server_shares_cores for a CPU-only server".into(),
+        ),
+    }
     let provenance = Provenance {
         kind: "measured".into(),
         server: Some(probed.server.kind.clone()),
@@ -340,6 +351,67 @@ pub fn from_server(
         scenario,
         probed.notes,
     ))
+}
+
+/// Whether the API server computes on the engine's cores: the closed-loop probes' throughput
+/// (one-token requests, so the requests are the work) against the simulator's prediction from
+/// the fitted step model with the API server on its own cores and on the engine's; the nearer
+/// one (in ratio) is the answer, and the note gives the three numbers.
+fn api_server_layout(
+    sc: &Spec,
+    step: &crate::cost::MeasuredStep,
+    runs: &[probe::ClosedLoopRun],
+) -> (bool, String) {
+    use crate::workload::{Arrival, LengthDist};
+    let measured: Vec<f64> = runs.iter().map(|r| r.throughput()).collect();
+    let mean = measured.iter().sum::<f64>() / measured.len() as f64;
+    let first = &runs[0];
+    let cost = sc.cost.clone().with_measured(step.clone());
+    let mut workload = sc.workload.clone();
+    workload.arrival = Arrival::Closed {
+        users: first.users,
+        think_s: None,
+        turns: 1,
+    };
+    // Longer than the probe, so the prediction is the steady state.
+    workload.num_requests = first.requests as u64 * 8;
+    workload.input_tokens = LengthDist::fixed(first.prompt_tokens);
+    workload.output_tokens = LengthDist::fixed(1);
+    workload.timeout = None;
+    workload.classes.clear();
+    workload.shared_prefix = 0;
+    let predict = |shares: bool| {
+        let mut answered = 0u64;
+        let out = crate::sim::run(
+            &workload,
+            sc.engines_with(&cost),
+            sc.router,
+            crate::sim::Transport {
+                request_latency: cost.request_latency(),
+                noise_seed: workload.seed,
+                serial: false,
+                stalls_engine: shares,
+            },
+            &mut |r| answered += u64::from(r.succeeded()),
+        );
+        answered as f64 / out.end.as_secs_f64().max(1e-9)
+    };
+    let (own, shared) = (predict(false), predict(true));
+    let shares = (mean / shared).ln().abs() < (mean / own).ln().abs();
+    let runs_text: Vec<String> = measured.iter().map(|x| format!("{x:.1}")).collect();
+    let note = format!(
+        "closed loops of {} users, one-token requests of {} tokens: {mean:.1} req/s measured ({}); the fitted step model predicts {own:.1} with the API server on its own cores, {shared:.1} with its work ({:.2} ms a request) on the engine's: {}",
+        first.users,
+        first.prompt_tokens,
+        runs_text.join(", "),
+        step.request_latency_ms,
+        if shares {
+            "the API server shares the engine's cores (api_server_shares_cores)"
+        } else {
+            "the API server has its own cores"
+        }
+    );
+    (shares, note)
 }
 
 /// Fits a profile named `name` from recorded runs.

@@ -1,8 +1,9 @@
 //! The probe plan against a live server, inside a time budget: decode steps at increasing batch
 //! sizes with short prompts (B requests sent together decode in lockstep; the median gap in the
 //! middle of their streams is one decode step at batch B), decode at long context (KV-read
-//! cost), and prefill at one user across prompt lengths (client TTFT, and the server's own
-//! `prompt_ms` where it reports timings). It adapts to what the server says about itself:
+//! cost), prefill at one user across prompt lengths (client TTFT, and the server's own
+//! `prompt_ms` where it reports timings), and closed loops of one-token requests (requests,
+//! not tokens, as the work: whether the API server's work takes the engine's time). It adapts to what the server says about itself:
 //! llama-server's slot count and context per slot, vLLM's max_model_len.
 
 use super::fit::Observation;
@@ -29,7 +30,26 @@ pub struct Probed {
     pub request_latency_ms: f64,
     /// Step-to-step coefficient of variation at batch 1 (median over requests).
     pub step_cv: Option<f64>,
+    pub closed_loops: Vec<ClosedLoopRun>,
     pub notes: Vec<String>,
+}
+
+/// A closed loop of one-token requests: each user sends its next request as soon as the last
+/// is answered, so requests, not tokens, are the server's work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedLoopRun {
+    pub users: u32,
+    pub requests: u32,
+    pub prompt_tokens: u32,
+    /// From the first request sent to the last answered.
+    pub elapsed_s: f64,
+}
+
+impl ClosedLoopRun {
+    /// Requests answered per second.
+    pub fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed_s
+    }
 }
 
 /// How to probe.
@@ -41,13 +61,16 @@ pub struct ProbeOptions {
     /// llama.cpp physical batch (`-ub`), for the forward passes of long prompts.
     pub n_ubatch: u32,
     pub seed: u64,
-    /// The longest prompt one step prefills (vLLM's token budget, from the scenario): longer
-    /// prompts take several steps, which one prefill observation cannot describe.
+    /// The longest prompt one step prefills (vLLM's token budget, from the scenario): a longer
+    /// prompt is prefilled in chunks of it, one step each, and its observation spans them.
     pub prefill_limit: Option<u32>,
     /// The most sequences the server runs at once (vLLM's `max_num_seqs`, from the scenario):
     /// a decode probe of more requests would queue the rest, and its gaps would show a smaller
     /// batch's step under a larger batch's label.
     pub max_seqs: Option<u32>,
+    /// Run the closed loops of one-token requests (they are only of use with a scenario to
+    /// simulate them against).
+    pub closed_loops: bool,
 }
 
 impl ProbeOptions {
@@ -72,6 +95,7 @@ impl ProbeOptions {
             n_ubatch,
             prefill_limit: None,
             max_seqs: None,
+            closed_loops: false,
             seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
@@ -180,6 +204,45 @@ async fn decode_probe(
         gaps.extend(middle);
     }
     Ok(super::typical_gap_ms(&mut gaps))
+}
+
+/// `users` closed-loop users, `per_user` one-token requests of `prompt` tokens each.
+async fn closed_loop_probe(
+    p: &Prober<'_>,
+    rng: &mut Xoshiro256PlusPlus,
+    users: u32,
+    per_user: u32,
+    prompt: u32,
+) -> anyhow::Result<ClosedLoopRun> {
+    let (http, target, maker) = (p.http, p.target, p.maker);
+    let prompts: Vec<Vec<Prompt>> = (0..users)
+        .map(|_| {
+            (0..per_user)
+                .map(|_| Prompt::Tokens(maker.token_ids(prompt, rng)))
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    let loops = prompts.iter().map(|mine| async move {
+        for p in mine {
+            client::send(http, target, p, 1, Instant::now())
+                .await
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "calibration probe (closed loop of {users} users, one-token requests) failed: {}",
+                        f.reason
+                    )
+                })?;
+        }
+        Ok::<(), anyhow::Error>(())
+    });
+    futures_util::future::try_join_all(loops).await?;
+    Ok(ClosedLoopRun {
+        users,
+        requests: users * per_user,
+        prompt_tokens: prompt,
+        elapsed_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Why a bursty stream cannot be calibrated, and what to do.
@@ -295,6 +358,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 ms,
                 decode: true,
                 includes_latency: false,
+                steps: 1,
             });
         }
     };
@@ -330,7 +394,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let mut lengths = vec![
         16u64, 32, 64, 128, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
     ];
-    lengths.retain(|&p| p <= longest && opts.prefill_limit.is_none_or(|l| p <= l as u64));
+    lengths.retain(|&p| p <= longest);
     // 2, 3 and 4. Prefill at one user across prompt lengths, decode across batch sizes with
     // short prompts, and decode at longer contexts (what reading the KV cache and attending
     // over it cost, at the operating points of real workloads), in rounds spread over the
@@ -343,20 +407,24 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         Prefill,
         Decode,
         LongDecode,
+        ClosedLoop,
     }
     let plan = [
         Stage::Prefill,
         Stage::Decode,
+        Stage::ClosedLoop,
         Stage::Decode,
         Stage::Prefill,
         Stage::Decode,
         Stage::LongDecode,
+        Stage::ClosedLoop,
     ];
     let stages = plan
         .into_iter()
         .chain(std::iter::repeat_n([Stage::Prefill, Stage::Decode], 30).flatten());
     let mid_batch = (max_batch / 4).clamp(2, 8);
     let mut latencies = Vec::new();
+    let mut closed_loops = Vec::new();
     let mut prefill_rounds = 0;
     // Stages run to their last probe (the plan's, then the extra rounds').
     let mut finished = 0;
@@ -404,12 +472,28 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                             true,
                         ),
                     };
+                    // A prompt longer than the token budget is prefilled in chunks, a step
+                    // each, one after another: its TTFT spans them all.
+                    let (steps, shape) = match opts.prefill_limit {
+                        Some(budget) if p > budget as u64 => StepShape::prefill_chunks(p, budget),
+                        _ => (1, StepShape::prefill(p, n_ubatch)),
+                    };
+                    let label = if steps > 1 {
+                        label.replacen(
+                            &format!("prefill {p}"),
+                            &format!("prefill {p} in {steps} chunks"),
+                            1,
+                        )
+                    } else {
+                        label
+                    };
                     observations.push(Observation {
                         label,
-                        shape: StepShape::prefill(p, n_ubatch),
+                        shape,
                         ms,
                         decode: false,
                         includes_latency,
+                        steps,
                     });
                 }
             }
@@ -430,6 +514,20 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     .await?;
                     requests += b as u64;
                     decode_at(b, short_prompt, ms, &mut observations);
+                }
+            }
+            Stage::ClosedLoop => {
+                // As many users as the server runs sequences (at least 2, at most 8), six
+                // requests each, 16-token prompts.
+                let users = max_batch.clamp(2, 8);
+                if !opts.closed_loops {
+                    // Not of use here: nothing to skip over.
+                } else if over() {
+                    cut = true;
+                } else {
+                    let run = closed_loop_probe(&prober, &mut rng, users, 6, 16).await?;
+                    requests += run.requests as u64;
+                    closed_loops.push(run);
                 }
             }
             Stage::LongDecode => {
@@ -501,6 +599,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         elapsed: start.elapsed(),
         request_latency_ms,
         step_cv: median(&mut streaming.cvs),
+        closed_loops,
         notes,
     })
 }

@@ -46,6 +46,7 @@ pub fn observations(runs: &[Run]) -> Vec<Observation> {
                 ms,
                 decode: true,
                 includes_latency: false,
+                steps: 1,
             });
         }
         if in_flight < 1.2 {
@@ -61,6 +62,7 @@ pub fn observations(runs: &[Run]) -> Vec<Observation> {
                         ms: ttft * 1e3,
                         decode: false,
                         includes_latency: true,
+                        steps: 1,
                     });
                 }
             }

@@ -125,6 +125,11 @@ pub struct MeasuredStep {
     /// older profiles: the default applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_cv: Option<f64>,
+    /// Whether the server's API server computes on the engine's cores (a CPU-only server), so
+    /// that each request's work also takes the engine's time: what calibration's closed loops
+    /// of one-token requests showed (absent: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server_shares_cores: Option<bool>,
 }
 
 impl MeasuredStep {

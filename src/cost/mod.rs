@@ -50,6 +50,27 @@ impl StepShape {
         }
     }
 
+    /// One prompt prefilled alone in chunks of at most `budget` tokens (vLLM's chunked
+    /// prefill), one step each: how many steps, and their shapes summed (each chunk attends to
+    /// the chunks before it, as the engine's `plan_chunk` counts).
+    pub fn prefill_chunks(prompt: u64, budget: u32) -> (u32, StepShape) {
+        let budget = budget.max(1) as u64;
+        let mut sum = StepShape::default();
+        let mut done = 0u64;
+        let mut steps = 0u32;
+        while done < prompt {
+            let p = budget.min(prompt - done);
+            sum.seqs += 1;
+            sum.tokens += p;
+            sum.kv_read_tokens += done + p;
+            sum.attention_pairs += p as f64 * (done as f64 + p as f64 / 2.0);
+            sum.passes += 1;
+            done += p;
+            steps += 1;
+        }
+        (steps, sum)
+    }
+
     /// One prefill of `prompt` tokens from an empty cache, in micro-batches of `n_ubatch`.
     pub fn prefill(prompt: u64, n_ubatch: u32) -> StepShape {
         StepShape {
@@ -339,6 +360,18 @@ pub const LINK_EFFICIENCY: f64 = 0.7;
 mod tests {
     use super::*;
     use crate::hardware;
+
+    #[test]
+    fn a_chunked_prefill_attends_to_every_pair_once_over_its_steps() {
+        // 1900 tokens in chunks of 512: 512, 512, 512, 364, each attending to those before.
+        let (steps, s) = StepShape::prefill_chunks(1900, 512);
+        assert_eq!((steps, s.seqs, s.passes, s.tokens), (4, 4, 4, 1900));
+        assert_eq!(s.attention_pairs, 1900.0 * 1900.0 / 2.0);
+        assert_eq!(s.kv_read_tokens, 512 + 1024 + 1536 + 1900);
+        // Within the budget it is the one-step prefill.
+        let (one, p) = StepShape::prefill_chunks(300, 512);
+        assert_eq!((one, p), (1, StepShape::prefill(300, u32::MAX)));
+    }
 
     fn mistral_on_4090() -> CostModel {
         CostModel::new(

@@ -47,6 +47,13 @@ pub fn text(profile: &Profile, out: &Path) -> String {
         "  request latency     {:>10.4} ms\n",
         step.request_latency_ms
     ));
+    if let Some(shares) = step.api_server_shares_cores {
+        s.push_str(if shares {
+            "  API server          on the engine's cores: its work per request takes the engine's time\n"
+        } else {
+            "  API server          on its own cores: its work per request only delays the request\n"
+        });
+    }
     if let Some(c) = &profile.coefficients {
         s.push_str(&format!(
             "  efficiencies vs datasheet: bandwidth {:.3}, compute {:.3}\n",

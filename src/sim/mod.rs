@@ -93,6 +93,8 @@ struct Replica {
     engine: Box<dyn Engine>,
     busy: bool,
     kick_pending: bool,
+    /// Where the running streams' gap for the step now running began: the step's start, or
+    /// the end of the step before when API-server work held the engine between them.
     step_start: Nanos,
     /// Requests routed here that its API server has not yet handed to the engine: the router
     /// counts them as outstanding, as a real router counts requests it has forwarded.
@@ -102,6 +104,9 @@ struct Replica {
     /// Requests whose API-server work waits for the engine's cores (`stalls_engine`), with
     /// that work's duration.
     intake: VecDeque<(ReqId, Nanos)>,
+    /// When the running streams' last step ended, if API-server work has held the engine
+    /// since: their next token's gap starts there.
+    stalled_since: Option<Nanos>,
 }
 
 /// A closed-loop user: the rest of the session it is in, and the conversation so far.
@@ -166,9 +171,10 @@ struct Sim<'s> {
 /// measured by calibration, or the API server's work per request), jittered ±25% from a
 /// stream seeded by `noise_seed`; with `serial`, requests queue for it one at a time (one
 /// API-server process), so a burst of arrivals waits in line. With `stalls_engine` the API
-/// server computes on the engine's own cores (a CPU-only server): after the request latency
-/// the same work also takes the engine's time, between its steps, before the engine sees the
-/// request.
+/// server computes on the engine's own cores (a CPU-only server): the request latency is that
+/// work, and it takes the engine's time, one request's work after each step (they take turns
+/// on the cores), before the engine sees the request (at idle the same delay; under load the
+/// running streams wait too).
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     pub request_latency: Nanos,
@@ -230,6 +236,7 @@ pub fn run(
                 in_transit: 0,
                 frontend_free: Nanos::ZERO,
                 intake: VecDeque::new(),
+                stalled_since: None,
             })
             .collect(),
         events: BinaryHeap::new(),
@@ -314,9 +321,11 @@ impl Sim<'_> {
                     rep.in_transit -= 1;
                     self.deliver(id);
                     self.handle_work();
-                    if self.replicas[r as usize].intake.is_empty() {
-                        self.try_start(r);
-                    } else {
+                    // The engine and the API server take turns on the cores: a step, then
+                    // one request's work, so a burst of arrivals spreads over the steps.
+                    self.try_start(r);
+                    let rep = &self.replicas[r as usize];
+                    if !rep.busy && !rep.intake.is_empty() {
                         self.start_intake(r);
                     }
                 }
@@ -349,9 +358,11 @@ impl Sim<'_> {
                     self.itl.record_n(step, weight as u64);
                     self.work.extend(self.buf.drain(..));
                     self.handle_work();
-                    if self.replicas[r as usize].intake.is_empty() {
+                    let rep = &mut self.replicas[r as usize];
+                    if rep.intake.is_empty() {
                         self.try_start(r);
                     } else {
+                        rep.stalled_since = Some(now);
                         self.start_intake(r);
                     }
                 }
@@ -539,9 +550,11 @@ impl Sim<'_> {
     fn try_start(&mut self, r: u16) {
         let now = self.now;
         let rep = &mut self.replicas[r as usize];
+        let stalled_since = rep.stalled_since.take();
         if let Some(dt) = rep.engine.start_step(now, &mut self.buf) {
             rep.busy = true;
-            rep.step_start = now;
+            // The running streams' gap began when API-server work held the engine, if it did.
+            rep.step_start = stalled_since.unwrap_or(now);
             self.push(now + dt, Event::StepDone(r));
         }
         self.work.extend(self.buf.drain(..));

@@ -768,11 +768,24 @@ fn resolve(
             }
         ));
     }
-    if e.api_server_shares_cores.unwrap_or(false) {
-        terms.push(
-            "api_server_shares_cores: each request's API-server work (its request latency) also stalls the engine's steps".to_string(),
-        );
-    }
+    // Whether the API server's work takes the engine's time: the scenario says, or the
+    // calibration measured it.
+    let api_server_shares_cores = match (
+        e.api_server_shares_cores,
+        measured.as_ref().and_then(|m| m.api_server_shares_cores),
+    ) {
+        (Some(set), _) => {
+            if set {
+                terms.push("engine.api_server_shares_cores: each request's API-server work (its request latency) also takes the engine's time".to_string());
+            }
+            set
+        }
+        (None, Some(true)) => {
+            terms.push("the API server shares the engine's cores (measured by calibration): each request's API-server work (its request latency) also takes the engine's time".to_string());
+            true
+        }
+        (None, _) => false,
+    };
     if !terms.is_empty() {
         cost_source = format!("{cost_source}; {}", terms.join("; "));
     }
@@ -864,7 +877,7 @@ fn resolve(
         noise_seed: None,
         prior: prior_used,
         enforce_eager: e.enforce_eager.unwrap_or(false),
-        api_server_shares_cores: e.api_server_shares_cores.unwrap_or(false),
+        api_server_shares_cores,
         notes,
     })
 }
