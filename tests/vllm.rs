@@ -661,9 +661,16 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
         println!(
             "default layout streamed smoothly this time: R² {r2:.3}, batch factors {factors:.2?}"
         );
+        // Calibration's own rule: under R² 0.8 it refuses; under 0.95 the profile says the fit
+        // is mediocre (this layout's repeats differ by 18-25% on 2 cores: R² 0.84-0.98 seen).
         assert!(
-            r2 >= 0.9,
-            "a profile is written only from a fit that holds (R² {r2})"
+            r2 >= 0.8,
+            "a profile is written only from a fit that holds (R² {r2} >= 0.8)"
+        );
+        let flags = p["fit"]["flags"].to_string();
+        assert!(
+            r2 >= 0.95 || flags.contains("mediocre fit"),
+            "a fit of R² {r2} carries its warning: {flags}"
         );
         assert!(
             factors.iter().all(|f| (0.5..=2.0).contains(f)),

@@ -172,9 +172,9 @@ struct Sim<'s> {
 /// stream seeded by `noise_seed`; with `serial`, requests queue for it one at a time (one
 /// API-server process), so a burst of arrivals waits in line. With `stalls_engine` the API
 /// server computes on the engine's own cores (a CPU-only server): the request latency is that
-/// work, and it takes the engine's time, one request's work after each step (they take turns
-/// on the cores), before the engine sees the request (at idle the same delay; under load the
-/// running streams wait too).
+/// work, and it takes the engine's time between its steps, the queued requests' work back to
+/// back, before the engine sees the requests (at idle the same delay; under load the running
+/// streams wait too).
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     pub request_latency: Nanos,
@@ -321,11 +321,11 @@ impl Sim<'_> {
                     rep.in_transit -= 1;
                     self.deliver(id);
                     self.handle_work();
-                    // The engine and the API server take turns on the cores: a step, then
-                    // one request's work, so a burst of arrivals spreads over the steps.
-                    self.try_start(r);
-                    let rep = &self.replicas[r as usize];
-                    if !rep.busy && !rep.intake.is_empty() {
+                    // The queued work runs back to back; then the engine steps with every
+                    // request it handed over (vLLM batches a burst of arrivals in one step).
+                    if self.replicas[r as usize].intake.is_empty() {
+                        self.try_start(r);
+                    } else {
                         self.start_intake(r);
                     }
                 }
