@@ -387,10 +387,8 @@ fn api_server_layout(
             sc.engines_with(&cost),
             sc.router,
             crate::sim::Transport {
-                request_latency: cost.request_latency(),
-                noise_seed: workload.seed,
-                serial: false,
                 stalls_engine: shares,
+                ..sc.transport(&cost, workload.seed)
             },
             &mut |r| answered += u64::from(r.succeeded()),
         );

@@ -2,8 +2,9 @@
 //! sizes with short prompts (B requests sent together decode in lockstep; the median gap in the
 //! middle of their streams is one decode step at batch B), decode at long context (KV-read
 //! cost), prefill at one user across prompt lengths (client TTFT, and the server's own
-//! `prompt_ms` where it reports timings), and closed loops of one-token requests (requests,
-//! not tokens, as the work: whether the API server's work takes the engine's time). It adapts to what the server says about itself:
+//! `prompt_ms` where it reports timings; past vLLM's token budget, over its chunks), and
+//! closed loops of one-token requests (requests, not tokens, as the work: whether the API
+//! server's work takes the engine's time). It adapts to what the server says about itself:
 //! llama-server's slot count and context per slot, vLLM's max_model_len.
 
 use super::fit::Observation;
@@ -457,35 +458,31 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                         continue;
                     };
                     let ttft_ms = ttft.as_secs_f64() * 1e3;
-                    let (ms, label, includes_latency) = match tally.server_prompt {
-                        Some((n, prompt_ms)) if n as u64 == p => {
-                            latencies.push(ttft_ms - prompt_ms);
-                            (
-                                prompt_ms,
-                                format!("prefill {p} (server prompt_ms, round {prefill_rounds})"),
-                                false,
-                            )
-                        }
-                        _ => (
-                            ttft_ms,
-                            format!("prefill {p} (client TTFT, round {prefill_rounds})"),
-                            true,
-                        ),
-                    };
                     // A prompt longer than the token budget is prefilled in chunks, a step
                     // each, one after another: its TTFT spans them all.
                     let (steps, shape) = match opts.prefill_limit {
                         Some(budget) if p > budget as u64 => StepShape::prefill_chunks(p, budget),
                         _ => (1, StepShape::prefill(p, n_ubatch)),
                     };
-                    let label = if steps > 1 {
-                        label.replacen(
-                            &format!("prefill {p}"),
-                            &format!("prefill {p} in {steps} chunks"),
-                            1,
-                        )
+                    let what = if steps > 1 {
+                        format!("prefill {p} in {steps} chunks")
                     } else {
-                        label
+                        format!("prefill {p}")
+                    };
+                    let (ms, label, includes_latency) = match tally.server_prompt {
+                        Some((n, prompt_ms)) if n as u64 == p => {
+                            latencies.push(ttft_ms - prompt_ms);
+                            (
+                                prompt_ms,
+                                format!("{what} (server prompt_ms, round {prefill_rounds})"),
+                                false,
+                            )
+                        }
+                        _ => (
+                            ttft_ms,
+                            format!("{what} (client TTFT, round {prefill_rounds})"),
+                            true,
+                        ),
                     };
                     observations.push(Observation {
                         label,
@@ -516,20 +513,19 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     decode_at(b, short_prompt, ms, &mut observations);
                 }
             }
-            Stage::ClosedLoop => {
-                // As many users as the server runs sequences (at least 2, at most 8), six
-                // requests each, 16-token prompts.
-                let users = max_batch.clamp(2, 8);
-                if !opts.closed_loops {
-                    // Not of use here: nothing to skip over.
-                } else if over() {
+            // As many users as the server runs sequences (at least 2, at most 8), six requests
+            // each, 16-token prompts; only where asked for (nothing to skip otherwise).
+            Stage::ClosedLoop if opts.closed_loops => {
+                if over() {
                     cut = true;
                 } else {
+                    let users = max_batch.clamp(2, 8);
                     let run = closed_loop_probe(&prober, &mut rng, users, 6, 16).await?;
                     requests += run.requests as u64;
                     closed_loops.push(run);
                 }
             }
+            Stage::ClosedLoop => {}
             Stage::LongDecode => {
                 for frac in [2u64, 6] {
                     let long_prompt = (context * frac / 10).min(8192);

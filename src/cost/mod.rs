@@ -50,25 +50,28 @@ impl StepShape {
         }
     }
 
+    /// Adds one sequence's prefill of `chunk` tokens after `cached` ones to this step: it reads
+    /// their KV and attends to them and to the chunk's earlier tokens.
+    pub fn add_prefill_chunk(&mut self, cached: u64, chunk: u64) {
+        self.seqs += 1;
+        self.tokens += chunk;
+        self.kv_read_tokens += cached + chunk;
+        self.attention_pairs += chunk as f64 * (cached as f64 + chunk as f64 / 2.0);
+    }
+
     /// One prompt prefilled alone in chunks of at most `budget` tokens (vLLM's chunked
-    /// prefill), one step each: how many steps, and their shapes summed (each chunk attends to
-    /// the chunks before it, as the engine's `plan_chunk` counts).
+    /// prefill), one step (one pass) each: how many steps, and their shapes summed.
     pub fn prefill_chunks(prompt: u64, budget: u32) -> (u32, StepShape) {
         let budget = budget.max(1) as u64;
         let mut sum = StepShape::default();
         let mut done = 0u64;
-        let mut steps = 0u32;
         while done < prompt {
-            let p = budget.min(prompt - done);
-            sum.seqs += 1;
-            sum.tokens += p;
-            sum.kv_read_tokens += done + p;
-            sum.attention_pairs += p as f64 * (done as f64 + p as f64 / 2.0);
+            let chunk = budget.min(prompt - done);
+            sum.add_prefill_chunk(done, chunk);
             sum.passes += 1;
-            done += p;
-            steps += 1;
+            done += chunk;
         }
-        (steps, sum)
+        (sum.passes, sum)
     }
 
     /// One prefill of `prompt` tokens from an empty cache, in micro-batches of `n_ubatch`.

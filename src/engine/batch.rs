@@ -324,12 +324,7 @@ impl PrefillQueue {
     pub fn plan_chunk(&mut self, chunk: u32, shape: &mut StepShape) {
         let job = &self.jobs[self.planned.len()];
         debug_assert!(chunk > 0 && chunk <= job.remaining());
-        let cached = job.done as u64;
-        let p = chunk as u64;
-        shape.seqs += 1;
-        shape.tokens += p;
-        shape.kv_read_tokens += cached + p;
-        shape.attention_pairs += p as f64 * (cached as f64 + p as f64 / 2.0);
+        shape.add_prefill_chunk(job.done as u64, chunk as u64);
         self.planned.push(chunk);
     }
 

@@ -321,13 +321,7 @@ impl Sim<'_> {
                     rep.in_transit -= 1;
                     self.deliver(id);
                     self.handle_work();
-                    // The queued work runs back to back; then the engine steps with every
-                    // request it handed over (vLLM batches a burst of arrivals in one step).
-                    if self.replicas[r as usize].intake.is_empty() {
-                        self.try_start(r);
-                    } else {
-                        self.start_intake(r);
-                    }
+                    self.engine_free(r);
                 }
                 Event::Kick(r) => {
                     let rep = &mut self.replicas[r as usize];
@@ -359,12 +353,10 @@ impl Sim<'_> {
                     self.work.extend(self.buf.drain(..));
                     self.handle_work();
                     let rep = &mut self.replicas[r as usize];
-                    if rep.intake.is_empty() {
-                        self.try_start(r);
-                    } else {
+                    if !rep.intake.is_empty() {
                         rep.stalled_since = Some(now);
-                        self.start_intake(r);
                     }
+                    self.engine_free(r);
                 }
             }
             self.retire();
@@ -537,6 +529,16 @@ impl Sim<'_> {
     fn request_latency_jittered(&mut self) -> Nanos {
         let jitter: f64 = self.rng_latency.random_range(0.75..1.25);
         Nanos::from_secs_f64(self.request_latency.as_secs_f64() * jitter)
+    }
+
+    /// The engine's cores are free: queued API-server work runs first, back to back; then the
+    /// engine steps with every request it was handed (vLLM batches a burst of arrivals).
+    fn engine_free(&mut self, r: u16) {
+        if self.replicas[r as usize].intake.is_empty() {
+            self.try_start(r);
+        } else {
+            self.start_intake(r);
+        }
     }
 
     /// The engine's cores run the API server's work for the first request in the intake.

@@ -227,6 +227,18 @@ impl Spec {
             .collect()
     }
 
+    /// How requests reach the engines stepping with `cost`: its request latency, jittered
+    /// from `noise_seed`; one serial API server in front of a datasheet model (a measured one
+    /// holds its server's costs); its work on the engine's cores where the API server shares them.
+    pub fn transport(&self, cost: &CostModel, noise_seed: u64) -> crate::sim::Transport {
+        crate::sim::Transport {
+            request_latency: cost.request_latency(),
+            noise_seed,
+            serial: cost.measured.is_none(),
+            stalls_engine: self.api_server_shares_cores,
+        }
+    }
+
     /// A fresh engine per replica.
     pub fn engines(&self) -> Vec<Box<dyn Engine>> {
         self.engines_with(&self.cost)

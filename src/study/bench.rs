@@ -69,12 +69,7 @@ fn time_one(name: &str, text: &str, sets: &[&str], repeats: u32) -> anyhow::Resu
             &sc.workload,
             sc.engines(),
             sc.router,
-            crate::sim::Transport {
-                request_latency: sc.cost.request_latency(),
-                noise_seed: sc.workload.seed,
-                serial: sc.cost.measured.is_none(),
-                stalls_engine: sc.api_server_shares_cores,
-            },
+            sc.transport(&sc.cost, sc.workload.seed),
             &mut |r| builder.push(&r),
         );
         let simulate_s = t0.elapsed().as_secs_f64();

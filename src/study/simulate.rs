@@ -146,12 +146,7 @@ fn run(
         workload,
         spec.engines_with(cost),
         spec.router,
-        sim::Transport {
-            request_latency: cost.request_latency(),
-            noise_seed: spec.noise_seed.unwrap_or(workload.seed),
-            serial: cost.measured.is_none(),
-            stalls_engine: spec.api_server_shares_cores,
-        },
+        spec.transport(cost, spec.noise_seed.unwrap_or(workload.seed)),
         &mut |r: RequestRecord| {
             builder.push(&r);
             if keep == Keep::Records {
