@@ -380,8 +380,9 @@ fn api_server_layout(
     workload.timeout = None;
     workload.classes.clear();
     workload.shared_prefix = 0;
+    // Both sides by the one summary function: its request throughput.
     let predict = |shares: bool| {
-        let mut answered = 0u64;
+        let mut builder = crate::metrics::SummaryBuilder::default();
         let out = crate::sim::run(
             &workload,
             sc.engines_with(&cost),
@@ -390,9 +391,16 @@ fn api_server_layout(
                 stalls_engine: shares,
                 ..sc.transport(&cost, workload.seed)
             },
-            &mut |r| answered += u64::from(r.succeeded()),
+            &mut |r| builder.push(&r),
         );
-        answered as f64 / out.end.as_secs_f64().max(1e-9)
+        builder
+            .finish(
+                crate::metrics::Point::new(),
+                "simulated",
+                &out.itl,
+                Default::default(),
+            )
+            .request_throughput
     };
     let (own, shared) = (predict(false), predict(true));
     let shares = (mean / shared).ln().abs() < (mean / own).ln().abs();
@@ -418,7 +426,13 @@ pub fn from_runs(
     name: &str,
     scenario: Option<&Spec>,
 ) -> crate::error::InputResult<Profile> {
-    let observations = runs::observations(recorded);
+    // vLLM prefills a prompt longer than its token budget in chunks, a step each: the
+    // scenario says how large the budget is.
+    let prefill_limit = match scenario.map(|sc| &sc.engine) {
+        Some(crate::spec::EngineSpec::Vllm { config, .. }) => Some(config.max_num_batched_tokens),
+        _ => None,
+    };
+    let observations = runs::observations(recorded, prefill_limit);
     let mut fitted = fit::fit(&observations, 0.0).map_err(|e| {
         crate::error::InputError::new(
             "--from",
@@ -445,11 +459,19 @@ pub fn from_runs(
         weight_dtype: None,
         shape: None,
     };
-    let notes = vec![format!(
+    let mut notes = vec![format!(
         "{} step observations from {} run(s)",
         observations.len(),
         recorded.len()
     )];
+    if prefill_limit.is_none()
+        && recorded.iter().any(|r| !r.is_llama_cpp())
+        && observations.iter().any(|o| !o.decode)
+    {
+        notes.push(
+            "each prompt's TTFT is fitted as one prefill step: without a vLLM --scenario the token budget (max_num_batched_tokens) that splits longer prompts into chunks is not known".into(),
+        );
+    }
     Ok(profile_from_fit(
         name,
         fitted,

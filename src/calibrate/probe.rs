@@ -12,7 +12,7 @@ use crate::cost::StepShape;
 use crate::live::client::{self, Prompt, Target};
 use crate::live::discovery;
 use crate::live::prompts::PromptMaker;
-use crate::metrics::median;
+use crate::metrics::{median, summarize_measured, Point, RequestRecord, RunFacts};
 use crate::results::ServerInfo;
 use crate::spec::Api;
 use rand::SeedableRng;
@@ -42,14 +42,15 @@ pub struct ClosedLoopRun {
     pub users: u32,
     pub requests: u32,
     pub prompt_tokens: u32,
-    /// From the first request sent to the last answered.
-    pub elapsed_s: f64,
+    /// Every request as sent and answered, seconds from the first send.
+    pub records: Vec<RequestRecord>,
 }
 
 impl ClosedLoopRun {
-    /// Requests answered per second.
+    /// Requests answered per second, by the one summary function (vllm bench's request
+    /// throughput: completed over first send to last answer), as for a simulated run.
     pub fn throughput(&self) -> f64 {
-        self.requests as f64 / self.elapsed_s
+        summarize_measured(Point::new(), &self.records, RunFacts::default()).request_throughput
     }
 }
 
@@ -224,25 +225,48 @@ async fn closed_loop_probe(
         })
         .collect();
     let start = Instant::now();
-    let loops = prompts.iter().map(|mine| async move {
+    let since = |t: Instant| t.duration_since(start).as_secs_f64();
+    let loops = prompts.iter().enumerate().map(|(user, mine)| async move {
+        let mut records = Vec::with_capacity(mine.len());
         for p in mine {
-            client::send(http, target, p, 1, Instant::now())
-                .await
-                .map_err(|f| {
-                    anyhow::anyhow!(
-                        "calibration probe (closed loop of {users} users, one-token requests) failed: {}",
-                        f.reason
-                    )
-                })?;
+            let sent = Instant::now();
+            let tally = client::send(http, target, p, 1, sent).await.map_err(|f| {
+                anyhow::anyhow!(
+                    "calibration probe (closed loop of {users} users, one-token requests) failed: {}",
+                    f.reason
+                )
+            })?;
+            let sent_s = since(sent);
+            records.push(RequestRecord {
+                id: 0,
+                user: Some(user as u32),
+                scheduled_s: sent_s,
+                sent_s,
+                first_token_s: tally.first_token.map(|d| sent_s + d.as_secs_f64()),
+                end_s: Some(tally.last_token.map_or_else(|| since(Instant::now()), |d| {
+                    sent_s + d.as_secs_f64()
+                })),
+                input_tokens: tally.prompt_tokens.unwrap_or(prompt),
+                output_tokens: tally.completion_tokens.unwrap_or(tally.tokens_seen),
+                ..Default::default()
+            });
         }
-        Ok::<(), anyhow::Error>(())
+        Ok::<_, anyhow::Error>(records)
     });
-    futures_util::future::try_join_all(loops).await?;
+    let mut records: Vec<RequestRecord> = futures_util::future::try_join_all(loops)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    records.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
+    for (i, r) in records.iter_mut().enumerate() {
+        r.id = i as u64;
+    }
     Ok(ClosedLoopRun {
         users,
         requests: users * per_user,
         prompt_tokens: prompt,
-        elapsed_s: start.elapsed().as_secs_f64(),
+        records,
     })
 }
 
@@ -460,10 +484,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     let ttft_ms = ttft.as_secs_f64() * 1e3;
                     // A prompt longer than the token budget is prefilled in chunks, a step
                     // each, one after another: its TTFT spans them all.
-                    let (steps, shape) = match opts.prefill_limit {
-                        Some(budget) if p > budget as u64 => StepShape::prefill_chunks(p, budget),
-                        _ => (1, StepShape::prefill(p, n_ubatch)),
-                    };
+                    let (steps, shape) = StepShape::prompt_prefill(p, n_ubatch, opts.prefill_limit);
                     let what = if steps > 1 {
                         format!("prefill {p} in {steps} chunks")
                     } else {

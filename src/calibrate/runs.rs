@@ -10,8 +10,9 @@ use crate::results::Run;
 /// Step observations from recorded runs: a run with a steady batch (all slots busy, or a whole
 /// number of requests in flight) gives its typical inter-token gap (the mean of the gaps up to
 /// twice the median) as a decode step at that batch; at one user, each request's TTFT is a prefill of its prompt, seen from the client
-/// (request latency included).
-pub fn observations(runs: &[Run]) -> Vec<Observation> {
+/// (request latency included). A prompt longer than `prefill_limit` (vLLM's token budget, from
+/// the scenario) was prefilled in chunks, a step each, and its observation spans them.
+pub fn observations(runs: &[Run], prefill_limit: Option<u32>) -> Vec<Observation> {
     let mut obs = Vec::new();
     for run in runs {
         let ok: Vec<&RequestRecord> = run.records.iter().filter(|r| r.succeeded()).collect();
@@ -50,19 +51,30 @@ pub fn observations(runs: &[Run]) -> Vec<Observation> {
             });
         }
         if in_flight < 1.2 {
-            let n_ubatch = if run.is_llama_cpp() { 512 } else { u32::MAX };
+            let (n_ubatch, limit) = if run.is_llama_cpp() {
+                (512, None)
+            } else {
+                (u32::MAX, prefill_limit)
+            };
             for r in &ok {
                 if let Some(ttft) = r.ttft_s() {
+                    let (steps, shape) =
+                        StepShape::prompt_prefill(r.input_tokens as u64, n_ubatch, limit);
+                    let chunks = if steps > 1 {
+                        format!(" in {steps} chunks")
+                    } else {
+                        String::new()
+                    };
                     obs.push(Observation {
                         label: format!(
-                            "prefill {} (client TTFT, {} #{})",
+                            "prefill {}{chunks} (client TTFT, {} #{})",
                             r.input_tokens, run.source, r.id
                         ),
-                        shape: StepShape::prefill(r.input_tokens as u64, n_ubatch),
+                        shape,
                         ms: ttft * 1e3,
                         decode: false,
                         includes_latency: true,
-                        steps: 1,
+                        steps,
                     });
                 }
             }
@@ -115,12 +127,33 @@ mod tests {
         assert_eq!(r.max_concurrency, Some(2));
         assert_eq!(r.request_rate, None, "inf is no rate");
         assert!((r.records[0].end_s.unwrap() - 0.072).abs() < 1e-9);
-        let obs = observations(&runs);
+        let obs = observations(&runs, None);
         assert_eq!(
             obs.len(),
             1,
             "one decode observation; two users means no prefill ones"
         );
         assert_eq!(obs[0].shape.seqs, 2);
+    }
+
+    /// vLLM prefills a prompt longer than its token budget in chunks, a step each: a recorded
+    /// TTFT of such a prompt spans them all, and is fitted so (the fixed cost once a step).
+    #[test]
+    fn a_recorded_prompt_past_the_token_budget_is_observed_as_its_chunks() {
+        let p = write(
+            "long.json",
+            r#"{"date":"20250101-000000","backend":"vllm","model_id":"m","num_prompts":2,"request_rate":"inf","burstiness":1.0,"max_concurrency":1,
+                "duration":0.5,"completed":2,"request_throughput":4.0,"input_lens":[1300,300],"output_lens":[2,2],"ttfts":[0.2,0.05],"itls":[[0.01],[0.01]],"errors":["",""]}"#,
+        );
+        let runs = load(&[p]).unwrap();
+        let prefills = |limit| -> Vec<(u64, u32)> {
+            observations(&runs, limit)
+                .iter()
+                .filter(|o| !o.decode)
+                .map(|o| (o.shape.tokens, o.steps))
+                .collect()
+        };
+        assert_eq!(prefills(Some(512)), vec![(1300, 3), (300, 1)]);
+        assert_eq!(prefills(None), vec![(1300, 1), (300, 1)]);
     }
 }

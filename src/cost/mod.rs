@@ -74,6 +74,18 @@ impl StepShape {
         (sum.passes, sum)
     }
 
+    /// One prompt prefilled alone from an empty cache, as the engine runs it: in chunks of
+    /// `budget` tokens, a step each, where it is longer than the token budget (vLLM), else one
+    /// step of micro-batches of `n_ubatch` (llama.cpp; `u32::MAX` for none). How many steps,
+    /// and their shapes summed: what calibration fits a prompt's prefill time to, whether the
+    /// time came from a probe or a recorded run.
+    pub fn prompt_prefill(prompt: u64, n_ubatch: u32, budget: Option<u32>) -> (u32, StepShape) {
+        match budget {
+            Some(b) if prompt > b as u64 => StepShape::prefill_chunks(prompt, b),
+            _ => (1, StepShape::prefill(prompt, n_ubatch)),
+        }
+    }
+
     /// One prefill of `prompt` tokens from an empty cache, in micro-batches of `n_ubatch`.
     pub fn prefill(prompt: u64, n_ubatch: u32) -> StepShape {
         StepShape {
