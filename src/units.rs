@@ -35,6 +35,11 @@ impl Nanos {
         self.0 as f64 / 1e6
     }
 
+    /// This duration times `factor` (≥ 0), to the nearest nanosecond.
+    pub fn scaled(self, factor: f64) -> Nanos {
+        Nanos::from_secs_f64(self.as_secs_f64() * factor)
+    }
+
     pub fn saturating_sub(self, other: Nanos) -> Nanos {
         Nanos(self.0.saturating_sub(other.0))
     }

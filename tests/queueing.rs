@@ -235,24 +235,29 @@ fn closed_loop_obeys_interactive_response_time_law() {
 
 /// On a CPU-only server the API server computes on the engine's cores: each request's work
 /// (the request latency) is the engine's time too. A saturated closed loop then completes one
-/// request per service time plus request work (here 10 + 5 ms: 66.7 req/s); with the API
-/// server on its own cores the request work only delays, and the engine's 10 ms bind (100 req/s).
+/// request per service time plus request work (here 10 + 5 ms: 66.7 req/s, 16 users keeping the
+/// engine busy); with the API server on its own cores the request work only delays, and the
+/// engine's 10 ms bind (100 req/s); with half the latency on the engine's cores, 10 + 2.5 ms
+/// (80 req/s).
 #[test]
 fn request_work_on_the_engines_cores_takes_the_engines_time() {
-    let throughput = |shares: bool| {
+    let throughput = |shares: &str| {
         let sc = scenario_with(&[
             "engine.api_server=true",
             "calibration.request_ms=5",
             &format!("engine.api_server_shares_cores={shares}"),
             "workload.arrival=\"closed\"",
-            "workload.concurrency=4",
+            "workload.concurrency=16",
             "workload.num_requests=4000",
         ]);
         assert!((sc.cost.request_latency().as_secs_f64() - 0.005).abs() < 1e-9);
         run(&sc).throughput
     };
-    let (own_cores, shared) = (throughput(false), throughput(true));
-    println!("closed loop of 4: {own_cores:.2} req/s (own cores), {shared:.2} req/s (shared)");
+    let (own_cores, half, shared) = (throughput("false"), throughput("0.5"), throughput("true"));
+    println!(
+        "closed loop of 16: {own_cores:.2} req/s (own cores), {half:.2} (half the work on the engine's), {shared:.2} (shared)"
+    );
     assert!((own_cores / 100.0 - 1.0).abs() < 0.02, "{own_cores}");
+    assert!((half / 80.0 - 1.0).abs() < 0.02, "{half}");
     assert!((shared / (1.0 / 0.015) - 1.0).abs() < 0.02, "{shared}");
 }

@@ -155,11 +155,13 @@ fn attempt(dir: &Path, server: &VllmServer, kv: u64, n: u32) -> Attempt {
         "calibration kept to its 60 s budget ({took:.1} s)"
     );
     // On these 2 cores the API server computes where the engine does: the closed-loop probes
-    // must show that its work per request takes the engine's time.
+    // must show that its work per request takes the engine's time (a share of its latency
+    // well above nothing; 0.5-0.8 measured here).
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
-    assert_eq!(
-        written["step"]["api_server_shares_cores"], true,
-        "calibration sees the API server on the engine's cores:\n{calibration}"
+    let share = written["step"]["api_server_engine_share"].as_f64();
+    assert!(
+        share.is_some_and(|s| s > 0.25),
+        "calibration sees the API server on the engine's cores (share {share:?}):\n{calibration}"
     );
     let mut runs = Vec::new();
     for (name, workload) in SWEEPS {

@@ -316,8 +316,8 @@ pub fn from_server(
     fitted.step.step_cv = probed.step_cv;
     match scenario {
         Some(sc) if !probed.closed_loops.is_empty() => {
-            let (shares, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
-            fitted.step.api_server_shares_cores = Some(shares);
+            let (share, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
+            fitted.step.api_server_engine_share = Some(share);
             probed.notes.push(note);
         }
         _ => probed.notes.push(
@@ -353,15 +353,18 @@ pub fn from_server(
     ))
 }
 
-/// Whether the API server computes on the engine's cores: the closed-loop probes' throughput
-/// (one-token requests, so the requests are the work) against the simulator's prediction from
-/// the fitted step model with the API server on its own cores and on the engine's; the nearer
-/// one (in ratio) is the answer, and the note gives the three numbers.
+/// How much of the request latency is the API server's work on the engine's cores: the
+/// closed-loop probes' throughput (one-token requests, so the requests are the work) against
+/// the simulator's prediction from the fitted step model, both by the one summary function. The
+/// share runs from 0 (its own cores: the latency only delays) to 1 (all of it takes the
+/// engine's time); the prediction falls as it grows, and the share whose prediction matches the
+/// measurement is the answer (0 or 1 where the measurement lies outside), by bisection. The
+/// note gives the measurement and both ends.
 fn api_server_layout(
     sc: &Spec,
     step: &crate::cost::MeasuredStep,
     runs: &[probe::ClosedLoopRun],
-) -> (bool, String) {
+) -> (f64, String) {
     use crate::workload::{Arrival, LengthDist};
     let measured: Vec<f64> = runs.iter().map(|r| r.throughput()).collect();
     let mean = measured.iter().sum::<f64>() / measured.len() as f64;
@@ -381,14 +384,14 @@ fn api_server_layout(
     workload.classes.clear();
     workload.shared_prefix = 0;
     // Both sides by the one summary function: its request throughput.
-    let predict = |shares: bool| {
+    let predict = |share: f64| {
         let mut builder = crate::metrics::SummaryBuilder::default();
         let out = crate::sim::run(
             &workload,
             sc.engines_with(&cost),
             sc.router,
             crate::sim::Transport {
-                stalls_engine: shares,
+                engine_share: share,
                 ..sc.transport(&cost, workload.seed)
             },
             &mut |r| builder.push(&r),
@@ -402,22 +405,42 @@ fn api_server_layout(
             )
             .request_throughput
     };
-    let (own, shared) = (predict(false), predict(true));
-    let shares = (mean / shared).ln().abs() < (mean / own).ln().abs();
+    let (own, shared) = (predict(0.0), predict(1.0));
+    let share = if mean >= own {
+        0.0
+    } else if mean <= shared {
+        1.0
+    } else {
+        // Bisection in the share; the predictions fall as it grows.
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for _ in 0..12 {
+            let mid = 0.5 * (lo + hi);
+            if predict(mid) > mean {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        // To the percent: the loops' own repeats differ by more.
+        (0.5 * (lo + hi) * 100.0).round() / 100.0
+    };
     let runs_text: Vec<String> = measured.iter().map(|x| format!("{x:.1}")).collect();
     let note = format!(
-        "closed loops of {} users, one-token requests of {} tokens: {mean:.1} req/s measured ({}); the fitted step model predicts {own:.1} with the API server on its own cores, {shared:.1} with its work ({:.2} ms a request) on the engine's: {}",
+        "closed loops of {} users, one-token requests of {} tokens: {mean:.1} req/s measured ({}); the fitted step model predicts {own:.1} with the API server on its own cores, {shared:.1} with all its work ({:.2} ms a request) on the engine's: {}",
         first.users,
         first.prompt_tokens,
         runs_text.join(", "),
         step.request_latency_ms,
-        if shares {
-            "the API server shares the engine's cores (api_server_shares_cores)"
+        if share > 0.0 {
+            format!(
+                "{:.0}% of the request latency is API-server work on the engine's cores (api_server_engine_share {share})",
+                share * 100.0
+            )
         } else {
-            "the API server has its own cores"
+            "the API server has its own cores".to_string()
         }
     );
-    (shares, note)
+    (share, note)
 }
 
 /// Fits a profile named `name` from recorded runs.

@@ -125,11 +125,11 @@ pub struct MeasuredStep {
     /// older profiles: the default applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_cv: Option<f64>,
-    /// Whether the server's API server computes on the engine's cores (a CPU-only server), so
-    /// that each request's work also takes the engine's time: what calibration's closed loops
-    /// of one-token requests showed (absent: not measured).
+    /// The share (0 to 1) of the request latency that is the API server's work on the
+    /// engine's cores (a CPU-only server), so that it also takes the engine's time: matched by
+    /// calibration to its closed loops of one-token requests (absent: not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_server_shares_cores: Option<bool>,
+    pub api_server_engine_share: Option<f64>,
 }
 
 impl MeasuredStep {

@@ -47,11 +47,11 @@ pub fn text(profile: &Profile, out: &Path) -> String {
         "  request latency     {:>10.4} ms\n",
         step.request_latency_ms
     ));
-    if let Some(shares) = step.api_server_shares_cores {
-        s.push_str(if shares {
-            "  API server          on the engine's cores: its work per request takes the engine's time\n"
+    if let Some(share) = step.api_server_engine_share {
+        s.push_str(&if share > 0.0 {
+            format!("  API server          on the engine's cores: {:.0}% of the request latency is its work, which takes the engine's time\n", share * 100.0)
         } else {
-            "  API server          on its own cores: its work per request only delays the request\n"
+            "  API server          on its own cores: its work per request only delays the request\n".to_string()
         });
     }
     if let Some(c) = &profile.coefficients {

@@ -101,7 +101,7 @@ struct Replica {
     in_transit: u32,
     /// When this replica's API server may take its next request (a serial frontend).
     frontend_free: Nanos,
-    /// Requests whose API-server work waits for the engine's cores (`stalls_engine`), with
+    /// Requests whose API-server work waits for the engine's cores (`engine_share` above 0), with
     /// that work's duration.
     intake: VecDeque<(ReqId, Nanos)>,
     /// When the running streams' last step ended, if API-server work has held the engine
@@ -160,8 +160,9 @@ struct Sim<'s> {
     /// The request latency is one API-server process's work, taken one request at a time:
     /// when the next request may start it.
     frontend_serial: bool,
-    /// The API server's work runs on the engine's cores: it also takes the engine's time.
-    stalls_engine: bool,
+    /// The part of the request latency that is API-server work on the engine's cores (0: none):
+    /// it also takes the engine's time.
+    engine_share: f64,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
@@ -170,17 +171,19 @@ struct Sim<'s> {
 /// How requests travel from client to engine: the request latency (HTTP, tokenisation:
 /// measured by calibration, or the API server's work per request), jittered ±25% from a
 /// stream seeded by `noise_seed`; with `serial`, requests queue for it one at a time (one
-/// API-server process), so a burst of arrivals waits in line. With `stalls_engine` the API
-/// server computes on the engine's own cores (a CPU-only server): the request latency is that
-/// work, and it takes the engine's time between its steps, the queued requests' work back to
-/// back, before the engine sees the requests (at idle the same delay; under load the running
+/// API-server process), so a burst of arrivals waits in line. With an `engine_share` above 0
+/// the API server computes on the engine's own cores (a CPU-only server): that share of the
+/// request latency is its work there, and it takes the engine's time between its steps, the
+/// queued requests' work back to back, before the engine sees the requests (the rest of the
+/// latency only delays the request; at idle the TTFT is the same, under load the running
 /// streams wait too).
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     pub request_latency: Nanos,
     pub noise_seed: u64,
     pub serial: bool,
-    pub stalls_engine: bool,
+    /// 0 (the API server on its own cores) to 1 (all of its work on the engine's).
+    pub engine_share: f64,
 }
 
 /// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
@@ -251,7 +254,7 @@ pub fn run(
         rng_latency: Xoshiro256PlusPlus::seed_from_u64(transport.noise_seed ^ streams::LATENCY),
         request_latency,
         frontend_serial: transport.serial,
-        stalls_engine: transport.stalls_engine,
+        engine_share: transport.engine_share,
         shared_prefix: workload.shared_prefix,
         sink,
     };
@@ -300,9 +303,9 @@ impl Sim<'_> {
             match ev {
                 Event::Arrival(c) => self.on_arrival(c as usize),
                 Event::UserReady(c, u) => self.user_sends(c as usize, u),
-                Event::Deliver(id, r) if self.stalls_engine => {
+                Event::Deliver(id, r) if self.engine_share > 0.0 => {
                     // Its work queues for the engine's cores, run between steps.
-                    let work = self.request_latency_jittered();
+                    let work = self.request_latency_jittered().scaled(self.engine_share);
                     let rep = &mut self.replicas[r as usize];
                     rep.intake.push_back((id, work));
                     if !rep.busy {
@@ -475,9 +478,14 @@ impl Sim<'_> {
             self.push(now + timeout, Event::Timeout(id));
         }
         if self.request_latency > Nanos::ZERO {
-            let at = if self.stalls_engine {
+            let at = if self.engine_share >= 1.0 {
                 // The work is the engine's too: it joins the intake now (see Deliver).
                 now
+            } else if self.engine_share > 0.0 {
+                // The rest of the latency first, then the work joins the intake (see Deliver).
+                now + self
+                    .request_latency_jittered()
+                    .scaled(1.0 - self.engine_share)
             } else {
                 let delay = self.request_latency_jittered();
                 let rep = &mut self.replicas[r];

