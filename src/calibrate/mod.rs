@@ -377,7 +377,7 @@ fn api_server_layout(
         turns: 1,
     };
     // Longer than the probe, so the prediction is the steady state.
-    workload.num_requests = first.requests as u64 * 8;
+    workload.num_requests = first.requests() * 8;
     workload.input_tokens = LengthDist::fixed(first.prompt_tokens);
     workload.output_tokens = LengthDist::fixed(1);
     workload.timeout = None;

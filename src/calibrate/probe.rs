@@ -40,13 +40,17 @@ pub struct Probed {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClosedLoopRun {
     pub users: u32,
-    pub requests: u32,
     pub prompt_tokens: u32,
     /// Every request as sent and answered, seconds from the first send.
     pub records: Vec<RequestRecord>,
 }
 
 impl ClosedLoopRun {
+    /// Requests sent (every one answered: a failed one ends calibration).
+    pub fn requests(&self) -> u64 {
+        self.records.len() as u64
+    }
+
     /// Requests answered per second, by the one summary function (vllm bench's request
     /// throughput: completed over first send to last answer), as for a simulated run.
     pub fn throughput(&self) -> f64 {
@@ -264,7 +268,6 @@ async fn closed_loop_probe(
     }
     Ok(ClosedLoopRun {
         users,
-        requests: users * per_user,
         prompt_tokens: prompt,
         records,
     })
@@ -542,7 +545,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 } else {
                     let users = max_batch.clamp(2, 8);
                     let run = closed_loop_probe(&prober, &mut rng, users, 6, 16).await?;
-                    requests += run.requests as u64;
+                    requests += run.requests();
                     closed_loops.push(run);
                 }
             }
