@@ -67,3 +67,78 @@ fn projection_keeps_efficiencies_and_marks_provenance() {
         "more bandwidth, faster decode"
     );
 }
+
+/// The shipped H100 profile with the given step noise, as a scenario of one user streaming
+/// 256 tokens a request.
+fn h100_with_noise(dir: &Path, cv: f64, stalls: Option<(f64, f64)>) -> spec::Spec {
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("calibration/h100-llamacpp-cuda.json")).unwrap(),
+    )
+    .unwrap();
+    json["step"]["step_cv"] = cv.into();
+    if let Some((fraction, mean_ms)) = stalls {
+        json["step"]["stalls"] = serde_json::json!({ "fraction": fraction, "mean_ms": mean_ms });
+    }
+    let name = format!("noise-{cv}-{stalls:?}.json");
+    std::fs::write(dir.join(&name), json.to_string()).unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/h100-llamacpp-validation.toml"))
+        .unwrap()
+        .replace("../calibration/h100-llamacpp-cuda.json", &name)
+        .replace(
+            "../tests/fixtures/",
+            &format!("{}/tests/fixtures/", root().display()),
+        )
+        .replace("num_requests = 32", "num_requests = 200")
+        .replace("output_tokens = 128", "output_tokens = 256");
+    spec::from_str(&text, &dir.join("scenario.toml"), &[])
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn measured_stalls_set_the_itl_tail_not_the_typical_step() {
+    let dir = std::env::temp_dir().join(format!("capsim-test-{}-stalls", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let steady = simulate(&h100_with_noise(&dir, 0.05, None)).summary;
+    let none_seen = simulate(&h100_with_noise(&dir, 0.05, Some((0.0, 0.0)))).summary;
+    let stalling = h100_with_noise(&dir, 0.05, Some((0.02, 10.0)));
+    assert!(
+        stalling.cost_source.contains("2.0% of steps stall 10.0 ms"),
+        "{}",
+        stalling.cost_source
+    );
+    let (a, b) = (simulate(&stalling).summary, simulate(&stalling).summary);
+    for (what, s) in [
+        ("steady", &steady),
+        ("no stalls seen", &none_seen),
+        ("2% stall 10 ms", &a),
+    ] {
+        println!(
+            "{what}: ITL p50 {:.2} ms, p99 {:.2} ms; TPOT mean {:.3} ms; TTFT p99 {:.2} ms",
+            s.median_itl_ms, s.p99_itl_ms, s.mean_tpot_ms, s.p99_ttft_ms
+        );
+    }
+    assert_eq!(a, b, "a seed gives bit-identical results with stalls too");
+    assert_eq!(
+        none_seen, steady,
+        "a measured share of 0 simulates no stalls"
+    );
+    // 2% of steps pause 10 ms on average (exponential): a step over its typical length by x
+    // has probability 0.02·exp(−x/10 ms), 1% at x ≈ 6.9 ms.
+    let rise = a.p99_itl_ms - steady.p99_itl_ms;
+    assert!(
+        (4.0..10.0).contains(&rise),
+        "ITL p99 rises by about 7 ms: {rise:.2}"
+    );
+    assert!(
+        (a.median_itl_ms / steady.median_itl_ms - 1.0).abs() < 0.02,
+        "the typical step is the same"
+    );
+    // Their mean cost is 2% × 10 ms a step.
+    let tpot = a.mean_tpot_ms - steady.mean_tpot_ms;
+    assert!(
+        (0.12..0.28).contains(&tpot),
+        "TPOT rises by 0.2 ms: {tpot:.3}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -309,6 +309,7 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         decode_batch_factors: Vec::new(),
         step_cv: None,
         api_server_engine_share: None,
+        stalls: None,
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise:
     // a batch size's mean ratio (measured / smooth) is corrected for only where it is off by

@@ -36,6 +36,34 @@ pub fn step_cv(gaps: &[f64]) -> Option<f64> {
     (mean > 0.0).then(|| var.sqrt() / mean)
 }
 
+/// Stalls (see [`crate::cost::Stalls`]) from each request's decode gaps (ms): the gaps over
+/// twice their request's median, their share of all gaps and their mean excess over that
+/// median. None with fewer than [`STALL_MIN_GAPS`] gaps (too few to see a share of a percent).
+pub fn stalls<'a>(streams: impl IntoIterator<Item = &'a [f64]>) -> Option<crate::cost::Stalls> {
+    let (mut gaps, mut stalled, mut excess) = (0usize, 0usize, 0.0f64);
+    for g in streams {
+        let Some(m) = crate::metrics::median(&mut g.to_vec()) else {
+            continue;
+        };
+        gaps += g.len();
+        for x in g.iter().filter(|x| **x > 2.0 * m) {
+            stalled += 1;
+            excess += x - m;
+        }
+    }
+    (gaps >= STALL_MIN_GAPS).then(|| crate::cost::Stalls {
+        fraction: stalled as f64 / gaps as f64,
+        mean_ms: if stalled > 0 {
+            excess / stalled as f64
+        } else {
+            0.0
+        },
+    })
+}
+
+/// Decode gaps a stall measurement needs (see [`stalls`]).
+pub const STALL_MIN_GAPS: usize = 200;
+
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
@@ -314,6 +342,7 @@ pub fn from_server(
     let mut fitted = fit::fit(&probed.observations, probed.request_latency_ms)
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
     fitted.step.step_cv = probed.step_cv;
+    fitted.step.stalls = probed.stalls;
     match scenario {
         Some(sc) if !probed.closed_loops.is_empty() => {
             let (share, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
@@ -463,6 +492,7 @@ pub fn from_runs(
         )
     })?;
     fitted.step.step_cv = runs::step_cv(recorded);
+    fitted.step.stalls = runs::stalls(recorded);
     let server = recorded
         .iter()
         .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
@@ -503,4 +533,31 @@ pub fn from_runs(
         scenario,
         notes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalls_are_the_gaps_over_twice_their_streams_median() {
+        // Two streams of 150 gaps: one at 4 ms with 3 gaps of 12 ms (8 ms over its median),
+        // one at 10 ms with 1 gap of 19 ms (under twice its median: noise, not a stall) and
+        // 2 of 30 ms (20 ms over).
+        let mut a = vec![4.0; 147];
+        a.extend([12.0; 3]);
+        let mut b = vec![10.0; 147];
+        b.extend([19.0, 30.0, 30.0]);
+        let s = stalls([a.as_slice(), b.as_slice()]).unwrap();
+        assert!((s.fraction - 5.0 / 300.0).abs() < 1e-12, "{s:?}");
+        assert!(
+            (s.mean_ms - (3.0 * 8.0 + 2.0 * 20.0) / 5.0).abs() < 1e-12,
+            "{s:?}"
+        );
+        // Too few gaps to see a share of a percent: no measurement.
+        assert_eq!(stalls([a.as_slice()]), None);
+        // Steady streams: a measured share of 0.
+        let steady = vec![4.0; 250];
+        assert_eq!(stalls([steady.as_slice()]).unwrap().fraction, 0.0);
+    }
 }

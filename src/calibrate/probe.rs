@@ -31,6 +31,8 @@ pub struct Probed {
     pub request_latency_ms: f64,
     /// Step-to-step coefficient of variation at batch 1 (median over requests).
     pub step_cv: Option<f64>,
+    /// Stalls among the batch-1 decode probes' step gaps (None: too few gaps).
+    pub stalls: Option<crate::cost::Stalls>,
     pub closed_loops: Vec<ClosedLoopRun>,
     pub notes: Vec<String>,
 }
@@ -114,6 +116,8 @@ impl ProbeOptions {
 struct Streaming {
     /// Batch-1 probes: each request's coefficient of variation of its step gaps.
     cvs: Vec<f64>,
+    /// Batch-1 probes: each request's middle step gaps (ms), for the stalls among them.
+    single_gaps: Vec<Vec<f64>>,
     gaps: usize,
     /// Requests left out because their tokens arrived together.
     skipped: usize,
@@ -206,6 +210,7 @@ async fn decode_probe(
             if let Some(cv) = super::step_cv(&middle) {
                 streaming.cvs.push(cv);
             }
+            streaming.single_gaps.push(middle.clone());
         }
         gaps.extend(middle);
     }
@@ -619,6 +624,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         elapsed: start.elapsed(),
         request_latency_ms,
         step_cv: median(&mut streaming.cvs),
+        stalls: super::stalls(streaming.single_gaps.iter().map(Vec::as_slice)),
         closed_loops,
         notes,
     })

@@ -130,6 +130,24 @@ pub struct MeasuredStep {
     /// calibration to its closed loops of one-token requests (absent: not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_server_engine_share: Option<f64>,
+    /// Steps that took far longer than their neighbours, as the probes measured them (absent:
+    /// not measured, none simulated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalls: Option<Stalls>,
+}
+
+/// Stalls: steps that take more than twice their stream's median, pauses of the host (the
+/// operating system, a language runtime's collector, the load generator on the same cores)
+/// that a lognormal of the measured coefficient of variation does not produce. They set the
+/// tails (ITL and TTFT p99) of a server whose typical step is steady.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stalls {
+    /// The share of steps that stall (0 to 1).
+    pub fraction: f64,
+    /// A stall's mean length beyond the typical step, ms (drawn from an exponential of this
+    /// mean in the simulation).
+    pub mean_ms: f64,
 }
 
 impl MeasuredStep {
@@ -180,6 +198,20 @@ impl MeasuredStep {
                 return Err(InputError::new(
                     format!("step.{k}"),
                     format!("must be a non-negative number (got {v})"),
+                ));
+            }
+        }
+        if let Some(st) = &self.stalls {
+            if !(st.fraction.is_finite() && (0.0..=1.0).contains(&st.fraction)) {
+                return Err(InputError::new(
+                    "step.stalls.fraction",
+                    format!("must be a share from 0 to 1 (got {})", st.fraction),
+                ));
+            }
+            if !(st.mean_ms.is_finite() && st.mean_ms >= 0.0) {
+                return Err(InputError::new(
+                    "step.stalls.mean_ms",
+                    format!("must be a non-negative number (got {})", st.mean_ms),
                 ));
             }
         }

@@ -14,7 +14,7 @@ pub mod kernels;
 pub mod physics;
 pub mod priors;
 
-pub use coefficients::{Coefficients, MeasuredStep, Profile};
+pub use coefficients::{Coefficients, MeasuredStep, Profile, Stalls};
 pub use kernels::{EngineFamily, FormatFamily, Kernel};
 pub use physics::{AllReduce, Frontend, Parallel};
 
@@ -263,6 +263,11 @@ impl CostModel {
             .as_ref()
             .and_then(|m| m.step_cv)
             .unwrap_or(self.coefficients.step_cv)
+    }
+
+    /// Stalls of the measured step model (none without a measurement).
+    pub fn step_stalls(&self) -> Option<Stalls> {
+        self.measured.as_ref().and_then(|m| m.stalls)
     }
 
     /// Delay between a client sending a request and the engine seeing it: the measured

@@ -179,39 +179,64 @@ pub struct EngineCore {
 /// Step-to-step noise: each step's duration times a lognormal factor of mean 1 and the cost
 /// model's coefficient of variation, drawn from the replica's own seeded stream (so runs stay
 /// bit-identical). It is what keeps closed-loop users from moving in lockstep forever, as real
-/// servers' users do not.
+/// servers' users do not. Where calibration measured stalls, that share of steps also takes
+/// an exponential pause of their mean length, from a stream of its own (so the lognormal draws
+/// are those of a model without stalls).
 struct StepNoise {
     mu: f64,
     sigma: f64,
     rng: rand_xoshiro::Xoshiro256PlusPlus,
+    /// The share of steps that stall (0: none, and no draws).
+    stall_fraction: f64,
+    /// A stall's mean length, ns.
+    stall_mean_ns: f64,
+    stall_rng: rand_xoshiro::Xoshiro256PlusPlus,
 }
 
+/// The random stream of stalls (mixed with the replica's noise seed).
+const STALL_STREAM: u64 = 0x7374_616c_6c00_0000;
+
 impl StepNoise {
-    fn new(cv: f64, seed: u64) -> StepNoise {
+    fn new(cv: f64, stalls: Option<crate::cost::Stalls>, seed: u64) -> StepNoise {
         use rand::SeedableRng;
         let sigma2 = (1.0 + cv * cv).ln();
+        let stalls = stalls.filter(|s| s.fraction > 0.0 && s.mean_ms > 0.0);
         StepNoise {
             mu: -sigma2 / 2.0,
             sigma: sigma2.sqrt(),
             rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed),
+            stall_fraction: stalls.map_or(0.0, |s| s.fraction),
+            stall_mean_ns: stalls.map_or(0.0, |s| s.mean_ms * 1e6),
+            stall_rng: rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed ^ STALL_STREAM),
         }
     }
 
     #[inline]
     fn apply(&mut self, dt: Nanos) -> Nanos {
-        if self.sigma == 0.0 {
-            return dt;
+        let mut t = if self.sigma == 0.0 {
+            dt
+        } else {
+            let z: f64 =
+                rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
+            let factor = (self.mu + self.sigma * z).exp();
+            Nanos(crate::units::round_half_away(dt.0 as f64 * factor).max(1))
+        };
+        if self.stall_fraction > 0.0 {
+            let u: f64 = rand::Rng::random(&mut self.stall_rng);
+            if u < self.stall_fraction {
+                let e: f64 =
+                    rand_distr::Distribution::sample(&rand_distr::Exp1, &mut self.stall_rng);
+                t = Nanos(t.0 + crate::units::round_half_away(e * self.stall_mean_ns));
+            }
         }
-        let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
-        let factor = (self.mu + self.sigma * z).exp();
-        Nanos(crate::units::round_half_away(dt.0 as f64 * factor).max(1))
+        t
     }
 }
 
 impl EngineCore {
     /// A core stepping with `cost`; `seed` seeds its step noise.
     pub fn new(cost: crate::cost::CostModel, seed: u64) -> EngineCore {
-        let noise = StepNoise::new(cost.step_cv(), seed);
+        let noise = StepNoise::new(cost.step_cv(), cost.step_stalls(), seed);
         EngineCore {
             noise,
             cost,

@@ -47,6 +47,20 @@ pub fn text(profile: &Profile, out: &Path) -> String {
         "  request latency     {:>10.4} ms\n",
         step.request_latency_ms
     ));
+    if let Some(cv) = step.step_cv {
+        s.push_str(&format!(
+            "  step noise          cv {cv:.3}{}\n",
+            match step.stalls {
+                Some(st) if st.fraction > 0.0 => format!(
+                    "; stalls: {:.1}% of steps pause {:.1} ms on average (steps over twice their stream's median)",
+                    st.fraction * 100.0,
+                    st.mean_ms
+                ),
+                Some(_) => "; no stalls (no step over twice its stream's median)".into(),
+                None => String::new(),
+            }
+        ));
+    }
     if let Some(share) = step.api_server_engine_share {
         s.push_str(&if share > 0.0 {
             format!("  API server          on the engine's cores: {:.0}% of the request latency is its work, which takes the engine's time\n", share * 100.0)

@@ -595,7 +595,16 @@ fn resolve(
                     measured = Some(step.clone());
                     cost_uncertainty = profile.step_stderr.clone();
                     let c = c.unwrap_or_else(Coefficients::datasheet_defaults);
-                    (c, format!("{words}, measured step model"))
+                    let noise = match (step.step_cv, step.stalls) {
+                        (Some(cv), Some(st)) if st.fraction > 0.0 => format!(
+                            " (step noise cv {cv:.2}; {:.1}% of steps stall {:.1} ms on average, measured)",
+                            st.fraction * 100.0,
+                            st.mean_ms
+                        ),
+                        (Some(cv), _) => format!(" (step noise cv {cv:.2}, measured)"),
+                        _ => String::new(),
+                    };
+                    (c, format!("{words}, measured step model{noise}"))
                 }
                 (_, Some(c)) => {
                     if !same_hw || !same_model {
