@@ -68,18 +68,19 @@ fn projection_keeps_efficiencies_and_marks_provenance() {
     );
 }
 
-/// The shipped H100 profile with the given step noise, as a scenario of one user streaming
-/// 256 tokens a request.
-fn h100_with_noise(dir: &Path, cv: f64, stalls: Option<(f64, f64)>) -> spec::Spec {
+/// The shipped H100 profile with `patch` merged into its step model, as a scenario of one
+/// user streaming 256 tokens a request, with `sets` on top.
+fn h100_with(dir: &Path, patch: serde_json::Value, sets: &[&str]) -> spec::Spec {
     let mut json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("calibration/h100-llamacpp-cuda.json")).unwrap(),
     )
     .unwrap();
-    json["step"]["step_cv"] = cv.into();
-    if let Some((fraction, mean_ms)) = stalls {
-        json["step"]["stalls"] = serde_json::json!({ "fraction": fraction, "mean_ms": mean_ms });
+    for (k, v) in patch.as_object().unwrap() {
+        json["step"][k] = v.clone();
     }
-    let name = format!("noise-{cv}-{stalls:?}.json");
+    static WRITTEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITTEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("profile-{n}.json");
     std::fs::write(dir.join(&name), json.to_string()).unwrap();
     let text = std::fs::read_to_string(root().join("scenarios/h100-llamacpp-validation.toml"))
         .unwrap()
@@ -90,9 +91,19 @@ fn h100_with_noise(dir: &Path, cv: f64, stalls: Option<(f64, f64)>) -> spec::Spe
         )
         .replace("num_requests = 32", "num_requests = 200")
         .replace("output_tokens = 128", "output_tokens = 256");
-    spec::from_str(&text, &dir.join("scenario.toml"), &[])
+    let sets: Vec<_> = sets.iter().map(|s| spec::parse_set(s).unwrap()).collect();
+    spec::from_str(&text, &dir.join("scenario.toml"), &sets)
         .unwrap()
         .remove(0)
+}
+
+/// The shipped H100 profile with the given step noise (see [`h100_with`]).
+fn h100_with_noise(dir: &Path, cv: f64, stalls: Option<(f64, f64)>) -> spec::Spec {
+    let mut patch = serde_json::json!({ "step_cv": cv });
+    if let Some((fraction, mean_ms)) = stalls {
+        patch["stalls"] = serde_json::json!({ "fraction": fraction, "mean_ms": mean_ms });
+    }
+    h100_with(dir, patch, &[])
 }
 
 #[test]
@@ -140,5 +151,56 @@ fn measured_stalls_set_the_itl_tail_not_the_typical_step() {
         (0.12..0.28).contains(&tpot),
         "TPOT rises by 0.2 ms: {tpot:.3}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_measured_idle_wakeup_delays_requests_to_an_idle_server_only() {
+    let dir = std::env::temp_dir().join(format!("capsim-test-{}-wakeup", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 2 ms after 10 ms of idling, 4 ms after 20 ms; linear between, flat beyond.
+    let wakeup =
+        serde_json::json!({ "idle_wakeup": { "after_ms": [10.0, 20.0], "extra_ms": [2.0, 4.0] } });
+    let mean_ttft = |sc: &spec::Spec| {
+        let r = simulate(sc);
+        let t: Vec<f64> = r.records.iter().filter_map(|x| x.ttft_s()).collect();
+        1e3 * t.iter().sum::<f64>() / t.len() as f64
+    };
+    // Closed loops: every request but the first (sent at 0, as the server starts) follows the
+    // user's think time of idling.
+    let after_think = |ms: f64| ms * 199.0 / 200.0;
+    for (what, sets, extra) in [
+        // Back to back: the server is never idle.
+        ("closed loop, no think time", vec![], 0.0),
+        (
+            "closed loop, 5 ms think time",
+            vec!["workload.think_time_s=0.005"],
+            after_think(1.0),
+        ),
+        (
+            "closed loop, 15 ms think time",
+            vec!["workload.think_time_s=0.015"],
+            after_think(3.0),
+        ),
+        (
+            "closed loop, 50 ms think time",
+            vec!["workload.think_time_s=0.050"],
+            after_think(4.0),
+        ),
+        // A request arrives while the one before it streams (0.55 s) about 1% of the time.
+        (
+            "Poisson at 0.02 req/s",
+            vec!["workload.arrival=\"poisson\"", "workload.rate=0.02"],
+            4.0,
+        ),
+    ] {
+        let plain = mean_ttft(&h100_with(&dir, serde_json::json!({}), &sets));
+        let woken = mean_ttft(&h100_with(&dir, wakeup.clone(), &sets));
+        println!("{what}: mean TTFT {plain:.3} ms, with the wake-up {woken:.3} ms");
+        assert!(
+            (woken - plain - extra).abs() < 0.03 * extra.max(1.0),
+            "{what}: {extra} ms later ({plain:.3} -> {woken:.3})"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -310,6 +310,7 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         step_cv: None,
         api_server_engine_share: None,
         stalls: None,
+        idle_wakeup: None,
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise:
     // a batch size's mean ratio (measured / smooth) is corrected for only where it is off by

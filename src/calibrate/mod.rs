@@ -52,6 +52,7 @@ pub fn stalls<'a>(streams: impl IntoIterator<Item = &'a [f64]>) -> Option<crate:
         }
     }
     (gaps >= STALL_MIN_GAPS).then(|| crate::cost::Stalls {
+        steps: gaps as u64,
         fraction: stalled as f64 / gaps as f64,
         mean_ms: if stalled > 0 {
             excess / stalled as f64
@@ -343,6 +344,7 @@ pub fn from_server(
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
     fitted.step.step_cv = probed.step_cv;
     fitted.step.stalls = probed.stalls;
+    fitted.step.idle_wakeup = probed.idle_wakeup;
     match scenario {
         Some(sc) if !probed.closed_loops.is_empty() => {
             let (share, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
@@ -549,6 +551,7 @@ mod tests {
         let mut b = vec![10.0; 147];
         b.extend([19.0, 30.0, 30.0]);
         let s = stalls([a.as_slice(), b.as_slice()]).unwrap();
+        assert_eq!(s.steps, 300);
         assert!((s.fraction - 5.0 / 300.0).abs() < 1e-12, "{s:?}");
         assert!(
             (s.mean_ms - (3.0 * 8.0 + 2.0 * 20.0) / 5.0).abs() < 1e-12,
@@ -559,5 +562,28 @@ mod tests {
         // Steady streams: a measured share of 0.
         let steady = vec![4.0; 250];
         assert_eq!(stalls([steady.as_slice()]).unwrap().fraction, 0.0);
+    }
+
+    #[test]
+    fn an_idle_wakeup_is_what_a_pause_adds_beyond_the_noise() {
+        // Twelve first tokens around `at` ms, ±0.5 ms.
+        let around =
+            |at: f64| -> Vec<f64> { (0..12).map(|i| at + (i % 5) as f64 * 0.25 - 0.5).collect() };
+        let (w, note) = probe::idle_wakeup(&[around(15.0), around(17.0), around(19.5)]).unwrap();
+        assert_eq!(w.after_ms, [20.0, 200.0]);
+        assert_eq!(w.extra_ms, [2.0, 4.5], "{note}");
+        // Between the pauses, linear; from no pause, linear; past the longer, flat.
+        assert!((w.extra_after(110.0) - 3.25).abs() < 1e-12);
+        assert!((w.extra_after(10.0) - 1.0).abs() < 1e-12);
+        assert_eq!(w.extra_after(5000.0), 4.5);
+        // The short pause's delay is kept between none and the long one's.
+        let (w, _) = probe::idle_wakeup(&[around(15.0), around(14.0), around(19.0)]).unwrap();
+        assert_eq!(w.extra_ms, [0.0, 4.0]);
+        // A difference within the noise is none.
+        let noisy: Vec<f64> = (0..12).map(|i| 15.0 + (i % 4) as f64 * 3.0).collect();
+        let shifted: Vec<f64> = noisy.iter().map(|x| x + 1.0).collect();
+        let (w, note) = probe::idle_wakeup(&[noisy.clone(), noisy, shifted]).unwrap();
+        assert_eq!(w.extra_ms, [0.0, 0.0], "{note}");
+        assert!(note.contains("within the noise"), "{note}");
     }
 }

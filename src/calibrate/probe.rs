@@ -33,6 +33,8 @@ pub struct Probed {
     pub step_cv: Option<f64>,
     /// Stalls among the batch-1 decode probes' step gaps (None: too few gaps).
     pub stalls: Option<crate::cost::Stalls>,
+    /// How much later an idle server answers (None: not probed).
+    pub idle_wakeup: Option<crate::cost::IdleWakeup>,
     pub closed_loops: Vec<ClosedLoopRun>,
     pub notes: Vec<String>,
 }
@@ -215,6 +217,113 @@ async fn decode_probe(
         gaps.extend(middle);
     }
     Ok(super::typical_gap_ms(&mut gaps))
+}
+
+/// Pauses before the idle probe's requests after a pause (short, long), ms.
+const IDLE_PAUSES_MS: [u64; 2] = [20, 200];
+/// Rounds of the idle probe at most (each pause half of them), inside a tenth of the budget;
+/// fewer than half of them is too few to tell (see [`idle_wakeup`]).
+const IDLE_ROUNDS: usize = 16;
+/// Requests sent back to back before each pause (the last two are the warm reference).
+const IDLE_RUN: usize = 4;
+
+/// Whether a server that sat idle answers later: rounds of [`IDLE_RUN`] requests of 16 tokens
+/// (4 out) sent back to back, the server kept busy as a closed loop keeps it, then a pause
+/// (each of [`IDLE_PAUSES_MS`] in turn) and one more, until [`IDLE_ROUNDS`] rounds or `time`
+/// is spent. Their client TTFTs (ms): the last two of each run (warm), then those after each
+/// pause. A single request after a pause is not the reference: a server slowed by idling
+/// stays slow for a few requests (clocks and caches warm up under sustained load), as a
+/// closed loop of think-time users shows.
+async fn idle_probe(
+    p: &Prober<'_>,
+    rng: &mut Xoshiro256PlusPlus,
+    time: std::time::Duration,
+) -> anyhow::Result<[Vec<f64>; 3]> {
+    let start = Instant::now();
+    let mut ttfts: [Vec<f64>; 3] = Default::default();
+    for round in 0..IDLE_ROUNDS {
+        if start.elapsed() >= time {
+            break;
+        }
+        let which = 1 + round % 2;
+        for i in 0..=IDLE_RUN {
+            let pause = if i == IDLE_RUN {
+                IDLE_PAUSES_MS[which - 1]
+            } else {
+                0
+            };
+            if pause > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            let prompt = Prompt::Tokens(p.maker.token_ids(16, rng));
+            let tally = client::send(p.http, p.target, &prompt, 4, Instant::now())
+                .await
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "calibration probe (a request after {pause} ms idle) failed: {}",
+                        f.reason
+                    )
+                })?;
+            let Some(t) = tally.first_token else { continue };
+            let ms = t.as_secs_f64() * 1e3;
+            if i == IDLE_RUN {
+                ttfts[which].push(ms);
+            } else if i + 2 >= IDLE_RUN {
+                ttfts[0].push(ms);
+            }
+        }
+    }
+    Ok(ttfts)
+}
+
+/// What the idle probe shows (first tokens: warm, after the short pause, after the long one):
+/// how much later the first token comes after each pause than warm (medians), if after the
+/// long one that is more than twice the difference's standard error (a robust spread); the
+/// short pause's delay kept between 0 and the long one's. With a note giving the numbers.
+pub fn idle_wakeup(ttfts: &[Vec<f64>; 3]) -> Option<(crate::cost::IdleWakeup, String)> {
+    let stats = |v: &[f64]| -> Option<(f64, f64)> {
+        let mut v = v.to_vec();
+        let m = median(&mut v)?;
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+        let sd = 1.4826 * median(&mut dev)?;
+        // The standard error of a median: 1.2533 σ / √n.
+        Some((m, 1.2533 * sd / (v.len() as f64).sqrt()))
+    };
+    if ttfts[1..].iter().any(|v| v.len() < IDLE_ROUNDS / 4) {
+        return None;
+    }
+    let (warm, se_w) = stats(&ttfts[0])?;
+    let (short, se_s) = stats(&ttfts[1])?;
+    let (long, se_l) = stats(&ttfts[2])?;
+    let extra = long - warm;
+    let seen = extra > 0.0 && extra > 2.0 * se_w.hypot(se_l);
+    let extra_ms = if seen {
+        [(short - warm).clamp(0.0, extra), extra]
+    } else {
+        [0.0, 0.0]
+    };
+    let [p1, p2] = IDLE_PAUSES_MS;
+    let note = format!(
+        "idle: first tokens of 16-token requests (4 out; medians): {warm:.2} ms back to back ({} requests), {short:.2} ms after a {p1} ms pause ({}), {long:.2} ms after {p2} ms ({}) (standard errors {se_w:.2}, {se_s:.2}, {se_l:.2}); {}",
+        ttfts[0].len(),
+        ttfts[1].len(),
+        ttfts[2].len(),
+        if seen {
+            format!(
+                "a request after {p1} / {p2} ms idle waits {:.2} / {:.2} ms longer (step.idle_wakeup)",
+                extra_ms[0], extra_ms[1]
+            )
+        } else {
+            "no slower after idle, within the noise".to_string()
+        }
+    );
+    Some((
+        crate::cost::IdleWakeup {
+            after_ms: [p1 as f64, p2 as f64],
+            extra_ms,
+        },
+        note,
+    ))
 }
 
 /// `users` closed-loop users, `per_user` one-token requests of `prompt` tokens each.
@@ -441,6 +550,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         Decode,
         LongDecode,
         ClosedLoop,
+        Idle,
     }
     let plan = [
         Stage::Prefill,
@@ -451,6 +561,8 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         Stage::Decode,
         Stage::LongDecode,
         Stage::ClosedLoop,
+        // Last of the plan: the step model comes first where the budget is short.
+        Stage::Idle,
     ];
     let stages = plan
         .into_iter()
@@ -458,6 +570,8 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let mid_batch = (max_batch / 4).clamp(2, 8);
     let mut latencies = Vec::new();
     let mut closed_loops = Vec::new();
+    let mut idle = None;
+    let mut idle_probed = false;
     let mut prefill_rounds = 0;
     // Stages run to their last probe (the plan's, then the extra rounds').
     let mut finished = 0;
@@ -555,6 +669,25 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                 }
             }
             Stage::ClosedLoop => {}
+            Stage::Idle => {
+                if over() {
+                    cut = true;
+                } else {
+                    idle_probed = true;
+                    let ttfts = idle_probe(&prober, &mut rng, opts.budget / 10).await?;
+                    requests += ttfts.iter().map(|v| v.len() as u64).sum::<u64>();
+                    match idle_wakeup(&ttfts) {
+                        Some((w, note)) => {
+                            idle = Some(w);
+                            notes.push(note);
+                        }
+                        None => notes.push(format!(
+                            "idle: {} requests after a pause fit in a tenth of the budget, too few to tell whether an idle server answers later (not measured)",
+                            ttfts[1].len() + ttfts[2].len()
+                        )),
+                    }
+                }
+            }
             Stage::LongDecode => {
                 for frac in [2u64, 6] {
                     let long_prompt = (context * frac / 10).min(8192);
@@ -600,6 +733,11 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             opts.budget.as_secs_f64()
         ));
     }
+    if !idle_probed {
+        notes.push(
+            "idle: not probed (the budget ended first, the plan's last stage): an idle server is simulated as answering as soon as a busy one".into(),
+        );
+    }
     let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
     if latencies.is_empty() {
         notes.push(
@@ -625,6 +763,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         request_latency_ms,
         step_cv: median(&mut streaming.cvs),
         stalls: super::stalls(streaming.single_gaps.iter().map(Vec::as_slice)),
+        idle_wakeup: idle,
         closed_loops,
         notes,
     })

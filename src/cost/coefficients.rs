@@ -134,6 +134,10 @@ pub struct MeasuredStep {
     /// not measured, none simulated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalls: Option<Stalls>,
+    /// How much later a request to an idle server is answered, as the probes measured it
+    /// (absent: not measured, none simulated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_wakeup: Option<IdleWakeup>,
 }
 
 /// Stalls: steps that take more than twice their stream's median, pauses of the host (the
@@ -148,6 +152,37 @@ pub struct Stalls {
     /// A stall's mean length beyond the typical step, ms (drawn from an exponential of this
     /// mean in the simulation).
     pub mean_ms: f64,
+    /// The steps the measurement saw (what the share is a share of).
+    #[serde(default)]
+    pub steps: u64,
+}
+
+/// A server that sat idle answers its next request later (a CPU's cores or a GPU's clocks
+/// winding down, caches gone cold): measured by calibration as requests sent after a pause
+/// against the same sent back to back. Between and beyond the two pauses the delay is taken
+/// as linear from no pause (nothing) through the pauses, and flat past the longer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleWakeup {
+    /// The pauses probed (client side, from the last answer to the next request), ms,
+    /// shorter first.
+    pub after_ms: [f64; 2],
+    /// How much later the first token came after each, ms (0 and 0: not seen).
+    pub extra_ms: [f64; 2],
+}
+
+impl IdleWakeup {
+    /// The delay after `idle_ms` of idling, ms.
+    pub fn extra_after(&self, idle_ms: f64) -> f64 {
+        let ([a, b], [x, y]) = (self.after_ms, self.extra_ms);
+        if idle_ms >= b {
+            y
+        } else if idle_ms >= a {
+            x + (y - x) * (idle_ms - a) / (b - a)
+        } else {
+            x * idle_ms.max(0.0) / a
+        }
+    }
 }
 
 impl MeasuredStep {
@@ -212,6 +247,15 @@ impl MeasuredStep {
                 return Err(InputError::new(
                     "step.stalls.mean_ms",
                     format!("must be a non-negative number (got {})", st.mean_ms),
+                ));
+            }
+        }
+        if let Some(w) = &self.idle_wakeup {
+            let ([a, b], [x, y]) = (w.after_ms, w.extra_ms);
+            if !([a, b, x, y].iter().all(|v| v.is_finite() && *v >= 0.0) && 0.0 < a && a < b) {
+                return Err(InputError::new(
+                    "step.idle_wakeup",
+                    format!("needs two pauses 0 < a < b and non-negative delays (got after_ms [{a}, {b}], extra_ms [{x}, {y}])"),
                 ));
             }
         }

@@ -14,7 +14,7 @@ pub mod kernels;
 pub mod physics;
 pub mod priors;
 
-pub use coefficients::{Coefficients, MeasuredStep, Profile, Stalls};
+pub use coefficients::{Coefficients, IdleWakeup, MeasuredStep, Profile, Stalls};
 pub use kernels::{EngineFamily, FormatFamily, Kernel};
 pub use physics::{AllReduce, Frontend, Parallel};
 
@@ -263,6 +263,14 @@ impl CostModel {
             .as_ref()
             .and_then(|m| m.step_cv)
             .unwrap_or(self.coefficients.step_cv)
+    }
+
+    /// How much later an idle server answers, as measured (none without a measurement).
+    pub fn idle_wakeup(&self) -> Option<IdleWakeup> {
+        self.measured
+            .as_ref()
+            .and_then(|m| m.idle_wakeup)
+            .filter(|w| w.extra_ms.iter().any(|x| *x > 0.0))
     }
 
     /// Stalls of the measured step model (none without a measurement).

@@ -52,14 +52,31 @@ pub fn text(profile: &Profile, out: &Path) -> String {
             "  step noise          cv {cv:.3}{}\n",
             match step.stalls {
                 Some(st) if st.fraction > 0.0 => format!(
-                    "; stalls: {:.1}% of steps pause {:.1} ms on average (steps over twice their stream's median)",
+                    "; stalls: {:.1}% of {} steps paused {:.1} ms on average (steps over twice their stream's median)",
                     st.fraction * 100.0,
+                    st.steps,
                     st.mean_ms
                 ),
-                Some(_) => "; no stalls (no step over twice its stream's median)".into(),
+                Some(st) => format!(
+                    "; no stalls (none of {} steps over twice its stream's median)",
+                    st.steps
+                ),
                 None => String::new(),
             }
         ));
+    }
+    if let Some(w) = step.idle_wakeup {
+        s.push_str(&if w.extra_ms.iter().any(|x| *x > 0.0) {
+            format!(
+                "  after idle          a request after a pause of {:.0} / {:.0} ms waits {:.2} / {:.2} ms longer\n",
+                w.after_ms[0], w.after_ms[1], w.extra_ms[0], w.extra_ms[1]
+            )
+        } else {
+            format!(
+                "  after idle          no slower after pauses of {:.0} and {:.0} ms\n",
+                w.after_ms[0], w.after_ms[1]
+            )
+        });
     }
     if let Some(share) = step.api_server_engine_share {
         s.push_str(&if share > 0.0 {

@@ -107,6 +107,8 @@ struct Replica {
     /// When the running streams' last step ended, if API-server work has held the engine
     /// since: their next token's gap starts there.
     stalled_since: Option<Nanos>,
+    /// When its engine's cores last finished work (a step or API-server work).
+    last_busy: Nanos,
 }
 
 /// A closed-loop user: the rest of the session it is in, and the conversation so far.
@@ -163,6 +165,8 @@ struct Sim<'s> {
     /// The part of the request latency that is API-server work on the engine's cores (0: none):
     /// it also takes the engine's time.
     engine_share: f64,
+    /// How much later a request to an idle replica reaches its engine.
+    wakeup: Option<crate::cost::IdleWakeup>,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
     sink: &'s mut dyn FnMut(RequestRecord),
@@ -184,6 +188,9 @@ pub struct Transport {
     pub serial: bool,
     /// 0 (the API server on its own cores) to 1 (all of its work on the engine's).
     pub engine_share: f64,
+    /// A request that finds its replica idle (nothing in flight, its cores free) reaches the
+    /// engine later by what calibration measured after that much idling (None: never).
+    pub wakeup: Option<crate::cost::IdleWakeup>,
 }
 
 /// Runs `workload` against `engines` (one per replica) behind a `router`, handing each
@@ -240,6 +247,7 @@ pub fn run(
                 frontend_free: Nanos::ZERO,
                 intake: VecDeque::new(),
                 stalled_since: None,
+                last_busy: Nanos::ZERO,
             })
             .collect(),
         events: BinaryHeap::new(),
@@ -255,6 +263,7 @@ pub fn run(
         request_latency,
         frontend_serial: transport.serial,
         engine_share: transport.engine_share,
+        wakeup: transport.wakeup,
         shared_prefix: workload.shared_prefix,
         sink,
     };
@@ -320,6 +329,7 @@ impl Sim<'_> {
                 Event::IntakeDone(r) => {
                     let rep = &mut self.replicas[r as usize];
                     rep.busy = false;
+                    rep.last_busy = self.now;
                     let (id, _) = rep.intake.pop_front().expect("an intake was running");
                     rep.in_transit -= 1;
                     self.deliver(id);
@@ -350,6 +360,7 @@ impl Sim<'_> {
                     let now = self.now;
                     let rep = &mut self.replicas[r as usize];
                     rep.busy = false;
+                    rep.last_busy = now;
                     let step = now - rep.engine.decode_gap_start(rep.step_start);
                     let weight = rep.engine.finish_step(now, &mut self.buf);
                     self.itl.record_n(step, weight as u64);
@@ -477,7 +488,17 @@ impl Sim<'_> {
         if let Some(timeout) = self.classes[class].src.workload().timeout {
             self.push(now + timeout, Event::Timeout(id));
         }
-        if self.request_latency > Nanos::ZERO {
+        // A replica idle long enough takes longer to see the request (before anything else).
+        let rep = &self.replicas[r];
+        let wake = match self.wakeup {
+            Some(w) if !rep.busy && rep.in_transit == 0 && rep.engine.outstanding() == 0 => {
+                let idle_ms = (now - rep.last_busy).as_secs_f64() * 1e3;
+                Nanos::from_millis_f64(w.extra_after(idle_ms))
+            }
+            _ => Nanos::ZERO,
+        };
+        if self.request_latency > Nanos::ZERO || wake > Nanos::ZERO {
+            let now = now + wake;
             let at = if self.engine_share >= 1.0 {
                 // The work is the engine's too: it joins the intake now (see Deliver).
                 now

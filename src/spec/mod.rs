@@ -237,6 +237,7 @@ impl Spec {
             noise_seed,
             serial: cost.measured.is_none(),
             engine_share: self.api_server_engine_share,
+            wakeup: cost.idle_wakeup(),
         }
     }
 
@@ -604,7 +605,14 @@ fn resolve(
                         (Some(cv), _) => format!(" (step noise cv {cv:.2}, measured)"),
                         _ => String::new(),
                     };
-                    (c, format!("{words}, measured step model{noise}"))
+                    let idle = match step.idle_wakeup {
+                        Some(w) if w.extra_ms.iter().any(|x| *x > 0.0) => format!(
+                            "; a request to a server idle {:.0} / {:.0} ms reaches it {:.1} / {:.1} ms later (measured)",
+                            w.after_ms[0], w.after_ms[1], w.extra_ms[0], w.extra_ms[1]
+                        ),
+                        _ => String::new(),
+                    };
+                    (c, format!("{words}, measured step model{noise}{idle}"))
                 }
                 (_, Some(c)) => {
                     if !same_hw || !same_model {
