@@ -12,12 +12,20 @@ use crate::cost::Profile;
 use crate::spec::Spec;
 use fit::Fit;
 
+/// A gap over this many times its stream's median is no ordinary step: left out of the typical
+/// step and of the step CV, and counted as a stall (one rule, so the two never overlap).
+pub const OUTLIER_RATIO: f64 = 2.0;
+
 /// A decode step from inter-token gaps (ms): their mean, leaving out gaps over twice the
 /// median (steps that also carried another request's prefill, which the simulation models
 /// itself). The mean, not the median, because TPOT is a mean.
 pub fn typical_gap_ms(gaps: &mut [f64]) -> Option<f64> {
     let m = crate::metrics::median(gaps)?;
-    let kept: Vec<f64> = gaps.iter().copied().filter(|g| *g <= 2.0 * m).collect();
+    let kept: Vec<f64> = gaps
+        .iter()
+        .copied()
+        .filter(|g| *g <= OUTLIER_RATIO * m)
+        .collect();
     Some(kept.iter().sum::<f64>() / kept.len().max(1) as f64)
 }
 
@@ -29,7 +37,7 @@ pub fn step_cv(gaps: &[f64]) -> Option<f64> {
     }
     let mut g = gaps.to_vec();
     let m = crate::metrics::median(&mut g)?;
-    let kept: Vec<f64> = g.into_iter().filter(|x| *x <= 2.0 * m).collect();
+    let kept: Vec<f64> = g.into_iter().filter(|x| *x <= OUTLIER_RATIO * m).collect();
     let n = kept.len() as f64;
     let mean = kept.iter().sum::<f64>() / n;
     let var = kept.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
@@ -46,7 +54,7 @@ pub fn stalls<'a>(streams: impl IntoIterator<Item = &'a [f64]>) -> Option<crate:
             continue;
         };
         gaps += g.len();
-        for x in g.iter().filter(|x| **x > 2.0 * m) {
+        for x in g.iter().filter(|x| **x > OUTLIER_RATIO * m) {
             stalled += 1;
             excess += x - m;
         }
@@ -64,6 +72,17 @@ pub fn stalls<'a>(streams: impl IntoIterator<Item = &'a [f64]>) -> Option<crate:
 
 /// Decode gaps a stall measurement needs (see [`stalls`]).
 pub const STALL_MIN_GAPS: usize = 200;
+
+/// The step noise of single-stream decode gaps (ms, a stream each): the median over streams
+/// of each one's CV ([`step_cv`]), and the stalls among them ([`stalls`]). Probes and recorded
+/// runs both measure it here.
+pub fn step_noise(streams: &[Vec<f64>]) -> (Option<f64>, Option<crate::cost::Stalls>) {
+    let mut cvs: Vec<f64> = streams.iter().filter_map(|g| step_cv(g)).collect();
+    (
+        crate::metrics::median(&mut cvs),
+        stalls(streams.iter().map(Vec::as_slice)),
+    )
+}
 
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {
@@ -342,8 +361,7 @@ pub fn from_server(
     let mut probed = probe::probe(&opts)?;
     let mut fitted = fit::fit(&probed.observations, probed.request_latency_ms)
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
-    fitted.step.step_cv = probed.step_cv;
-    fitted.step.stalls = probed.stalls;
+    (fitted.step.step_cv, fitted.step.stalls) = (probed.step_cv, probed.stalls);
     fitted.step.idle_wakeup = probed.idle_wakeup;
     match scenario {
         Some(sc) if !probed.closed_loops.is_empty() => {
@@ -493,8 +511,7 @@ pub fn from_runs(
             format!("cannot fit the step model from these runs: {e}"),
         )
     })?;
-    fitted.step.step_cv = runs::step_cv(recorded);
-    fitted.step.stalls = runs::stalls(recorded);
+    (fitted.step.step_cv, fitted.step.stalls) = step_noise(&runs::single_stream_gaps(recorded));
     let server = recorded
         .iter()
         .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));

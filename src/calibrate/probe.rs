@@ -116,9 +116,7 @@ impl ProbeOptions {
 /// How a server streamed a decode probe's tokens.
 #[derive(Clone, Debug, Default)]
 struct Streaming {
-    /// Batch-1 probes: each request's coefficient of variation of its step gaps.
-    cvs: Vec<f64>,
-    /// Batch-1 probes: each request's middle step gaps (ms), for the stalls among them.
+    /// Batch-1 probes: each request's middle step gaps (ms), for the step noise.
     single_gaps: Vec<Vec<f64>>,
     gaps: usize,
     /// Requests left out because their tokens arrived together.
@@ -208,13 +206,10 @@ async fn decode_probe(
             .filter(|g| **g > 0.0)
             .map(|g| g * 1e3)
             .collect();
+        gaps.extend_from_slice(&middle);
         if batch == 1 {
-            if let Some(cv) = super::step_cv(&middle) {
-                streaming.cvs.push(cv);
-            }
-            streaming.single_gaps.push(middle.clone());
+            streaming.single_gaps.push(middle);
         }
-        gaps.extend(middle);
     }
     Ok(super::typical_gap_ms(&mut gaps))
 }
@@ -738,6 +733,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             "idle: not probed (the budget ended first, the plan's last stage): an idle server is simulated as answering as soon as a busy one".into(),
         );
     }
+    let (step_cv, stalls) = super::step_noise(&streaming.single_gaps);
     let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
     if latencies.is_empty() {
         notes.push(
@@ -761,8 +757,8 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         requests,
         elapsed: start.elapsed(),
         request_latency_ms,
-        step_cv: median(&mut streaming.cvs),
-        stalls: super::stalls(streaming.single_gaps.iter().map(Vec::as_slice)),
+        step_cv,
+        stalls,
         idle_wakeup: idle,
         closed_loops,
         notes,

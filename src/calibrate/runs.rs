@@ -83,24 +83,10 @@ pub fn observations(runs: &[Run], prefill_limit: Option<u32>) -> Vec<Observation
     obs
 }
 
-/// Step-to-step noise from runs at one user: the median over requests of each request's
-/// coefficient of variation of its middle decode gaps.
-pub fn step_cv(runs: &[Run]) -> Option<f64> {
-    let mut cvs: Vec<f64> = single_stream_gaps(runs)
-        .iter()
-        .filter_map(|g| super::step_cv(g))
-        .collect();
-    crate::metrics::median(&mut cvs)
-}
-
-/// Stalls (see [`super::stalls`]) among the middle decode gaps of runs at one user.
-pub fn stalls(runs: &[Run]) -> Option<crate::cost::Stalls> {
-    super::stalls(single_stream_gaps(runs).iter().map(Vec::as_slice))
-}
-
 /// Each request's middle decode gaps (ms; its first and last fifth left out), from runs at
-/// one user: the steps of a server running one stream.
-fn single_stream_gaps(runs: &[Run]) -> Vec<Vec<f64>> {
+/// one user: the steps of a server running one stream, whose noise
+/// ([`super::step_noise`]) a profile records.
+pub fn single_stream_gaps(runs: &[Run]) -> Vec<Vec<f64>> {
     runs.iter()
         .filter(|r| r.mean_in_flight() < 1.2)
         .flat_map(|r| r.records.iter().filter(|x| x.succeeded()))

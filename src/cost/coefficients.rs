@@ -172,6 +172,11 @@ pub struct IdleWakeup {
 }
 
 impl IdleWakeup {
+    /// Whether the probe saw a delay at all.
+    pub fn seen(&self) -> bool {
+        self.extra_ms.iter().any(|x| *x > 0.0)
+    }
+
     /// The delay after `idle_ms` of idling, ms.
     pub fn extra_after(&self, idle_ms: f64) -> f64 {
         let ([a, b], [x, y]) = (self.after_ms, self.extra_ms);

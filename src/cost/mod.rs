@@ -270,7 +270,7 @@ impl CostModel {
         self.measured
             .as_ref()
             .and_then(|m| m.idle_wakeup)
-            .filter(|w| w.extra_ms.iter().any(|x| *x > 0.0))
+            .filter(IdleWakeup::seen)
     }
 
     /// Stalls of the measured step model (none without a measurement).

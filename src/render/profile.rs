@@ -66,7 +66,7 @@ pub fn text(profile: &Profile, out: &Path) -> String {
         ));
     }
     if let Some(w) = step.idle_wakeup {
-        s.push_str(&if w.extra_ms.iter().any(|x| *x > 0.0) {
+        s.push_str(&if w.seen() {
             format!(
                 "  after idle          a request after a pause of {:.0} / {:.0} ms waits {:.2} / {:.2} ms longer\n",
                 w.after_ms[0], w.after_ms[1], w.extra_ms[0], w.extra_ms[1]

@@ -606,7 +606,7 @@ fn resolve(
                         _ => String::new(),
                     };
                     let idle = match step.idle_wakeup {
-                        Some(w) if w.extra_ms.iter().any(|x| *x > 0.0) => format!(
+                        Some(w) if w.seen() => format!(
                             "; a request to a server idle {:.0} / {:.0} ms reaches it {:.1} / {:.1} ms later (measured)",
                             w.after_ms[0], w.after_ms[1], w.extra_ms[0], w.extra_ms[1]
                         ),
