@@ -204,3 +204,34 @@ fn a_measured_idle_wakeup_delays_requests_to_an_idle_server_only() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_bad_noise_entry_in_a_profile_is_an_error_naming_its_key() {
+    let dir = std::env::temp_dir().join(format!("capsim-test-{}-badnoise", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("calibration/h100-llamacpp-cuda.json")).unwrap(),
+    )
+    .unwrap();
+    for (key, value, says) in [
+        (
+            "stalls",
+            serde_json::json!({ "fraction": 1.5, "mean_ms": 5.0 }),
+            "step.stalls.fraction: must be a share from 0 to 1 (got 1.5)",
+        ),
+        (
+            "idle_wakeup",
+            serde_json::json!({ "after_ms": [200.0, 20.0], "extra_ms": [1.0, 2.0] }),
+            "step.idle_wakeup: needs two pauses 0 < a < b",
+        ),
+    ] {
+        json["step"][key] = value;
+        let path = dir.join(format!("{key}.json"));
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = Profile::load(&path).unwrap_err();
+        println!("{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        json["step"].as_object_mut().unwrap().remove(key);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -417,9 +417,15 @@ impl Profile {
             )
         })?;
         Profile::parse(&text).map_err(|e| {
+            // The profile's own key where the check names one (step.stalls.fraction, …).
+            let key = if e.key.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", e.key)
+            };
             InputError::new(
                 "calibration.profile",
-                format!("{}: {}", path.display(), e.problem),
+                format!("{}: {key}{}", path.display(), e.problem),
             )
         })
     }
