@@ -380,6 +380,52 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
     );
     assert!(c16["peak_running"].as_u64().unwrap_or(0) <= SEQS as u64);
 
+    // The same step model fitted offline from the records (closed loops, long prompts and the
+    // Poisson runs, whose light points find the server idle after pauses): printed, with
+    // its idle wake-up against the live probe's, and in the report.
+    let runs_of = |name: &str| a.runs.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+    let from = dir.join("from-runs.json");
+    let base = dir.join("base.toml");
+    let from_runs = ok(
+        capsim(&[
+            "calibrate",
+            "--from",
+            arg(&runs_of("closed")),
+            arg(&runs_of("long-prompts")),
+            arg(&runs_of("poisson")),
+            "--scenario",
+            arg(&base),
+            "--out",
+            arg(&from),
+        ]),
+        "calibrate --from",
+    );
+    println!("calibrate --from the records:\n{from_runs}");
+    let wakeup = |p: &Path| {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let w = &v["step"]["idle_wakeup"];
+        match (w["after_ms"].as_array(), w["extra_ms"].as_array()) {
+            (Some(a), Some(x)) if a.len() == 2 && x.len() == 2 => format!(
+                "{:.2} / {:.2} ms after {:.0} / {:.0} ms idle",
+                x[0].as_f64().unwrap(),
+                x[1].as_f64().unwrap(),
+                a[0].as_f64().unwrap(),
+                a[1].as_f64().unwrap()
+            ),
+            _ => "not measured".to_string(),
+        }
+    };
+    let idle_line = format!(
+        "idle wake-up: live probe {}, from the records {}",
+        wakeup(&a.profile),
+        wakeup(&from)
+    );
+    println!("{idle_line}");
+    assert!(
+        from_runs.contains("idle:"),
+        "the profile says whether the records show an idle wake-up:\n{from_runs}"
+    );
+
     // (d) A small KV cache: preemptions start inside the sweep, as the server counts them.
     drop(server);
     let blocks = 24;
@@ -696,6 +742,8 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
             &preempt_attempts,
             &validation,
             &preempt_runs,
+            &from_runs,
+            &idle_line,
         );
     }
 }
@@ -711,6 +759,8 @@ fn write_report(
     preemptions: &[Vec<(f64, f64)>],
     small_validation: &Path,
     preempt_runs: &Path,
+    from_runs: &str,
+    idle_line: &str,
 ) {
     let mut mape_lines = String::from("| sweep | output tok/s | mean TPOT | median TTFT | p99 TTFT |\n| --- | --- | --- | --- | --- |\n");
     for (name, v) in m {
@@ -771,6 +821,8 @@ fn write_report(
          (e) 3-turn chat sessions, 2 users, 24 requests, 300 new tokens a turn, a 256-token shared system prompt.\n\n\
          ```\n{}```\n\nMAPE:\n\n{mape_lines}\n\
          Prefix-cache hit tokens of the sessions run: predicted {:.0}, in the records {:.0}, the server's counter {:.0}.\n\n\
+         ## The same model fitted from the records (`calibrate --from` the closed, long-prompt and Poisson runs)\n\n\
+         ```\n{from_runs}```\n\n{idle_line}.\n\n\
          ## (d) Preemption under a small KV cache (24 blocks of 128 tokens)\n\n\
          Closed loop, {PREEMPT_PROMPT} → {PREEMPT_OUTPUT} tokens, 16 requests per point, C = 2, 3, 4, 6; preemptions (predicted, counted by the server), attempt by attempt (a sweep outside the bounds is measured again, at most twice): {preemptions:?}. The table is the last attempt's.\n\n\
          ```\n{small_table}```\n\n## Charts\n\n{figures}",

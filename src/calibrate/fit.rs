@@ -59,6 +59,32 @@ fn features(o: &Observation) -> [f64; K] {
 /// Converts fitted ms-per-unit coefficients to the units of [`MeasuredStep`].
 const UNIT: [f64; K] = [1.0, 1.0, 1e3, 1e6, 1e6, 1.0, 1.0];
 
+/// What a fitted step model says an observation took, ms (its decode batch size's correction
+/// included).
+pub fn predicted_ms(step: &MeasuredStep, o: &Observation) -> f64 {
+    let coef = [
+        step.overhead_ms,
+        step.per_seq_ms,
+        step.compute_us_per_token,
+        step.kv_ns_per_token,
+        step.attention_ns_per_pair,
+        step.weights_ms_per_pass,
+        step.request_latency_ms,
+    ];
+    let smooth: f64 = features(o)
+        .iter()
+        .zip(coef.iter().zip(UNIT))
+        .map(|(x, (c, u))| x * c / u)
+        .sum();
+    let factors = &step.decode_batch_factors;
+    if o.decode && !factors.is_empty() {
+        let i = (o.shape.seqs.max(1) as usize - 1).min(factors.len() - 1);
+        smooth * factors[i]
+    } else {
+        smooth
+    }
+}
+
 /// Lawson–Hanson non-negative least squares: min ‖Ax − b‖ subject to x ≥ 0.
 pub fn nnls(a: &DMatrix<f64>, b: &DVector<f64>) -> DVector<f64> {
     let n = a.ncols();
@@ -581,6 +607,10 @@ mod tests {
         assert!((s.attention_ns_per_pair - 300.0).abs() < 1e-3);
         assert_eq!(s.request_latency_ms, 3.0);
         assert!(f.report.r2 > 0.999999);
+        // What the fitted model says each probe took is what it took.
+        for o in &obs {
+            assert!((predicted_ms(s, o) - o.ms).abs() < 1e-6, "{}", o.label);
+        }
         assert!(
             s.decode_batch_factors.is_empty(),
             "smooth data needs no correction"

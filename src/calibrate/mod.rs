@@ -73,6 +73,66 @@ pub fn stalls<'a>(streams: impl IntoIterator<Item = &'a [f64]>) -> Option<crate:
 /// Decode gaps a stall measurement needs (see [`stalls`]).
 pub const STALL_MIN_GAPS: usize = 200;
 
+/// Requests after each pause an idle wake-up measurement needs (see [`idle_wakeup`]).
+pub const IDLE_MIN_REQUESTS: usize = 4;
+
+/// Whether an idle server answers later, from first tokens (ms; or their excess over a fitted
+/// prefill) of requests sent warm (back to back), after a shorter pause and after a longer one
+/// (`pauses_ms`): how much later each pause's first token comes than warm (medians), if after
+/// the longer pause that is more than twice the difference's standard error (a robust spread);
+/// the shorter pause's delay kept between 0 and the longer one's. With a note giving the
+/// numbers, the samples named by `what`. None with fewer than [`IDLE_MIN_REQUESTS`] in a group.
+/// Probes and recorded runs both measure it here.
+pub fn idle_wakeup(
+    samples: &[Vec<f64>; 3],
+    pauses_ms: [f64; 2],
+    what: &str,
+) -> Option<(crate::cost::IdleWakeup, String)> {
+    let stats = |v: &[f64]| -> Option<(f64, f64)> {
+        let mut v = v.to_vec();
+        let m = crate::metrics::median(&mut v)?;
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+        let sd = 1.4826 * crate::metrics::median(&mut dev)?;
+        // The standard error of a median: 1.2533 σ / √n.
+        Some((m, 1.2533 * sd / (v.len() as f64).sqrt()))
+    };
+    if samples.iter().any(|v| v.len() < IDLE_MIN_REQUESTS) {
+        return None;
+    }
+    let (warm, se_w) = stats(&samples[0])?;
+    let (short, se_s) = stats(&samples[1])?;
+    let (long, se_l) = stats(&samples[2])?;
+    let extra = long - warm;
+    let seen = extra > 0.0 && extra > 2.0 * se_w.hypot(se_l);
+    let extra_ms = if seen {
+        [(short - warm).clamp(0.0, extra), extra]
+    } else {
+        [0.0, 0.0]
+    };
+    let [p1, p2] = pauses_ms;
+    let note = format!(
+        "idle: {what}: {warm:.2} ms back to back ({} requests), {short:.2} ms after a {p1:.0} ms pause ({}), {long:.2} ms after {p2:.0} ms ({}) (standard errors {se_w:.2}, {se_s:.2}, {se_l:.2}); {}",
+        samples[0].len(),
+        samples[1].len(),
+        samples[2].len(),
+        if seen {
+            format!(
+                "a request after {p1:.0} / {p2:.0} ms idle waits {:.2} / {:.2} ms longer (step.idle_wakeup)",
+                extra_ms[0], extra_ms[1]
+            )
+        } else {
+            "no slower after idle, within the noise".to_string()
+        }
+    );
+    Some((
+        crate::cost::IdleWakeup {
+            after_ms: pauses_ms,
+            extra_ms,
+        },
+        note,
+    ))
+}
+
 /// The step noise of single-stream decode gaps (ms, a stream each): the median over streams
 /// of each one's CV ([`step_cv`]), and the stalls among them ([`stalls`]). Probes and recorded
 /// runs both measure it here.
@@ -492,6 +552,62 @@ fn api_server_layout(
     (share, note)
 }
 
+/// Whether the recorded server answered later after idling: the first tokens of requests that
+/// found it idle, beyond what the step model `step` says their prefill takes, back to back
+/// against after a pause ([`idle_wakeup`]); the paused requests split at their median pause
+/// into a shorter and a longer half, each at its median pause. None, with a note saying why,
+/// where the runs have too few of either, or pauses too alike to tell a short from a long one.
+fn idle_from_runs(
+    recorded: &[crate::results::Run],
+    prefill_limit: Option<u32>,
+    step: &crate::cost::MeasuredStep,
+) -> (Option<crate::cost::IdleWakeup>, String) {
+    let (warm, paused) = runs::idle_arrivals(recorded, prefill_limit);
+    let excess = |o: &fit::Observation| o.ms - fit::predicted_ms(step, o);
+    let half = paused.len() / 2;
+    if warm.len() < IDLE_MIN_REQUESTS || half < IDLE_MIN_REQUESTS {
+        return (
+            None,
+            format!(
+                "idle: not measured: {} requests found the server idle back to back and {} after a pause of {} ms or more; telling whether an idle server answers later takes {IDLE_MIN_REQUESTS} and {} (closed loops at one user with runs at a light rate or with think time)",
+                warm.len(),
+                paused.len(),
+                runs::PAUSE_MS,
+                2 * IDLE_MIN_REQUESTS
+            ),
+        );
+    }
+    let pause = |v: &[(f64, fit::Observation)]| {
+        crate::metrics::median(&mut v.iter().map(|(ms, _)| *ms).collect::<Vec<_>>()).unwrap_or(0.0)
+    };
+    let (shorter, longer) = paused.split_at(half);
+    let pauses = [pause(shorter), pause(longer)];
+    if pauses[1] < 1.5 * pauses[0] {
+        return (
+            None,
+            format!(
+                "idle: not measured: the {} requests after a pause came after {:.0} to {:.0} ms (medians of the two halves), too alike to tell how the delay grows with the pause",
+                paused.len(),
+                pauses[0],
+                pauses[1]
+            ),
+        );
+    }
+    let samples = [
+        warm.iter().map(excess).collect(),
+        shorter.iter().map(|(_, o)| excess(o)).collect(),
+        longer.iter().map(|(_, o)| excess(o)).collect(),
+    ];
+    match idle_wakeup(
+        &samples,
+        pauses,
+        "first tokens beyond their fitted prefill (recorded requests that found the server idle; medians)",
+    ) {
+        Some((w, note)) => (Some(w), note),
+        None => (None, "idle: not measured".into()),
+    }
+}
+
 /// Fits a profile named `name` from recorded runs.
 pub fn from_runs(
     recorded: &[crate::results::Run],
@@ -504,14 +620,25 @@ pub fn from_runs(
         Some(crate::spec::EngineSpec::Vllm { config, .. }) => Some(config.max_num_batched_tokens),
         _ => None,
     };
-    let observations = runs::observations(recorded, prefill_limit);
-    let mut fitted = fit::fit(&observations, 0.0).map_err(|e| {
-        crate::error::InputError::new(
-            "--from",
-            format!("cannot fit the step model from these runs: {e}"),
-        )
-    })?;
+    let fit_runs = |wakeup: Option<&crate::cost::IdleWakeup>| {
+        let observations = runs::observations(recorded, prefill_limit, wakeup);
+        let fitted = fit::fit(&observations, 0.0).map_err(|e| {
+            crate::error::InputError::new(
+                "--from",
+                format!("cannot fit the step model from these runs: {e}"),
+            )
+        })?;
+        Ok::<_, crate::error::InputError>((observations, fitted))
+    };
+    let (mut observations, mut fitted) = fit_runs(None)?;
+    let (idle, idle_note) = idle_from_runs(recorded, prefill_limit, &fitted.step);
+    if let Some(w) = idle.filter(crate::cost::IdleWakeup::seen) {
+        // The TTFTs at one user the step model was fitted from include the wake-up of those
+        // that found the server idle: fitted again without it (the simulation adds it).
+        (observations, fitted) = fit_runs(Some(&w))?;
+    }
     (fitted.step.step_cv, fitted.step.stalls) = step_noise(&runs::single_stream_gaps(recorded));
+    fitted.step.idle_wakeup = idle;
     let server = recorded
         .iter()
         .find_map(|r| r.metadata.as_ref().map(|m| m.server.clone()));
@@ -531,11 +658,14 @@ pub fn from_runs(
         weight_dtype: None,
         shape: None,
     };
-    let mut notes = vec![format!(
-        "{} step observations from {} run(s)",
-        observations.len(),
-        recorded.len()
-    )];
+    let mut notes = vec![
+        format!(
+            "{} step observations from {} run(s)",
+            observations.len(),
+            recorded.len()
+        ),
+        idle_note,
+    ];
     if prefill_limit.is_none()
         && recorded.iter().any(|r| !r.is_llama_cpp())
         && observations.iter().any(|o| !o.decode)
@@ -583,10 +713,12 @@ mod tests {
 
     #[test]
     fn an_idle_wakeup_is_what_a_pause_adds_beyond_the_noise() {
+        const PAUSES: [f64; 2] = [20.0, 200.0];
         // Twelve first tokens around `at` ms, ±0.5 ms.
         let around =
             |at: f64| -> Vec<f64> { (0..12).map(|i| at + (i % 5) as f64 * 0.25 - 0.5).collect() };
-        let (w, note) = probe::idle_wakeup(&[around(15.0), around(17.0), around(19.5)]).unwrap();
+        let (w, note) =
+            idle_wakeup(&[around(15.0), around(17.0), around(19.5)], PAUSES, "t").unwrap();
         assert_eq!(w.after_ms, [20.0, 200.0]);
         assert_eq!(w.extra_ms, [2.0, 4.5], "{note}");
         // Between the pauses, linear; from no pause, linear; past the longer, flat.
@@ -594,13 +726,106 @@ mod tests {
         assert!((w.extra_after(10.0) - 1.0).abs() < 1e-12);
         assert_eq!(w.extra_after(5000.0), 4.5);
         // The short pause's delay is kept between none and the long one's.
-        let (w, _) = probe::idle_wakeup(&[around(15.0), around(14.0), around(19.0)]).unwrap();
+        let (w, _) = idle_wakeup(&[around(15.0), around(14.0), around(19.0)], PAUSES, "t").unwrap();
         assert_eq!(w.extra_ms, [0.0, 4.0]);
         // A difference within the noise is none.
         let noisy: Vec<f64> = (0..12).map(|i| 15.0 + (i % 4) as f64 * 3.0).collect();
         let shifted: Vec<f64> = noisy.iter().map(|x| x + 1.0).collect();
-        let (w, note) = probe::idle_wakeup(&[noisy.clone(), noisy, shifted]).unwrap();
+        let (w, note) = idle_wakeup(&[noisy.clone(), noisy, shifted], PAUSES, "t").unwrap();
         assert_eq!(w.extra_ms, [0.0, 0.0], "{note}");
         assert!(note.contains("within the noise"), "{note}");
+    }
+}
+
+#[cfg(test)]
+mod idle_from_runs_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A records file of requests at one user, each sent `pause` ms after the last one ended
+    /// (the first at 0): prompts of 100 and 300 tokens in turn, a first token 5 + 0.02 ms a
+    /// prompt token later (±0.3 ms), plus `wake(pause)`; then 8 tokens 4 ms apart.
+    fn one_user(name: &str, pauses: &[f64], wake: impl Fn(f64) -> f64) -> PathBuf {
+        let mut t = 0.0;
+        let mut lines = String::new();
+        for (i, pause) in pauses.iter().enumerate() {
+            if i > 0 {
+                t += pause / 1e3;
+            }
+            let prompt = if i % 2 == 0 { 100 } else { 300 };
+            let jitter = (i % 5) as f64 * 0.15 - 0.3;
+            let ttft = (5.0 + 0.02 * prompt as f64 + jitter + wake(*pause)) / 1e3;
+            let end = t + ttft + 7.0 * 0.004;
+            lines += &serde_json::json!({
+                "id": i, "scheduled_s": t, "sent_s": t, "first_token_s": t + ttft, "end_s": end,
+                "input_tokens": prompt, "output_tokens": 8, "itl_s": vec![0.004; 7], "error": null,
+            })
+            .to_string();
+            lines.push('\n');
+            t = end;
+        }
+        let dir = std::env::temp_dir().join(format!("capsim-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, lines).unwrap();
+        p
+    }
+
+    /// 3 ms later after any pause of 10 ms or more.
+    fn wakes(pause: f64) -> f64 {
+        if pause >= 10.0 {
+            3.0
+        } else {
+            0.0
+        }
+    }
+
+    #[test]
+    fn recorded_requests_after_a_pause_measure_the_idle_wakeup_and_leave_the_prefill_fit_alone() {
+        // A closed loop at one user (1 ms turnaround), and a light open loop whose requests
+        // come after pauses of 15 to ~900 ms.
+        let closed = one_user("closed.jsonl", &[1.0; 40], wakes);
+        let pauses: Vec<f64> = (0..30).map(|i| 15.0 * 1.15f64.powi(i)).collect();
+        let light = one_user("light.jsonl", &pauses, wakes);
+        let runs = crate::results::runs::load(&[closed.clone(), light]).unwrap();
+        let p = from_runs(&runs, "t", None).unwrap();
+        let notes = p.fit.as_ref().unwrap().notes.join("\n");
+        println!("{notes}");
+        let step = p.step.as_ref().unwrap();
+        let w = step.idle_wakeup.expect("measured");
+        // The light run's first request is of unknown idling; the other 29 split in halves.
+        assert!(
+            w.after_ms[0] > 10.0 && w.after_ms[1] > 1.5 * w.after_ms[0],
+            "{w:?}"
+        );
+        for x in w.extra_ms {
+            assert!((x - 3.0).abs() < 0.35, "{w:?}");
+        }
+        // The prefill fit is the warm server's: a 100-token prompt's first token 7 ms after
+        // it is sent, not pulled up by the paused requests' wake-ups (which the simulation
+        // adds back).
+        let ttft_100 = fit::predicted_ms(
+            step,
+            &fit::Observation {
+                label: String::new(),
+                shape: crate::cost::StepShape::prompt_prefill(100, u32::MAX, None).1,
+                ms: 0.0,
+                decode: false,
+                includes_latency: true,
+                steps: 1,
+            },
+        );
+        assert!((ttft_100 - 7.0).abs() < 0.3, "{ttft_100}");
+
+        // Back-to-back requests alone cannot tell: not measured, and the note says why (the
+        // first request idled for an unknown time, so the second is not yet warm).
+        let runs = crate::results::runs::load(&[closed]).unwrap();
+        let p = from_runs(&runs, "t", None).unwrap();
+        assert_eq!(p.step.as_ref().unwrap().idle_wakeup, None);
+        let notes = p.fit.as_ref().unwrap().notes.join("\n");
+        assert!(
+            notes.contains("idle: not measured: 38 requests found the server idle back to back and 0 after a pause"),
+            "{notes}"
+        );
     }
 }

@@ -217,7 +217,7 @@ async fn decode_probe(
 /// Pauses before the idle probe's requests after a pause (short, long), ms.
 const IDLE_PAUSES_MS: [u64; 2] = [20, 200];
 /// Rounds of the idle probe at most (each pause half of them), inside a tenth of the budget;
-/// fewer than half of them is too few to tell (see [`idle_wakeup`]).
+/// fewer than half of them is too few to tell (see [`super::idle_wakeup`]).
 const IDLE_ROUNDS: usize = 16;
 /// Requests sent back to back before each pause (the last two are the warm reference).
 const IDLE_RUN: usize = 4;
@@ -269,56 +269,6 @@ async fn idle_probe(
         }
     }
     Ok(ttfts)
-}
-
-/// What the idle probe shows (first tokens: warm, after the short pause, after the long one):
-/// how much later the first token comes after each pause than warm (medians), if after the
-/// long one that is more than twice the difference's standard error (a robust spread); the
-/// short pause's delay kept between 0 and the long one's. With a note giving the numbers.
-pub fn idle_wakeup(ttfts: &[Vec<f64>; 3]) -> Option<(crate::cost::IdleWakeup, String)> {
-    let stats = |v: &[f64]| -> Option<(f64, f64)> {
-        let mut v = v.to_vec();
-        let m = median(&mut v)?;
-        let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
-        let sd = 1.4826 * median(&mut dev)?;
-        // The standard error of a median: 1.2533 σ / √n.
-        Some((m, 1.2533 * sd / (v.len() as f64).sqrt()))
-    };
-    if ttfts[1..].iter().any(|v| v.len() < IDLE_ROUNDS / 4) {
-        return None;
-    }
-    let (warm, se_w) = stats(&ttfts[0])?;
-    let (short, se_s) = stats(&ttfts[1])?;
-    let (long, se_l) = stats(&ttfts[2])?;
-    let extra = long - warm;
-    let seen = extra > 0.0 && extra > 2.0 * se_w.hypot(se_l);
-    let extra_ms = if seen {
-        [(short - warm).clamp(0.0, extra), extra]
-    } else {
-        [0.0, 0.0]
-    };
-    let [p1, p2] = IDLE_PAUSES_MS;
-    let note = format!(
-        "idle: first tokens of 16-token requests (4 out; medians): {warm:.2} ms back to back ({} requests), {short:.2} ms after a {p1} ms pause ({}), {long:.2} ms after {p2} ms ({}) (standard errors {se_w:.2}, {se_s:.2}, {se_l:.2}); {}",
-        ttfts[0].len(),
-        ttfts[1].len(),
-        ttfts[2].len(),
-        if seen {
-            format!(
-                "a request after {p1} / {p2} ms idle waits {:.2} / {:.2} ms longer (step.idle_wakeup)",
-                extra_ms[0], extra_ms[1]
-            )
-        } else {
-            "no slower after idle, within the noise".to_string()
-        }
-    );
-    Some((
-        crate::cost::IdleWakeup {
-            after_ms: [p1 as f64, p2 as f64],
-            extra_ms,
-        },
-        note,
-    ))
 }
 
 /// `users` closed-loop users, `per_user` one-token requests of `prompt` tokens each.
@@ -671,7 +621,12 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     idle_probed = true;
                     let ttfts = idle_probe(&prober, &mut rng, opts.budget / 10).await?;
                     requests += ttfts.iter().map(|v| v.len() as u64).sum::<u64>();
-                    match idle_wakeup(&ttfts) {
+                    let pauses = IDLE_PAUSES_MS.map(|p| p as f64);
+                    match super::idle_wakeup(
+                        &ttfts,
+                        pauses,
+                        "first tokens of 16-token requests (4 out; medians)",
+                    ) {
                         Some((w, note)) => {
                             idle = Some(w);
                             notes.push(note);

@@ -3,16 +3,160 @@
 //! batch; a run at one user gives each request's prefill, seen from the client.
 
 use super::fit::Observation;
-use crate::cost::StepShape;
+use crate::cost::{IdleWakeup, StepShape};
 use crate::metrics::RequestRecord;
 use crate::results::Run;
+use std::collections::BTreeMap;
+
+/// A pause shorter than this (ms) between the server's last answer and the next request is
+/// back to back: a closed loop's turnaround.
+pub const WARM_MS: f64 = 5.0;
+/// A pause at least this long (ms) is idling, whose wake-up [`super::idle_wakeup`] measures
+/// (between the two: neither).
+pub const PAUSE_MS: f64 = 10.0;
+
+/// How a recorded request found its server (its replica's requests only).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Arrival {
+    /// The first request: how long the server had idled is not known.
+    Unknown,
+    /// Another request was in flight when it was sent.
+    Busy,
+    /// Nothing was in flight: `ms` since the last answer ended. `warm`: back to back (under
+    /// [`WARM_MS`]) after a request that itself came back to back or found the server busy
+    /// (a server slowed by idling stays slow for a request or two, so one request after a
+    /// pause does not make the next one warm).
+    Idle { ms: f64, warm: bool },
+}
+
+/// How each of a run's records found its server (in the records' order), from the clients'
+/// send and end times; requests never sent are [`Arrival::Unknown`], and so is every request
+/// of an import without send times (a `vllm bench` result without `start_times` has them all
+/// at 0): no idle time or overlap is invented.
+pub fn arrivals(run: &Run) -> Vec<Arrival> {
+    let recs = &run.records;
+    let mut out = vec![Arrival::Unknown; recs.len()];
+    let mut sent = recs.iter().map(|r| r.sent_s).filter(|t| t.is_finite());
+    if let Some(first) = sent.next() {
+        if recs.len() > 1 && sent.all(|t| t == first) {
+            return out;
+        }
+    }
+    let mut by_replica: BTreeMap<Option<u32>, Vec<usize>> = BTreeMap::new();
+    for (i, r) in recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.sent_s.is_finite())
+    {
+        by_replica.entry(r.replica).or_default().push(i);
+    }
+    for idx in by_replica.values_mut() {
+        idx.sort_by(|&a, &b| recs[a].sent_s.total_cmp(&recs[b].sent_s));
+        // Of the requests sent so far, the one that ends last.
+        let mut last: Option<usize> = None;
+        for &i in idx.iter() {
+            let r = &recs[i];
+            if let Some(j) = last {
+                let end = recs[j].finish_s();
+                out[i] = if end > r.sent_s {
+                    Arrival::Busy
+                } else {
+                    let ms = (r.sent_s - end) * 1e3;
+                    let after_warm = match out[j] {
+                        Arrival::Busy => true,
+                        Arrival::Idle { ms, .. } => ms < WARM_MS,
+                        Arrival::Unknown => false,
+                    };
+                    Arrival::Idle {
+                        ms,
+                        warm: ms < WARM_MS && after_warm,
+                    }
+                };
+            }
+            if last.is_none_or(|j| r.finish_s() > recs[j].finish_s()) {
+                last = Some(i);
+            }
+        }
+    }
+    out
+}
+
+/// A request's TTFT as a prefill of its prompt, seen from the client (request latency
+/// included); a prompt longer than `prefill_limit` (vLLM) spans a step per chunk, llama.cpp
+/// runs its prompt in micro-batches of 512.
+fn prefill_observation(
+    run: &Run,
+    r: &RequestRecord,
+    prefill_limit: Option<u32>,
+) -> Option<Observation> {
+    if !r.succeeded() {
+        return None;
+    }
+    let ttft = r.ttft_s()?;
+    let (n_ubatch, limit) = if run.is_llama_cpp() {
+        (512, None)
+    } else {
+        (u32::MAX, prefill_limit)
+    };
+    let (steps, shape) = StepShape::prompt_prefill(r.input_tokens as u64, n_ubatch, limit);
+    let chunks = if steps > 1 {
+        format!(" in {steps} chunks")
+    } else {
+        String::new()
+    };
+    Some(Observation {
+        label: format!(
+            "prefill {}{chunks} (client TTFT, {} #{})",
+            r.input_tokens, run.source, r.id
+        ),
+        shape,
+        ms: ttft * 1e3,
+        decode: false,
+        includes_latency: true,
+        steps,
+    })
+}
+
+/// Requests of any run that found their server idle, as prefill observations with how long
+/// the server had idled (ms): those sent back to back (warm) and those after a pause of at
+/// least [`PAUSE_MS`], the pauses in ascending order. What [`super::idle_wakeup`] compares.
+pub fn idle_arrivals(
+    runs: &[Run],
+    prefill_limit: Option<u32>,
+) -> (Vec<Observation>, Vec<(f64, Observation)>) {
+    let (mut warm, mut paused) = (Vec::new(), Vec::new());
+    for run in runs {
+        for (r, how) in run.records.iter().zip(arrivals(run)) {
+            let Arrival::Idle { ms, warm: w } = how else {
+                continue;
+            };
+            let Some(o) = prefill_observation(run, r, prefill_limit) else {
+                continue;
+            };
+            if w {
+                warm.push(o);
+            } else if ms >= PAUSE_MS {
+                paused.push((ms, o));
+            }
+        }
+    }
+    paused.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (warm, paused)
+}
 
 /// Step observations from recorded runs: a run with a steady batch (all slots busy, or a whole
 /// number of requests in flight) gives its typical inter-token gap (the mean of the gaps up to
-/// twice the median) as a decode step at that batch; at one user, each request's TTFT is a prefill of its prompt, seen from the client
-/// (request latency included). A prompt longer than `prefill_limit` (vLLM's token budget, from
-/// the scenario) was prefilled in chunks, a step each, and its observation spans them.
-pub fn observations(runs: &[Run], prefill_limit: Option<u32>) -> Vec<Observation> {
+/// twice the median) as a decode step at that batch; at one user (under 1.2 in flight on
+/// average), each request's TTFT that found nothing else in flight ([`arrivals`]) is a prefill
+/// of its prompt, seen from the client (request latency included). A prompt longer than `prefill_limit` (vLLM's token budget, from
+/// the scenario) was prefilled in chunks, a step each, and its observation spans them. With a
+/// measured idle `wakeup`, a request that found the server idle is observed without it (the
+/// simulation adds it back).
+pub fn observations(
+    runs: &[Run],
+    prefill_limit: Option<u32>,
+    wakeup: Option<&IdleWakeup>,
+) -> Vec<Observation> {
     let mut obs = Vec::new();
     for run in runs {
         let ok: Vec<&RequestRecord> = run.records.iter().filter(|r| r.succeeded()).collect();
@@ -51,32 +195,19 @@ pub fn observations(runs: &[Run], prefill_limit: Option<u32>) -> Vec<Observation
             });
         }
         if in_flight < 1.2 {
-            let (n_ubatch, limit) = if run.is_llama_cpp() {
-                (512, None)
-            } else {
-                (u32::MAX, prefill_limit)
-            };
-            for r in &ok {
-                if let Some(ttft) = r.ttft_s() {
-                    let (steps, shape) =
-                        StepShape::prompt_prefill(r.input_tokens as u64, n_ubatch, limit);
-                    let chunks = if steps > 1 {
-                        format!(" in {steps} chunks")
-                    } else {
-                        String::new()
-                    };
-                    obs.push(Observation {
-                        label: format!(
-                            "prefill {}{chunks} (client TTFT, {} #{})",
-                            r.input_tokens, run.source, r.id
-                        ),
-                        shape,
-                        ms: ttft * 1e3,
-                        decode: false,
-                        includes_latency: true,
-                        steps,
-                    });
+            let arrived = arrivals(run);
+            for (r, how) in run.records.iter().zip(arrived) {
+                let Some(mut o) = prefill_observation(run, r, prefill_limit) else {
+                    continue;
+                };
+                match (how, wakeup) {
+                    // Sent while another request ran: its first token waited on that one's
+                    // steps, no prefill alone.
+                    (Arrival::Busy, _) => continue,
+                    (Arrival::Idle { ms, .. }, Some(w)) => o.ms -= w.extra_after(ms),
+                    _ => {}
                 }
+                obs.push(o);
             }
         }
     }
@@ -125,13 +256,69 @@ mod tests {
         assert_eq!(r.max_concurrency, Some(2));
         assert_eq!(r.request_rate, None, "inf is no rate");
         assert!((r.records[0].end_s.unwrap() - 0.072).abs() < 1e-9);
-        let obs = observations(&runs, None);
+        let obs = observations(&runs, None, None);
         assert_eq!(
             obs.len(),
             1,
             "one decode observation; two users means no prefill ones"
         );
         assert_eq!(obs[0].shape.seqs, 2);
+    }
+
+    #[test]
+    fn a_request_found_its_server_busy_idle_after_a_pause_or_warm() {
+        // (sent, end) in seconds; the last two went to a second replica.
+        let times = [
+            (0.0, 0.1),   // the first: idled for an unknown time before
+            (0.05, 0.2),  // sent while the first ran
+            (0.201, 0.3), // 1 ms after the last answer, the server busy before: warm
+            (0.302, 0.4), // 2 ms after a warm one: warm
+            (0.6, 0.7),   // after 200 ms idle
+            (0.701, 0.8), // 1 ms after a paused one: not yet warm
+            (0.703, 0.9), // while the previous ran
+            (0.75, 0.76), // replica 1's first
+            (0.79, 0.8),  // replica 1: 30 ms after its own last answer, whatever replica 0 did
+        ];
+        let text: String = times
+            .iter()
+            .enumerate()
+            .map(|(i, (sent, end))| {
+                let replica = if i >= 7 { 1 } else { 0 };
+                format!(
+                    "{{\"id\":{i},\"scheduled_s\":{sent},\"sent_s\":{sent},\"first_token_s\":{sent},\"end_s\":{end},\"input_tokens\":10,\"output_tokens\":1,\"error\":null,\"replica\":{replica}}}\n"
+                )
+            })
+            .collect();
+        let runs = load(&[write("arrivals.jsonl", &text)]).unwrap();
+        let got = arrivals(&runs[0]);
+        let idle = |ms: f64, warm| Arrival::Idle { ms, warm };
+        let expected = [
+            Arrival::Unknown,
+            Arrival::Busy,
+            idle(1.0, true),
+            idle(2.0, true),
+            idle(200.0, false),
+            idle(1.0, false),
+            Arrival::Busy,
+            Arrival::Unknown,
+            idle(30.0, false),
+        ];
+        for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+            match (g, e) {
+                (Arrival::Idle { ms: a, warm: x }, Arrival::Idle { ms: b, warm: y }) => {
+                    assert!((a - b).abs() < 1e-6 && *x == y, "#{i}: {g:?} vs {e:?}")
+                }
+                _ => assert_eq!(*g, e, "#{i}"),
+            }
+        }
+        // An import without send times (all at 0) invents neither overlap nor idling.
+        let p = write(
+            "no-starts.json",
+            r#"{"date":"20250101-000000","backend":"vllm","model_id":"m","num_prompts":2,"request_rate":"inf","burstiness":1.0,"max_concurrency":1,
+                "duration":0.5,"completed":2,"request_throughput":4.0,"input_lens":[100,300],"output_lens":[2,2],"ttfts":[0.02,0.05],"itls":[[0.01],[0.01]],"errors":["",""]}"#,
+        );
+        let runs = load(&[p]).unwrap();
+        assert_eq!(arrivals(&runs[0]), vec![Arrival::Unknown; 2]);
     }
 
     /// vLLM prefills a prompt longer than its token budget in chunks, a step each: a recorded
@@ -145,7 +332,7 @@ mod tests {
         );
         let runs = load(&[p]).unwrap();
         let prefills = |limit| -> Vec<(u64, u32)> {
-            observations(&runs, limit)
+            observations(&runs, limit, None)
                 .iter()
                 .filter(|o| !o.decode)
                 .map(|o| (o.shape.tokens, o.steps))
