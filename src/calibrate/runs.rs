@@ -83,13 +83,14 @@ pub fn arrivals(run: &Run) -> Vec<Arrival> {
 
 /// A request's TTFT as a prefill of its prompt, seen from the client (request latency
 /// included); a prompt longer than `prefill_limit` (vLLM) spans a step per chunk, llama.cpp
-/// runs its prompt in micro-batches of 512.
+/// runs its prompt in micro-batches of 512. None for a failed request, and for one that took
+/// part of its prompt from the prefix cache (its TTFT is not its prompt's prefill).
 fn prefill_observation(
     run: &Run,
     r: &RequestRecord,
     prefill_limit: Option<u32>,
 ) -> Option<Observation> {
-    if !r.succeeded() {
+    if !r.succeeded() || r.cached_tokens > 0 {
         return None;
     }
     let ttft = r.ttft_s()?;
@@ -319,6 +320,26 @@ mod tests {
         );
         let runs = load(&[p]).unwrap();
         assert_eq!(arrivals(&runs[0]), vec![Arrival::Unknown; 2]);
+    }
+
+    #[test]
+    fn a_prompt_partly_from_the_prefix_cache_is_no_prefill_observation() {
+        let line = |id: u32, sent: f64, cached: u32| {
+            format!(
+                "{{\"id\":{id},\"scheduled_s\":{sent},\"sent_s\":{sent},\"first_token_s\":{},\"end_s\":{},\"input_tokens\":300,\"output_tokens\":1,\"error\":null,\"cached_tokens\":{cached}}}\n",
+                sent + 0.02,
+                sent + 0.02
+            )
+        };
+        let text = [line(0, 0.0, 0), line(1, 0.1, 256), line(2, 0.2, 0)].concat();
+        let runs = load(&[write("cached.jsonl", &text)]).unwrap();
+        let prefills: Vec<String> = observations(&runs, None, None)
+            .into_iter()
+            .filter(|o| !o.decode)
+            .map(|o| o.label)
+            .collect();
+        assert_eq!(prefills.len(), 2, "{prefills:?}");
+        assert!(prefills.iter().all(|l| !l.contains("#1)")), "{prefills:?}");
     }
 
     /// vLLM prefills a prompt longer than its token budget in chunks, a step each: a recorded
