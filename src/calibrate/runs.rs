@@ -1,6 +1,9 @@
 //! Step observations from recorded runs (capsim spot runs, vllm bench and GuideLLM imports,
 //! read by [`crate::results::runs`]): a run with a steady batch gives a decode step at that
-//! batch; a run at one user gives each request's prefill, seen from the client.
+//! batch; a run at one user gives each request's prefill, seen from the client; how each
+//! request found its server (busy, or idle since the last answer) is read from the clients'
+//! send and end times, which is what an idle wake-up is measured from. Assumes the records'
+//! times are the client's and the server is the only one behind its replica tag.
 
 use super::fit::Observation;
 use crate::cost::{IdleWakeup, StepShape};
