@@ -764,10 +764,42 @@ mod idle_from_runs_tests {
             lines.push('\n');
             t = end;
         }
+        let p = scratch(name);
+        std::fs::write(&p, lines).unwrap();
+        p
+    }
+
+    fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("capsim-idle-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, lines).unwrap();
+        dir.join(name)
+    }
+
+    /// The same requests as [`one_user`], as a `vllm bench serve --save-result
+    /// --save-detailed` file whose `start_times` are raw perf-counter readings.
+    fn one_user_vllm_bench(name: &str, pauses: &[f64], wake: impl Fn(f64) -> f64) -> PathBuf {
+        let records = std::fs::read_to_string(one_user(name, pauses, wake)).unwrap();
+        let recs: Vec<serde_json::Value> = records
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let f = |k: &str| -> Vec<f64> { recs.iter().map(|r| r[k].as_f64().unwrap()).collect() };
+        let (sent, first, end) = (f("sent_s"), f("first_token_s"), f("end_s"));
+        let n = recs.len();
+        let json = serde_json::json!({
+            "date": "20260101-000000", "backend": "vllm", "model_id": "m", "num_prompts": n,
+            "request_rate": "inf", "burstiness": 1.0, "max_concurrency": 1,
+            "duration": end[n - 1], "completed": n,
+            "input_lens": recs.iter().map(|r| r["input_tokens"].clone()).collect::<Vec<_>>(),
+            "output_lens": vec![8; n],
+            "ttfts": (0..n).map(|i| first[i] - sent[i]).collect::<Vec<_>>(),
+            "itls": vec![vec![0.004; 7]; n],
+            "latencies": (0..n).map(|i| end[i] - sent[i]).collect::<Vec<_>>(),
+            "start_times": sent.iter().map(|t| 81234.5 + t).collect::<Vec<_>>(),
+            "errors": vec![""; n],
+        });
+        let p = scratch(&format!("{name}.json"));
+        std::fs::write(&p, json.to_string()).unwrap();
         p
     }
 
@@ -816,6 +848,22 @@ mod idle_from_runs_tests {
             },
         );
         assert!((ttft_100 - 7.0).abs() < 0.3, "{ttft_100}");
+
+        // The same requests imported from vllm bench results (send times from `start_times`)
+        // measure the same.
+        let closed_bench = one_user_vllm_bench("closed-bench", &[1.0; 40], wakes);
+        let light_bench = one_user_vllm_bench("light-bench", &pauses, wakes);
+        let runs = crate::results::runs::load(&[closed_bench, light_bench]).unwrap();
+        let p_bench = from_runs(&runs, "t", None).unwrap();
+        let wb = p_bench
+            .step
+            .as_ref()
+            .unwrap()
+            .idle_wakeup
+            .expect("measured");
+        for (a, b) in wb.extra_ms.iter().zip(w.extra_ms) {
+            assert!((a - b).abs() < 1e-6, "{wb:?} vs {w:?}");
+        }
 
         // Back-to-back requests alone cannot tell: not measured, and the note says why (the
         // first request idled for an unknown time, so the second is not yet warm).
