@@ -680,7 +680,9 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
 
     // vLLM's default layout on 2 cores can starve its API server, which then streams tokens
     // in bursts. Whether it does depends on the machine's load, so: calibration against it
-    // either refuses with the reason, or fits a profile that is not nonsense.
+    // either refuses with a reason (the bursts, or, by calibration's own rule, a fit under
+    // R² 0.8: seen once in CI at 0.690, where earlier runs wrote profiles at 0.839-0.980) and
+    // writes nothing, or fits a profile that is not nonsense.
     let default = VllmServer::start_with(
         &["--max-num-seqs", "8", "--max-model-len", "2048"],
         &[("CAPSIM_VLLM_LAYOUT", "default")],
@@ -726,7 +728,12 @@ fn vllm_calibrated_predictions_match_spot_runs_and_faults_keep_records() {
         );
     } else {
         assert_eq!(r.code, 1);
-        assert!(r.stderr.contains("bursts"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("bursts")
+                || r.stderr.contains("calibration refused, no profile written: the fit explains too little of the measurements (R²"),
+            "{}",
+            r.stderr
+        );
         assert!(!profile.exists(), "no profile written");
     }
     drop(default);
