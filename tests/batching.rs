@@ -273,6 +273,51 @@ output_tokens = 200
 }
 
 #[test]
+fn llamacpp_slots_that_are_not_consecutive_cost_a_forward_pass_each() {
+    // llama-server with an explicit --parallel keeps one KV stream per slot, and a decode step
+    // over slots that are not consecutive runs as several forward passes, each reading the
+    // weights. Two users on a fresh server alternate between slots {2, 3} and {0, 1}: one pass;
+    // three users rotate through {1, 2, 3}, {0, 2, 3}, {0, 1, 3}, ..., mostly split (a real
+    // server measured 65% of the time).
+    let text = r#"
+[model]
+preset = "llama-3.1-8b"
+weight_dtype = "q4_k_m"
+[hardware]
+gpu = "rtx3090"
+[engine]
+kind = "llamacpp"
+parallel = 4
+ctx_size = 16384
+[workload]
+arrival = "closed"
+concurrency = 2
+num_requests = 120
+input_tokens = 64
+output_tokens = 256
+"#;
+    let sweep = r#"sweep."workload.concurrency"=[2, 3]"#.to_string();
+    let split = simulate(text, std::slice::from_ref(&sweep));
+    let unified = simulate(text, &[sweep, "engine.kv_unified=true".into()]);
+    let slowdown = |i: usize| unified[i].output_throughput / split[i].output_throughput;
+    eprintln!(
+        "unified / split tok/s: 2 users {:.3}, 3 users {:.3}",
+        slowdown(0),
+        slowdown(1)
+    );
+    assert!(
+        slowdown(0) < 1.03,
+        "two users keep consecutive slots: {:.3}",
+        slowdown(0)
+    );
+    assert!(
+        slowdown(1) > 1.2,
+        "three users mostly split their steps: {:.3}",
+        slowdown(1)
+    );
+}
+
+#[test]
 fn a_burst_spreads_over_replicas_while_requests_are_in_transit() {
     // 40 agents send at t = 0 to 32 replicas. Each request reaches its engine after the API
     // server's 2 ms: the router must count requests it has forwarded but the engine has not

@@ -77,7 +77,7 @@ pub fn predicted_ms(step: &MeasuredStep, o: &Observation) -> f64 {
         .map(|(x, (c, u))| x * c / u)
         .sum();
     let factors = &step.decode_batch_factors;
-    if o.decode && !factors.is_empty() {
+    if o.decode && o.shape.passes <= 1 && !factors.is_empty() {
         let i = (o.shape.seqs.max(1) as usize - 1).min(factors.len() - 1);
         smooth * factors[i]
     } else {
@@ -337,6 +337,7 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
         api_server_engine_share: None,
         stalls: None,
         idle_wakeup: None,
+        slot_split: None,
     };
     // Decode batch sizes where the engine departs from the smooth form by more than the noise:
     // a batch size's mean ratio (measured / smooth) is corrected for only where it is off by
@@ -348,7 +349,7 @@ fn fit_all(observations: &[Observation], request_latency_ms: f64) -> Result<Fit,
     let rms = (sse / n as f64).sqrt();
     let mut by_batch: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     for (i, o) in observations.iter().enumerate() {
-        if o.decode && fitted[i] > 0.0 {
+        if o.decode && o.shape.passes <= 1 && fitted[i] > 0.0 {
             by_batch
                 .entry(o.shape.seqs)
                 .or_default()

@@ -138,6 +138,11 @@ pub struct MeasuredStep {
     /// (absent: not measured, none simulated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_wakeup: Option<IdleWakeup>,
+    /// llama-server: whether it runs slots that are not consecutive as separate forward
+    /// passes (one KV stream per slot), as the probes measured it; it overrides the scenario's
+    /// `engine.kv_unified` (absent: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_split: Option<bool>,
 }
 
 /// Stalls: steps that take more than twice their stream's median, pauses of the host (the

@@ -294,7 +294,9 @@ impl CostModel {
 
     pub fn breakdown(&self, s: &StepShape) -> StepBreakdown {
         if let Some(m) = &self.measured {
-            let pure_decode = s.tokens == s.seqs as u64 && s.seqs > 0;
+            // A decode step split into several passes (llama.cpp slots that are not
+            // consecutive) is costed by its passes, not by the batch size's correction.
+            let pure_decode = s.tokens == s.seqs as u64 && s.seqs > 0 && s.passes <= 1;
             let batch_factor = if pure_decode && !m.decode_batch_factors.is_empty() {
                 let i = (s.seqs as usize - 1).min(m.decode_batch_factors.len() - 1);
                 m.decode_batch_factors[i]

@@ -219,6 +219,8 @@ pub struct PrefillJob {
     /// (vLLM frees them to the tail of its LRU queue, and the preempted request returns to the
     /// head of the waiting queue, so they are found again when it is re-admitted).
     pub recompute_cached: Option<u32>,
+    /// The conversation (session) the request continues, if any.
+    pub conversation: Option<u64>,
 }
 
 impl PrefillJob {
@@ -233,6 +235,7 @@ impl PrefillJob {
             preempted_at: None,
             shared: 0,
             recompute_cached: None,
+            conversation: None,
         }
     }
 
@@ -330,6 +333,14 @@ impl PrefillQueue {
 
     pub fn planned_jobs(&self) -> usize {
         self.planned.len()
+    }
+
+    /// The chunks planned for the current step: (request, tokens), in admission order.
+    pub fn planned_chunks(&self) -> impl Iterator<Item = (ReqId, u32)> + '_ {
+        self.planned
+            .iter()
+            .zip(&self.jobs)
+            .map(|(chunk, job)| (job.id, *chunk))
     }
 
     /// Applies the planned chunks; jobs whose prompt is complete produce a token and leave.

@@ -27,6 +27,9 @@ pub struct EngineRequest {
     /// Leading prompt tokens every request of the workload shares (a system prompt): cached
     /// once computed, for every later request.
     pub shared_prefix: u32,
+    /// The conversation (session) it continues, if any: llama-server sends a later turn to the
+    /// slot that holds its conversation.
+    pub conversation: Option<u64>,
 }
 
 /// Why a server refused a request.
@@ -152,6 +155,7 @@ impl Admission {
         }
         let mut job = batch::PrefillJob::fresh(req.id, req.input_tokens, output);
         job.shared = req.shared_prefix;
+        job.conversation = req.conversation;
         if self.prefix_caching {
             // At least the last prompt token is computed: it yields the first output token;
             // and the cache answers in whole blocks.

@@ -145,6 +145,7 @@ impl VllmEngine {
                     shared: 0,
                     // Its newest token's KV is not computed yet.
                     recompute_cached: Some(gone.prompt + gone.generated - 1),
+                    conversation: None,
                 }
             }
             _ => {

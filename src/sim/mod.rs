@@ -533,13 +533,20 @@ impl Sim<'_> {
             return; // the client gave up before the request arrived
         }
         req.delivered = true;
-        let (r, input, output, cached) = (req.replica as usize, req.input, req.output, req.cached);
+        let (r, input, output, cached, session) = (
+            req.replica as usize,
+            req.input,
+            req.output,
+            req.cached,
+            req.session,
+        );
         let er = EngineRequest {
             id,
             input_tokens: input,
             output_tokens: output,
             cached_tokens: cached,
             shared_prefix: self.shared_prefix.min(input),
+            conversation: session,
         };
         let rep = &mut self.replicas[r];
         rep.engine.submit(er, now, &mut self.buf);

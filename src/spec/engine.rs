@@ -101,6 +101,7 @@ pub(super) fn resolve_engine(
                 (e.ctx_size.is_some(), "ctx_size"),
                 (e.n_batch.is_some(), "n_batch"),
                 (e.n_ubatch.is_some(), "n_ubatch"),
+                (e.kv_unified.is_some(), "kv_unified"),
                 (e.flash_attn.is_some(), "flash_attn"),
             ] {
                 not_for(present, key, "llamacpp")?;
@@ -320,6 +321,7 @@ pub(super) fn resolve_engine(
                     max_queue,
                     hit_granularity: 1,
                 },
+                kv_unified: e.kv_unified.unwrap_or(false),
             };
             Ok(EngineSpec::LlamaCpp(cfg))
         }

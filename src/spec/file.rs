@@ -142,6 +142,10 @@ pub struct EngineSection {
     pub n_batch: Option<u32>,
     /// `-ub`: physical batch, tokens.
     pub n_ubatch: Option<u32>,
+    /// `--kv-unified`: one KV stream for all slots. Default: off, as llama-server has it with
+    /// an explicit `--parallel` (it turns it on only when `--parallel` is auto); off, a batch
+    /// is split into micro-batches of consecutive slots.
+    pub kv_unified: Option<bool>,
     /// vLLM/SGLang/TGI: reuse the KV of a cached prompt prefix (default on, as in vLLM v1).
     pub enable_prefix_caching: Option<bool>,
     /// llama.cpp: reuse a slot's cached prompt (`cache_prompt`, default on).
