@@ -423,6 +423,7 @@ pub fn from_server(
         .map_err(|e| anyhow::anyhow!("cannot fit the step model: {e}"))?;
     (fitted.step.step_cv, fitted.step.stalls) = (probed.step_cv, probed.stalls);
     fitted.step.idle_wakeup = probed.idle_wakeup;
+    fitted.step.slot_split = probed.slot_split;
     match scenario {
         Some(sc) if !probed.closed_loops.is_empty() => {
             let (share, note) = api_server_layout(sc, &fitted.step, &probed.closed_loops);
@@ -620,22 +621,29 @@ pub fn from_runs(
         Some(crate::spec::EngineSpec::Vllm { config, .. }) => Some(config.max_num_batched_tokens),
         _ => None,
     };
+    // llama-server with one KV stream per slot (its default with an explicit `--parallel`;
+    // the scenario may say otherwise) runs slots that are not consecutive as separate passes.
+    let split_slots = match scenario.map(|sc| &sc.engine) {
+        Some(crate::spec::EngineSpec::LlamaCpp(cfg)) => !cfg.kv_unified,
+        _ => true,
+    };
     let fit_runs = |wakeup: Option<&crate::cost::IdleWakeup>| {
-        let observations = runs::observations(recorded, prefill_limit, wakeup);
+        let (observations, split_notes) =
+            runs::observations(recorded, prefill_limit, wakeup, split_slots);
         let fitted = fit::fit(&observations, 0.0).map_err(|e| {
             crate::error::InputError::new(
                 "--from",
                 format!("cannot fit the step model from these runs: {e}"),
             )
         })?;
-        Ok::<_, crate::error::InputError>((observations, fitted))
+        Ok::<_, crate::error::InputError>((observations, fitted, split_notes))
     };
-    let (mut observations, mut fitted) = fit_runs(None)?;
+    let (mut observations, mut fitted, mut split_notes) = fit_runs(None)?;
     let (idle, idle_note) = idle_from_runs(recorded, prefill_limit, &fitted.step);
     if let Some(w) = idle.filter(crate::cost::IdleWakeup::seen) {
         // The TTFTs at one user the step model was fitted from include the wake-up of those
         // that found the server idle: fitted again without it (the simulation adds it).
-        (observations, fitted) = fit_runs(Some(&w))?;
+        (observations, fitted, split_notes) = fit_runs(Some(&w))?;
     }
     (fitted.step.step_cv, fitted.step.stalls) = step_noise(&runs::single_stream_gaps(recorded));
     fitted.step.idle_wakeup = idle;
@@ -666,6 +674,7 @@ pub fn from_runs(
         ),
         idle_note,
     ];
+    notes.append(&mut split_notes);
     if prefill_limit.is_none()
         && recorded.iter().any(|r| !r.is_llama_cpp())
         && observations.iter().any(|o| !o.decode)

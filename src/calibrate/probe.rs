@@ -35,6 +35,9 @@ pub struct Probed {
     pub stalls: Option<crate::cost::Stalls>,
     /// How much later an idle server answers (None: not probed).
     pub idle_wakeup: Option<crate::cost::IdleWakeup>,
+    /// llama-server: whether it runs slots that are not consecutive as separate forward
+    /// passes (None: not probed).
+    pub slot_split: Option<bool>,
     pub closed_loops: Vec<ClosedLoopRun>,
     pub notes: Vec<String>,
 }
@@ -156,23 +159,44 @@ struct Prober<'a> {
     maker: &'a PromptMaker,
 }
 
+/// The slots a llama-server decode probe of `batch` requests pins them to: 0, 1, …, B − 1.
+/// Consecutive slots run as one forward pass; left to the server, requests take the least
+/// recently used slots, which depend on what ran before, and slots that are not consecutive
+/// split the step into passes (see [`crate::engine::llamacpp::micro_batches`]).
+fn contiguous(batch: u32) -> Vec<u32> {
+    (0..batch).collect()
+}
+
 /// B requests sent together decode in lockstep: the typical gap in the middle of their
-/// streams (see [`super::typical_gap_ms`]) is one decode step at batch B.
+/// streams (see [`super::typical_gap_ms`]) is one decode step at batch B. On llama-server the
+/// requests are pinned to `slots` (`id_slot`), one each; elsewhere `slots` only counts them.
 async fn decode_probe(
     p: &Prober<'_>,
     rng: &mut Xoshiro256PlusPlus,
-    batch: u32,
+    slots: &[u32],
     prompt: u64,
     out: u32,
     streaming: &mut Streaming,
 ) -> anyhow::Result<Option<f64>> {
-    let (http, target, maker) = (p.http, p.target, p.maker);
+    let (http, maker) = (p.http, p.maker);
+    let batch = slots.len() as u32;
+    let targets: Vec<Target> = slots
+        .iter()
+        .map(|&slot| {
+            let mut t = p.target.clone();
+            if t.llama_cpp {
+                t.extra.insert("id_slot".into(), slot.into());
+            }
+            t
+        })
+        .collect();
     let prompts: Vec<Prompt> = (0..batch)
         .map(|_| Prompt::Tokens(maker.token_ids(prompt as u32, rng)))
         .collect();
     let sends = prompts
         .iter()
-        .map(|p| client::send(http, target, p, out, Instant::now()));
+        .zip(&targets)
+        .map(|(p, target)| client::send(http, target, p, out, Instant::now()));
     let results = futures_util::future::join_all(sends).await;
     let mut gaps = Vec::new();
     for r in results {
@@ -463,7 +487,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         let ms = decode_probe(
             &prober,
             &mut rng,
-            1,
+            &contiguous(1),
             short_prompt,
             decode_out,
             &mut streaming,
@@ -518,6 +542,15 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
     let mut idle = None;
     let mut idle_probed = false;
     let mut prefill_rounds = 0;
+    // llama-server: decode in slots that are not consecutive ([`APART`]), and gaps of those
+    // probes and of the contiguous ones of as many requests.
+    let apart: Vec<u32> = match server.slots {
+        Some(n) if target.llama_cpp && n >= 4 => APART[1].to_vec(),
+        Some(3) if target.llama_cpp => APART[0].to_vec(),
+        _ => Vec::new(),
+    };
+    let mut together_ms: Vec<f64> = Vec::new();
+    let mut apart_ms: Vec<f64> = Vec::new();
     // Stages run to their last probe (the plan's, then the extra rounds').
     let mut finished = 0;
     for stage in stages {
@@ -591,14 +624,32 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                     let ms = decode_probe(
                         &prober,
                         &mut rng,
-                        b,
+                        &contiguous(b),
                         short_prompt,
                         decode_out,
                         &mut streaming,
                     )
                     .await?;
                     requests += b as u64;
+                    if b == apart.len() as u32 {
+                        together_ms.extend(ms);
+                    }
                     decode_at(b, short_prompt, ms, &mut observations);
+                }
+                // Whether the server splits a batch whose slots are not consecutive (one KV
+                // stream per slot) into a forward pass each.
+                if !apart.is_empty() && !over() {
+                    let ms = decode_probe(
+                        &prober,
+                        &mut rng,
+                        &apart,
+                        short_prompt,
+                        decode_out,
+                        &mut streaming,
+                    )
+                    .await?;
+                    requests += apart.len() as u64;
+                    apart_ms.extend(ms);
                 }
             }
             // As many users as the server runs sequences (at least 2, at most 8), six requests
@@ -652,7 +703,7 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
                         let ms = decode_probe(
                             &prober,
                             &mut rng,
-                            b,
+                            &contiguous(b),
                             long_prompt,
                             decode_out,
                             &mut streaming,
@@ -688,6 +739,27 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
             "idle: not probed (the budget ended first, the plan's last stage): an idle server is simulated as answering as soon as a busy one".into(),
         );
     }
+    let slot_split = slot_split(&apart, &mut together_ms, &mut apart_ms).map(|(split, note)| {
+        notes.push(note);
+        let l = short_prompt + decode_out as u64 / 2;
+        let b = apart.len() as u32;
+        for &ms in &apart_ms {
+            let mut shape = StepShape::decode(b, l);
+            shape.passes = if split { 2 } else { 1 };
+            observations.push(Observation {
+                label: format!(
+                    "decode B={b} L={l} in slots {apart:?} ({} pass)",
+                    shape.passes
+                ),
+                shape,
+                ms,
+                decode: true,
+                includes_latency: false,
+                steps: 1,
+            });
+        }
+        split
+    });
     let (step_cv, stalls) = super::step_noise(&streaming.single_gaps);
     let request_latency_ms = median(&mut latencies).unwrap_or(0.0).max(0.0);
     if latencies.is_empty() {
@@ -715,7 +787,47 @@ async fn run(opts: &ProbeOptions) -> anyhow::Result<Probed> {
         step_cv,
         stalls,
         idle_wakeup: idle,
+        slot_split,
         closed_loops,
         notes,
     })
+}
+
+/// Slots that are not consecutive, for a server of 3 slots and of 4 or more: with one KV
+/// stream per slot, {0, 2} runs as two passes of one sequence, {0, 1, 3} as a pass of two and
+/// one of one.
+const APART: [&[u32]; 2] = [&[0, 2], &[0, 1, 3]];
+
+/// Decodes in slots that are not consecutive over as many in consecutive ones (medians of
+/// their probes' gaps) beyond this says the server splits them into two forward passes. On
+/// llama-server's test model on 2 CPU cores, {0, 1, 3} over {0, 1, 2} measured 1.5× on two
+/// machines; a unified cache runs any slots alike (1×, within the noise). {0, 2} over {0, 1}
+/// is a weaker test (1.1× on one of those machines, where two sequences cost about twice one):
+/// the three-slot one is used wherever the server has four slots.
+pub const SPLIT_RATIO: f64 = 1.25;
+
+/// Whether llama-server splits a batch whose slots are not consecutive, from the decode gaps
+/// of requests in the slots `apart` and in as many consecutive ones, with the note saying so;
+/// None when either was not probed.
+fn slot_split(
+    apart: &[u32],
+    together_ms: &mut [f64],
+    apart_ms: &mut [f64],
+) -> Option<(bool, String)> {
+    let together = median(together_ms)?;
+    let split_ms = median(apart_ms)?;
+    let ratio = split_ms / together;
+    let split = ratio > SPLIT_RATIO;
+    let consecutive: Vec<u32> = (0..apart.len() as u32).collect();
+    Some((
+        split,
+        format!(
+            "slots: decodes in slots {apart:?} take {split_ms:.2} ms a step, in slots {consecutive:?} {together:.2} ms ({ratio:.2}×): {}",
+            if split {
+                format!("over {SPLIT_RATIO}×, so the server runs slots that are not consecutive as separate forward passes (one KV stream per slot), and so does the simulation (step.slot_split)")
+            } else {
+                format!("within {SPLIT_RATIO}×, so the server batches any slots in one pass (a unified KV cache), and so does the simulation (step.slot_split)")
+            }
+        ),
+    ))
 }

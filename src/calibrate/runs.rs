@@ -156,12 +156,19 @@ pub fn idle_arrivals(
 /// the scenario) was prefilled in chunks, a step each, and its observation spans them. With a
 /// measured idle `wakeup`, a request that found the server idle is observed without it (the
 /// simulation adds it back).
+///
+/// With `split_slots` (llama-server with one KV stream per slot, which runs slots that are not
+/// consecutive as separate forward passes), a decode observation is left out, with a note,
+/// where [`split_share`] says over a tenth of its steps ran so: the gap would be a mix of one-
+/// and two-pass steps under a one-pass label.
 pub fn observations(
     runs: &[Run],
     prefill_limit: Option<u32>,
     wakeup: Option<&IdleWakeup>,
-) -> Vec<Observation> {
+    split_slots: bool,
+) -> (Vec<Observation>, Vec<String>) {
     let mut obs = Vec::new();
+    let mut notes = Vec::new();
     for run in runs {
         let ok: Vec<&RequestRecord> = run.records.iter().filter(|r| r.succeeded()).collect();
         if ok.is_empty() {
@@ -187,7 +194,18 @@ pub fn observations(
             .map(|g| g * 1e3)
             .collect();
         let typical = super::typical_gap_ms(&mut gaps);
-        if let Some(ms) = typical.filter(|_| steady) {
+        let split = match split_share(run, batch) {
+            Some(share) if split_slots && share > MAX_SPLIT_SHARE && typical.is_some() => {
+                notes.push(format!(
+                    "decode at B={batch} from {} left out: replaying llama-server's slot choice (least recently used, from a fresh server's order), {:.0}% of its time at {batch} in flight had slots that are not consecutive, steps of several forward passes",
+                    run.source,
+                    share * 100.0
+                ));
+                true
+            }
+            _ => false,
+        };
+        if let Some(ms) = typical.filter(|_| steady && !split) {
             let l = (mean_in + mean_out / 2.0).round() as u64;
             obs.push(Observation {
                 label: format!("decode B={batch} L={l} ({})", run.source),
@@ -215,7 +233,58 @@ pub fn observations(
             }
         }
     }
-    obs
+    (obs, notes)
+}
+
+/// A decode observation is left out where more of its run's time than this had slots that
+/// are not consecutive.
+pub const MAX_SPLIT_SHARE: f64 = 0.1;
+
+/// A llama-server run replayed through the server's slot choice
+/// ([`crate::engine::llamacpp::Slots`], from a fresh server's order, as a spot run leaves it):
+/// of the time it had `batch` requests in flight, the share whose busy slots are not
+/// consecutive (more than one forward pass per decode step). None: not a llama-server run of
+/// several slots, or never `batch` in flight.
+pub fn split_share(run: &Run, batch: u32) -> Option<f64> {
+    use crate::engine::llamacpp::{micro_batches, SlotAsk, Slots};
+    use crate::units::Nanos;
+    let n = run.slots().filter(|&n| n > 1 && run.is_llama_cpp())?;
+    // Sends and ends in time order, an end before a send at the same instant.
+    let mut events: Vec<(f64, bool, u32)> = Vec::new();
+    for (i, r) in run.records.iter().enumerate() {
+        if let (true, Some(end)) = (r.sent_s.is_finite(), r.end_s) {
+            events.push((r.sent_s, true, i as u32));
+            events.push((end, false, i as u32));
+        }
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut slots = Slots::new(n);
+    let (mut at_batch, mut split) = (0.0, 0.0);
+    let mut entries: Vec<(u32, u64)> = Vec::new();
+    for k in 0..events.len() {
+        let (t, send, id) = events[k];
+        if send {
+            slots.take(&SlotAsk {
+                id,
+                prompt: run.records[id as usize].input_tokens,
+                ..SlotAsk::default()
+            });
+        } else {
+            slots.release(id, Nanos::from_secs_f64(t.max(0.0)));
+        }
+        let Some(&(next, _, _)) = events.get(k + 1) else {
+            break;
+        };
+        entries.clear();
+        entries.extend(slots.busy().map(|i| (i as u32, 1)));
+        if entries.len() as u32 == batch {
+            at_batch += next - t;
+            if micro_batches(&mut entries, u32::MAX) > 1 {
+                split += next - t;
+            }
+        }
+    }
+    (at_batch > 0.0).then(|| split / at_batch)
 }
 
 /// Each request's middle decode gaps (ms; its first and last fifth left out), from runs at
@@ -260,7 +329,7 @@ mod tests {
         assert_eq!(r.max_concurrency, Some(2));
         assert_eq!(r.request_rate, None, "inf is no rate");
         assert!((r.records[0].end_s.unwrap() - 0.072).abs() < 1e-9);
-        let obs = observations(&runs, None, None);
+        let (obs, _) = observations(&runs, None, None, false);
         assert_eq!(
             obs.len(),
             1,
@@ -325,6 +394,76 @@ mod tests {
         assert_eq!(arrivals(&runs[0]), vec![Arrival::Unknown; 2]);
     }
 
+    /// A closed loop of `users` on a 4-slot llama-server: each user's requests take 1 s plus
+    /// 10 ms per user index (so they drift apart), 20 tokens 20 ms apart, back to back.
+    fn llama_closed_loop(users: u32) -> Run {
+        let mut text = String::new();
+        let mut id = 0;
+        for u in 0..users {
+            let mut t = 0.0;
+            for _ in 0..12 {
+                let end = t + 1.0 + 0.01 * u as f64;
+                text.push_str(&format!(
+                    "{{\"id\":{id},\"scheduled_s\":{t},\"sent_s\":{t},\"first_token_s\":{},\"end_s\":{end},\"input_tokens\":30,\"output_tokens\":20,\"itl_s\":[{}],\"error\":null,\"user\":{u}}}\n",
+                    t + 0.6,
+                    vec!["0.02"; 19].join(",")
+                ));
+                id += 1;
+                t = end;
+            }
+        }
+        let mut run = load(&[write(&format!("llama-{users}.jsonl"), &text)])
+            .unwrap()
+            .remove(0);
+        run.metadata = Some(crate::results::RunMetadata {
+            scenario: "s".into(),
+            point: crate::metrics::Point::new(),
+            workload: serde_json::Value::Null,
+            url: String::new(),
+            api: "completions".into(),
+            model: "m".into(),
+            server: crate::results::ServerInfo {
+                kind: "llama.cpp".into(),
+                slots: Some(4),
+                ..Default::default()
+            },
+            started_unix_s: 0,
+            warmup_requests: 0,
+            planned_requests: 0,
+            recorded_requests: 0,
+            token_mismatches: 0,
+            chat_template_tokens: None,
+            server_ms_per_token: None,
+            aborted: None,
+            records_file: String::new(),
+            server_counters: Default::default(),
+        });
+        run
+    }
+
+    #[test]
+    fn a_llama_run_whose_slots_were_not_consecutive_gives_no_decode_observation() {
+        // Three users drifting apart on four slots rotate through slots that are not
+        // consecutive ({0, 1, 3}, {0, 2, 3}, ...) half of the time here (a real server, 65%);
+        // four fill every slot.
+        let three = llama_closed_loop(3);
+        let share = split_share(&three, 3).unwrap();
+        eprintln!("three users: {:.0}% of the time split", share * 100.0);
+        assert!((0.4..0.9).contains(&share), "{share}");
+        assert_eq!(split_share(&llama_closed_loop(4), 4), Some(0.0));
+        // Where the server splits them, the run's gap is no one-pass step at B = 3: left out,
+        // with a note; a server with a unified KV cache (or another engine) keeps it.
+        let (obs, notes) = observations(std::slice::from_ref(&three), None, None, true);
+        assert!(obs.iter().all(|o| !o.decode), "{obs:?}");
+        assert!(
+            notes[0].contains("decode at B=3") && notes[0].contains("left out"),
+            "{notes:?}"
+        );
+        let (obs, notes) = observations(&[three], None, None, false);
+        assert_eq!(obs.iter().filter(|o| o.decode).count(), 1);
+        assert!(notes.is_empty());
+    }
+
     #[test]
     fn a_prompt_partly_from_the_prefix_cache_is_no_prefill_observation() {
         let line = |id: u32, sent: f64, cached: u32| {
@@ -336,7 +475,8 @@ mod tests {
         };
         let text = [line(0, 0.0, 0), line(1, 0.1, 256), line(2, 0.2, 0)].concat();
         let runs = load(&[write("cached.jsonl", &text)]).unwrap();
-        let prefills: Vec<String> = observations(&runs, None, None)
+        let prefills: Vec<String> = observations(&runs, None, None, false)
+            .0
             .into_iter()
             .filter(|o| !o.decode)
             .map(|o| o.label)
@@ -356,7 +496,8 @@ mod tests {
         );
         let runs = load(&[p]).unwrap();
         let prefills = |limit| -> Vec<(u64, u32)> {
-            observations(&runs, limit, None)
+            observations(&runs, limit, None, false)
+                .0
                 .iter()
                 .filter(|o| !o.decode)
                 .map(|o| (o.shape.tokens, o.steps))

@@ -249,6 +249,26 @@ async fn run<S: Server>(
             anyhow::bail!("warm-up request {} to {base} failed: {}", i + 1, f.reason);
         }
     }
+    // llama-server gives a request the least recently used free slot, so the slots a run's
+    // requests take, and with them whether a step's slots are consecutive (one forward pass) or
+    // not (several; see `engine::llamacpp`), depend on what the server ran before. One request
+    // pinned to each slot, the highest first, leaves them in the order a fresh server takes
+    // them in: the order the simulation starts from.
+    if info.kind == "llama.cpp" {
+        let slots = info.slots.unwrap_or(1);
+        for slot in (0..slots).rev().filter(|_| slots > 1) {
+            let prompt = match sc.endpoint.api {
+                Api::Completions => Prompt::Tokens(maker.token_ids(8, &mut prompt_rng)),
+                Api::Chat => Prompt::Text(maker.chat_text(&server, 8, &mut prompt_rng).await),
+            };
+            if let Err(f) = server.send_to_slot(&prompt, 1, slot).await {
+                anyhow::bail!(
+                    "warm-up request to llama-server slot {slot} at {base} failed: {}",
+                    f.reason
+                );
+            }
+        }
+    }
 
     let progress = if opts.progress {
         let bar =

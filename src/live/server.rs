@@ -30,6 +30,17 @@ pub trait Server: Send + Sync + 'static {
     ) -> impl Future<Output = Result<StreamTally, Failure>> + Send;
     /// The server's Prometheus metrics as text (None: it has none).
     fn metrics(&self) -> impl Future<Output = Option<String>> + Send;
+    /// Sends one request as [`Server::send`] does, pinned to llama-server's slot `slot`
+    /// (`id_slot`); a server without slots takes it as any other.
+    fn send_to_slot(
+        &self,
+        prompt: &Prompt,
+        max_tokens: u32,
+        slot: u32,
+    ) -> impl Future<Output = Result<StreamTally, Failure>> + Send {
+        let _ = slot;
+        self.send(prompt, max_tokens, Instant::now())
+    }
 }
 
 /// A live OpenAI-compatible server over HTTP.
@@ -88,6 +99,19 @@ impl Server for HttpServer {
         sent: Instant,
     ) -> Result<StreamTally, Failure> {
         client::send(&self.http, &self.target, prompt, max_tokens, sent).await
+    }
+
+    async fn send_to_slot(
+        &self,
+        prompt: &Prompt,
+        max_tokens: u32,
+        slot: u32,
+    ) -> Result<StreamTally, Failure> {
+        let mut target = self.target.clone();
+        if target.llama_cpp {
+            target.extra.insert("id_slot".into(), slot.into());
+        }
+        client::send(&self.http, &target, prompt, max_tokens, Instant::now()).await
     }
 
     async fn metrics(&self) -> Option<String> {
