@@ -235,3 +235,23 @@ fn a_bad_noise_entry_in_a_profile_is_an_error_naming_its_key() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_measured_slot_split_decides_the_kv_layout_and_the_scenario_does_otherwise() {
+    let dir = std::env::temp_dir().join(format!("capsim-test-{}-slots", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unified =
+        |patch: serde_json::Value, sets: &[&str]| match h100_with(&dir, patch, sets).engine {
+            spec::EngineSpec::LlamaCpp(c) => c.kv_unified,
+            other => panic!("a llama.cpp scenario: {other:?}"),
+        };
+    // The probes saw the server split slots (or not): that is what the server does.
+    let split = serde_json::json!({ "slot_split": true });
+    assert!(!unified(split.clone(), &[]));
+    assert!(!unified(split, &["engine.kv_unified=true"]));
+    assert!(unified(serde_json::json!({ "slot_split": false }), &[]));
+    // Not measured: the scenario says, else llama-server's default with --parallel (a KV
+    // stream per slot).
+    assert!(unified(serde_json::json!({}), &["engine.kv_unified=true"]));
+    assert!(!unified(serde_json::json!({}), &[]));
+}

@@ -194,18 +194,19 @@ pub fn observations(
             .map(|g| g * 1e3)
             .collect();
         let typical = super::typical_gap_ms(&mut gaps);
-        let split = match split_share(run, batch) {
-            Some(share) if split_slots && share > MAX_SPLIT_SHARE && typical.is_some() => {
-                notes.push(format!(
-                    "decode at B={batch} from {} left out: replaying llama-server's slot choice (least recently used, from a fresh server's order), {:.0}% of its time at {batch} in flight had slots that are not consecutive, steps of several forward passes",
-                    run.source,
-                    share * 100.0
-                ));
-                true
-            }
-            _ => false,
-        };
-        if let Some(ms) = typical.filter(|_| steady && !split) {
+        // Replayed only for a decode observation this run would otherwise give.
+        let share = (split_slots && steady && typical.is_some())
+            .then(|| split_share(run, batch))
+            .flatten();
+        let split = share.filter(|&s| s > MAX_SPLIT_SHARE);
+        if let Some(share) = split {
+            notes.push(format!(
+                "decode at B={batch} from {} left out: replaying llama-server's slot choice (least recently used, from a fresh server's order), {:.0}% of its time at {batch} in flight had slots that are not consecutive, steps of several forward passes",
+                run.source,
+                share * 100.0
+            ));
+        }
+        if let Some(ms) = typical.filter(|_| steady && split.is_none()) {
             let l = (mean_in + mean_out / 2.0).round() as u64;
             obs.push(Observation {
                 label: format!("decode B={batch} L={l} ({})", run.source),

@@ -37,7 +37,8 @@ pub struct LlamaCppConfig {
     /// Prompt caching in slots (`cache_prompt`, on by default) and a queue limit.
     pub admission: Admission,
     /// `--kv-unified`: one KV stream for all slots, a batch split only by size; otherwise
-    /// one stream per slot and micro-batches of consecutive slots ([`micro_batches`]).
+    /// one stream per slot and micro-batches of consecutive slots ([`micro_batches`]). A
+    /// calibrated profile's measured `step.slot_split` decides it where present.
     pub kv_unified: bool,
 }
 
@@ -127,7 +128,6 @@ impl Slots {
         })?;
         let s = &mut self.slots[chosen];
         s.holder = Some(ask.id);
-        s.decoding = false;
         s.conversation = ask.conversation;
         s.shared = ask.shared > 0;
         Some(chosen)
@@ -176,11 +176,7 @@ pub struct LlamaCppEngine {
 
 impl LlamaCppEngine {
     /// An engine stepping with `cost`; `seed` seeds its step noise.
-    /// A measured profile that says whether the server splits slots overrides `kv_unified`.
-    pub fn new(mut cfg: LlamaCppConfig, cost: CostModel, seed: u64) -> LlamaCppEngine {
-        if let Some(split) = cost.measured.as_ref().and_then(|m| m.slot_split) {
-            cfg.kv_unified = !split;
-        }
+    pub fn new(cfg: LlamaCppConfig, cost: CostModel, seed: u64) -> LlamaCppEngine {
         LlamaCppEngine {
             slots: Slots::new(cfg.parallel),
             cfg,

@@ -28,11 +28,17 @@ pub fn header(study: &Study) -> String {
                 config.max_model_len
             ),
             EngineSpec::LlamaCpp(c) => format!(
-                "llama.cpp: {} slots x {} tokens, n_batch {}, n_ubatch {}",
+                "llama.cpp: {} slots x {} tokens, n_batch {}, n_ubatch {}{}",
                 c.parallel,
                 c.slot_context(),
                 c.n_batch,
-                c.n_ubatch
+                c.n_ubatch,
+                match (c.parallel > 1, c.kv_unified) {
+                    (false, _) => "",
+                    (true, true) => ", unified KV cache",
+                    (true, false) =>
+                        ", a KV stream per slot (slots that are not consecutive step as separate passes)",
+                }
             ),
         },
         first.replicas,

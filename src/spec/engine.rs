@@ -321,7 +321,12 @@ pub(super) fn resolve_engine(
                     max_queue,
                     hit_granularity: 1,
                 },
-                kv_unified: e.kv_unified.unwrap_or(false),
+                // A profile that measured whether the server splits slots says it; else the
+                // scenario, else llama-server's default with an explicit --parallel (off).
+                kv_unified: match cost.measured.as_ref().and_then(|m| m.slot_split) {
+                    Some(split) => !split,
+                    None => e.kv_unified.unwrap_or(false),
+                },
             };
             Ok(EngineSpec::LlamaCpp(cfg))
         }
