@@ -217,31 +217,45 @@ impl LlamaCppEngine {
 pub fn micro_batches(entries: &mut [(u32, u64)], n_ubatch: u32) -> u32 {
     let n_ubatch = n_ubatch.max(1) as u64;
     let mut passes = 0;
-    let mut set: Vec<usize> = Vec::new();
     loop {
-        set.clear();
-        let mut last: Option<u32> = None;
-        for (i, &(seq, left)) in entries.iter().enumerate() {
-            if left == 0 {
-                continue;
-            }
-            if last.is_none_or(|l| seq == l + 1) {
-                set.push(i);
-                last = Some(seq);
-                if set.len() as u64 > n_ubatch {
-                    break;
-                }
-            }
-        }
-        if set.is_empty() {
+        // The scan is run twice over the same entries (it picks the same set both times):
+        // once to size the micro-batch, once to take its tokens, so no set is stored.
+        let (mut members, mut fewest) = (0u64, u64::MAX);
+        micro_batch_members(entries, n_ubatch, |e| {
+            members += 1;
+            fewest = fewest.min(e.1);
+        });
+        if members == 0 {
             return passes;
         }
-        let fewest = set.iter().map(|&i| entries[i].1).min().unwrap_or(1);
-        let each = fewest.min((n_ubatch / set.len() as u64).max(1));
-        for &i in &set {
-            entries[i].1 -= each;
-        }
+        let each = fewest.min((n_ubatch / members).max(1));
+        micro_batch_members(entries, n_ubatch, |e| e.1 -= each);
         passes += 1;
+    }
+}
+
+/// Calls `take` on each entry the next micro-batch takes tokens from, in batch order: the
+/// first with tokens left, then only the next sequence id up, until more than `n_ubatch`.
+fn micro_batch_members(
+    entries: &mut [(u32, u64)],
+    n_ubatch: u64,
+    mut take: impl FnMut(&mut (u32, u64)),
+) {
+    let mut last: Option<u32> = None;
+    let mut members = 0u64;
+    for e in entries.iter_mut() {
+        if e.1 == 0 {
+            continue;
+        }
+        let seq = e.0;
+        if last.is_none_or(|l| seq == l + 1) {
+            take(e);
+            last = Some(seq);
+            members += 1;
+            if members > n_ubatch {
+                break;
+            }
+        }
     }
 }
 

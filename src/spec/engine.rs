@@ -14,6 +14,18 @@ use crate::model::ModelShape;
 use crate::units::Bytes;
 use crate::workload::{Arrival, Workload};
 
+/// vLLM V1's OpenAI server defaults for `device` (`EngineArgs.get_batch_defaults`,
+/// vllm/engine/arg_utils.py, v0.8-0.11): (max_num_seqs, max_num_batched_tokens) = (1024, 8192)
+/// on GPUs of at least 70 GiB other than the A100 (PR #17885: a larger budget lowered the
+/// A100's throughput), else (256, 2048).
+pub fn vllm_v1_batch_defaults(device: &Device) -> (u32, u32) {
+    if device.memory_gib >= 70.0 && !device.name.starts_with("a100") {
+        (1024, 8192)
+    } else {
+        (256, 2048)
+    }
+}
+
 fn positive_u32(v: Option<u32>, default: u32, key: &str) -> InputResult<u32> {
     let v = v.unwrap_or(default);
     if v == 0 {
@@ -124,13 +136,14 @@ pub(super) fn resolve_engine(
             };
             let scheduler = version.scheduler();
             let v0 = scheduler == Scheduler::V0;
-            let big = device.memory_gib >= 70.0 && !device.name.starts_with("a100");
             let (seqs, tokens, util, block) = match kind {
                 EngineKind::Sglang => (1024, 8192, 0.88, 1),
                 EngineKind::Tgi => (128, 4096, 0.9, 16),
                 _ if v0 => (256, 2048, 0.9, 16),
-                _ if big => (1024, 8192, 0.9, 16),
-                _ => (256, 2048, 0.9, 16),
+                _ => {
+                    let (seqs, tokens) = vllm_v1_batch_defaults(device);
+                    (seqs, tokens, 0.9, 16)
+                }
             };
             let max_num_seqs = positive_u32(e.max_num_seqs, seqs, "engine.max_num_seqs")?;
             // V0's budget follows max_model_len; sized for the memory check with its chunked

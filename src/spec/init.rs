@@ -130,11 +130,15 @@ pub fn scenario(r: &InitRequest) -> InputResult<String> {
         "ctx_size = {}                 # -c: total context, split across the slots",
         4 * max_len
     );
+    // vLLM's batch defaults for this GPU (an unknown GPU is refused when the text resolves).
+    let (seqs, tokens) = crate::hardware::lookup(r.gpu)
+        .map(|d| super::engine::vllm_v1_batch_defaults(&d))
+        .unwrap_or((256, 2048));
     let (engine_block, default_dtype) = match r.engine {
         "vllm" => (
             format!("kind = \"vllm\"
-# max_num_seqs = 256             # defaults: vLLM's for this GPU (256 / 2048 tokens; 1024 / 8192 on >= 70 GiB)
-# max_num_batched_tokens = 2048
+# max_num_seqs = {seqs}             # vLLM's defaults for this GPU (1024 / 8192 tokens on >= 70 GiB GPUs but the A100, else 256 / 2048)
+# max_num_batched_tokens = {tokens}
 {max_len_line}
 # version = \"0.6.3\"             # a pinned vLLM: < 0.8 runs the V0 scheduler
 # enforce_eager = true           # no CUDA graphs (saves memory, costs launches)"),
