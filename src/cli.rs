@@ -158,8 +158,8 @@ pub enum Command {
         /// replicas | rate | concurrency | input_tokens.
         #[arg(long)]
         find: String,
-        /// Seeds each candidate must pass at.
-        #[arg(long, default_value_t = 3)]
+        /// Seeds each candidate must pass at (at least 1).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         seeds: u32,
         /// Accept failed requests (by default a candidate with any failed request misses).
         #[arg(long)]
@@ -194,7 +194,7 @@ pub enum Command {
         #[arg(long, requires = "add_profile")]
         preset: Option<String>,
         /// With --add-profile: GPUs the server ran on (tensor parallel degree).
-        #[arg(long, default_value_t = 1, requires = "add_profile")]
+        #[arg(long, default_value_t = 1, requires = "add_profile", value_parser = clap::value_parser!(u32).range(1..))]
         gpus: u32,
         /// With --add-profile and --gpus > 1: nvlink | pcie.
         #[arg(long, requires = "add_profile")]
@@ -223,7 +223,7 @@ pub enum Command {
         #[arg(long)]
         gpu: String,
         /// GPUs per replica (vLLM: tensor parallel; llama.cpp: layer split).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         gpus: u32,
         /// vllm | llamacpp.
         #[arg(long, default_value = "vllm")]

@@ -488,8 +488,18 @@ fn a_calibration_that_explains_nothing_writes_no_profile() {
                 &format!("{}/calibration/", common::cli::repo().display()),
             );
     let s = write(&dir, "s.toml", &text);
+    let sim = dir.join("sim");
+    assert_eq!(capsim(&["simulate", arg(&s), "--out", arg(&sim)]).code, 0);
+    // A simulate --out folder is refused as runs (it holds predictions); its records files
+    // alone read as recorded runs, the input this refusal is about.
     let runs = dir.join("runs");
-    assert_eq!(capsim(&["simulate", arg(&s), "--out", arg(&runs)]).code, 0);
+    std::fs::create_dir_all(&runs).unwrap();
+    for f in std::fs::read_dir(&sim).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().into_owned();
+        if name.starts_with("records-") {
+            std::fs::copy(f.path(), runs.join(name)).unwrap();
+        }
+    }
     let out = dir.join("p.json");
     let r = capsim(&[
         "calibrate",

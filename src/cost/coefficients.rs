@@ -73,9 +73,10 @@ impl Coefficients {
                 ))
             }
         };
-        check_nonneg("overhead_ms", self.overhead_s)?;
-        check_nonneg("per_layer_ms", self.per_layer_s)?;
-        check_nonneg("per_seq_ms", self.per_seq_s)?;
+        // Held in seconds, given (and reported) in milliseconds.
+        check_nonneg("overhead_ms", self.overhead_s * 1e3)?;
+        check_nonneg("per_layer_ms", self.per_layer_s * 1e3)?;
+        check_nonneg("per_seq_ms", self.per_seq_s * 1e3)?;
         check_frac("bw_efficiency", self.bw_efficiency)?;
         if !(self.batch_bw_factor.is_finite()
             && self.batch_bw_factor > 0.0
@@ -245,6 +246,16 @@ impl MeasuredStep {
                     format!("must be a non-negative number (got {v})"),
                 ));
             }
+        }
+        // One sequence's decode step reads the weights and computes a token: a model that
+        // says it takes no time at all would serve infinitely fast.
+        if self.overhead_ms + self.per_seq_ms + self.weights_ms_per_pass + self.compute_us_per_token
+            <= 0.0
+        {
+            return Err(InputError::new(
+                "step",
+                "overhead_ms, per_seq_ms, weights_ms_per_pass and compute_us_per_token are all 0: a decode step would take no time; this is not a measured step model",
+            ));
         }
         if let Some(st) = &self.stalls {
             if !(st.fraction.is_finite() && (0.0..=1.0).contains(&st.fraction)) {

@@ -331,6 +331,11 @@ impl PrefillQueue {
         self.planned.push(chunk);
     }
 
+    /// Drops the plan of the current step (its requests failed before it ran).
+    pub fn unplan(&mut self) {
+        self.planned.clear();
+    }
+
     pub fn planned_jobs(&self) -> usize {
         self.planned.len()
     }

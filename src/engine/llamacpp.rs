@@ -28,7 +28,8 @@ use crate::units::Nanos;
 pub struct LlamaCppConfig {
     /// `--parallel`: number of slots.
     pub parallel: u32,
-    /// `-c`: total context, split evenly across slots.
+    /// `-c`: total context: split evenly across slots, or (`kv_unified`) one pool every
+    /// slot may fill alone.
     pub ctx_size: u32,
     /// `-b`: logical batch size (tokens per step).
     pub n_batch: u32,
@@ -43,8 +44,21 @@ pub struct LlamaCppConfig {
 }
 
 impl LlamaCppConfig {
+    /// The most tokens one slot holds: `ctx_size / parallel` with a KV stream per slot; the
+    /// whole `ctx_size` with a unified cache (llama.cpp `llama_context`: `n_ctx_seq = n_ctx`
+    /// when `kv_unified`), which the slots then share ([`RejectReason::ContextExceeded`]).
     pub fn slot_context(&self) -> u32 {
-        self.ctx_size / self.parallel.max(1)
+        if self.kv_unified {
+            self.ctx_size
+        } else {
+            self.ctx_size / self.parallel.max(1)
+        }
+    }
+
+    /// Whether the slots draw on one shared pool of `ctx_size` tokens that they can
+    /// overfill together.
+    fn shared_pool(&self) -> bool {
+        self.kv_unified && self.parallel > 1
     }
 }
 
@@ -164,6 +178,11 @@ impl Slots {
     pub fn busy(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.slots.len()).filter(|&i| self.slots[i].holder.is_some())
     }
+
+    /// The request slot `i` serves.
+    pub fn holder(&self, i: usize) -> Option<ReqId> {
+        self.slots.get(i).and_then(|s| s.holder)
+    }
 }
 
 pub struct LlamaCppEngine {
@@ -204,6 +223,79 @@ impl LlamaCppEngine {
         let passes = micro_batches(&mut entries, n_ubatch);
         self.entries = entries;
         passes
+    }
+
+    /// Admits queued requests to free slots and plans the next step: every decode, then
+    /// prompt chunks up to `n_batch`. None when there is nothing to run.
+    fn plan_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<StepShape> {
+        for &id in &self.core.cancelled {
+            self.slots.release(id, now);
+        }
+        self.core.drop_cancelled();
+        // Free slots take queued requests in arrival order; a slot that served the shared
+        // prefix before keeps it cached (one request a slot warms them all).
+        while self.core.batch.running() < self.cfg.parallel {
+            let Some(mut job) = self.core.waiting.pop_front() else {
+                break;
+            };
+            let done =
+                self.core
+                    .done_at_admission(&job, &self.cfg.admission, self.cfg.parallel as u64);
+            self.slots.take(&SlotAsk {
+                id: job.id,
+                prompt: job.prompt,
+                conversation: job.conversation,
+                conversation_tokens: job.done,
+                shared: job.shared,
+            });
+            self.core.admit(&mut job, done, out);
+            self.core.batch.prefill.push(job);
+        }
+        let mut shape = StepShape::default();
+        self.core.batch.decode.add_to_shape(&mut shape);
+        let mut room = (self.cfg.n_batch as u64).saturating_sub(shape.tokens);
+        while room > 0 {
+            let Some(job) = self.core.batch.prefill.next_unplanned() else {
+                break;
+            };
+            let chunk = (job.remaining() as u64).min(room);
+            self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
+            room -= chunk;
+        }
+        if shape.tokens == 0 {
+            return None;
+        }
+        shape.passes = self.passes(shape.tokens);
+        Some(shape)
+    }
+
+    /// Whether the step planned would hold more KV tokens than the unified pool has: what
+    /// every slot in progress holds after it (decodes, prompts so far and this step's chunks).
+    fn overfills(&self) -> bool {
+        let batch = &self.core.batch;
+        let chunks: u64 = batch.prefill.planned_chunks().map(|(_, c)| c as u64).sum();
+        batch.decode.context_sum() + batch.prefill.done_sum() + chunks > self.cfg.ctx_size as u64
+    }
+
+    /// llama-server when a decode finds no room in a unified KV cache, even one token at a
+    /// time (`update_slots`: "Context size has been exceeded."): every slot in progress gets
+    /// the error and is released.
+    fn fail_all_processing(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) {
+        self.core.batch.prefill.unplan();
+        let held: Vec<ReqId> = self
+            .slots
+            .busy()
+            .filter_map(|i| self.slots.holder(i))
+            .collect();
+        self.core.batch.purge(&held);
+        for id in held {
+            self.slots.release(id, now);
+            out.push(EngineEvent::Rejected {
+                id,
+                at: now,
+                reason: RejectReason::ContextExceeded,
+            });
+        }
     }
 }
 
@@ -287,46 +379,16 @@ impl Engine for LlamaCppEngine {
     }
 
     fn start_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> Option<Nanos> {
-        for &id in &self.core.cancelled {
-            self.slots.release(id, now);
+        loop {
+            let shape = self.plan_step(now, out)?;
+            if self.cfg.shared_pool() && self.overfills() {
+                self.fail_all_processing(now, out);
+                continue;
+            }
+            self.core.stats.max_running =
+                self.core.stats.max_running.max(self.core.batch.running());
+            return Some(self.core.step(&shape));
         }
-        self.core.drop_cancelled();
-        // Free slots take queued requests in arrival order; a slot that served the shared
-        // prefix before keeps it cached (one request a slot warms them all).
-        while self.core.batch.running() < self.cfg.parallel {
-            let Some(mut job) = self.core.waiting.pop_front() else {
-                break;
-            };
-            let done =
-                self.core
-                    .done_at_admission(&job, &self.cfg.admission, self.cfg.parallel as u64);
-            self.slots.take(&SlotAsk {
-                id: job.id,
-                prompt: job.prompt,
-                conversation: job.conversation,
-                conversation_tokens: job.done,
-                shared: job.shared,
-            });
-            self.core.admit(&mut job, done, out);
-            self.core.batch.prefill.push(job);
-        }
-        let mut shape = StepShape::default();
-        self.core.batch.decode.add_to_shape(&mut shape);
-        let mut room = (self.cfg.n_batch as u64).saturating_sub(shape.tokens);
-        while room > 0 {
-            let Some(job) = self.core.batch.prefill.next_unplanned() else {
-                break;
-            };
-            let chunk = (job.remaining() as u64).min(room);
-            self.core.batch.prefill.plan_chunk(chunk as u32, &mut shape);
-            room -= chunk;
-        }
-        if shape.tokens == 0 {
-            return None;
-        }
-        shape.passes = self.passes(shape.tokens);
-        self.core.stats.max_running = self.core.stats.max_running.max(self.core.batch.running());
-        Some(self.core.step(&shape))
     }
 
     fn finish_step(&mut self, now: Nanos, out: &mut Vec<EngineEvent>) -> u32 {
@@ -524,5 +586,47 @@ mod tests {
         assert_eq!(step_of(&[1, 2, 3]), 1);
         assert_eq!(step_of(&[0, 2, 3]), 2);
         assert_eq!(step_of(&[0, 3]), 2);
+    }
+
+    #[test]
+    fn a_unified_cache_lets_one_slot_fill_it_and_fails_every_slot_when_they_overfill_it() {
+        // 4 slots sharing 1000 tokens: one 700-token prompt fits (a slot of its own would
+        // hold 250); two of them, 1400 tokens together, exceed the pool: both fail at once,
+        // as llama-server answers "Context size has been exceeded" to every slot in progress.
+        let mut e = engine(4);
+        e.cfg.ctx_size = 1000;
+        e.cfg.kv_unified = true;
+        assert_eq!(e.cfg.slot_context(), 1000);
+        let long = |id| EngineRequest {
+            input_tokens: 700,
+            ..request(id, None, 0)
+        };
+        let mut out = Vec::new();
+        e.submit(long(0), Nanos(0), &mut out);
+        drain(&mut e, None, &mut out);
+        assert!(out
+            .iter()
+            .any(|ev| matches!(ev, EngineEvent::Finished { id: 0, .. })));
+        out.clear();
+        e.submit(long(1), Nanos(0), &mut out);
+        e.submit(long(2), Nanos(0), &mut out);
+        drain(&mut e, None, &mut out);
+        let mut failed: Vec<ReqId> = out
+            .iter()
+            .filter_map(|ev| match ev {
+                EngineEvent::Rejected {
+                    id,
+                    reason: RejectReason::ContextExceeded,
+                    ..
+                } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        failed.sort_unstable();
+        assert_eq!(failed, vec![1, 2], "{out:?}");
+        assert_eq!(e.slots.busy().count(), 0, "every slot is released");
+        // With a stream per slot the same prompt is refused up front (HTTP 400).
+        e.cfg.kv_unified = false;
+        assert_eq!(e.cfg.slot_context(), 250);
     }
 }

@@ -43,6 +43,9 @@ pub enum RejectReason {
     ExceedsKvCapacity,
     /// The server's queue is full (`engine.max_queue`): HTTP 429.
     QueueFull,
+    /// llama-server with a unified KV cache: the slots together outgrew `ctx_size`, and every
+    /// request in progress failed.
+    ContextExceeded,
 }
 
 impl RejectReason {
@@ -54,6 +57,9 @@ impl RejectReason {
             RejectReason::ExceedsSlotContext => "HTTP 400: prompt exceeds the slot's context size",
             RejectReason::ExceedsKvCapacity => "HTTP 400: sequence exceeds the KV cache capacity",
             RejectReason::QueueFull => "HTTP 429: server queue full",
+            RejectReason::ContextExceeded => {
+                "llama-server: Context size has been exceeded (the slots outgrew the unified KV cache; every request in progress failed)"
+            }
         }
     }
 }

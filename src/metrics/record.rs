@@ -60,6 +60,42 @@ pub fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 }
 
 impl RequestRecord {
+    /// What makes this record's times impossible, if anything: a first token before the
+    /// request was sent or after it ended, an end before the send, a time that is not a
+    /// number, or a negative inter-token gap. Every record read from a file is checked, so a
+    /// latency computed from it cannot come out negative.
+    pub fn inconsistency(&self) -> Option<String> {
+        // Clocks print to a microsecond or so; closer than this is the same instant.
+        const EPS: f64 = 1e-6;
+        let sent = self.sent_s;
+        if sent.is_infinite() {
+            return Some(format!("sent_s is {sent}"));
+        }
+        for (name, t) in [("first_token_s", self.first_token_s), ("end_s", self.end_s)] {
+            match t {
+                Some(t) if !t.is_finite() => return Some(format!("{name} is {t}")),
+                Some(t) if !sent.is_nan() && t < sent - EPS => {
+                    return Some(format!("{name} {t} comes before sent_s {sent}"))
+                }
+                _ => {}
+            }
+        }
+        if let (Some(first), Some(end)) = (self.first_token_s, self.end_s) {
+            if end < first - EPS {
+                return Some(format!("end_s {end} comes before first_token_s {first}"));
+            }
+        }
+        if let Some(g) = self
+            .itl_s
+            .iter()
+            .flatten()
+            .find(|g| !g.is_finite() || **g < 0.0)
+        {
+            return Some(format!("an inter-token gap is {g} s"));
+        }
+        None
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.end_s.is_some() && self.first_token_s.is_some()
     }

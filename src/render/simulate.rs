@@ -35,7 +35,7 @@ pub fn header(study: &Study) -> String {
                 c.n_ubatch,
                 match (c.parallel > 1, c.kv_unified) {
                     (false, _) => "",
-                    (true, true) => ", unified KV cache",
+                    (true, true) => ", unified KV cache (the slots share ctx_size; together over it, every request in progress fails)",
                     (true, false) =>
                         ", a KV stream per slot (slots that are not consecutive step as separate passes)",
                 }

@@ -60,6 +60,9 @@ pub struct Folder {
     pub analysis: Option<Analysis>,
     /// Set on a shard's folder.
     pub shard: Option<Shard>,
+    /// The sweep's fingerprint ([`crate::spec::sweep_fingerprint`]), written with a shard so
+    /// that shards of different studies are not merged.
+    pub sweep: Option<String>,
 }
 
 fn bad(path: &Path, problem: impl Into<String>) -> InputError {
@@ -163,6 +166,7 @@ impl Folder {
                 indices: self.points.iter().map(|p| p.index).collect(),
                 breakdown_per_point: self.points.iter().map(|p| p.breakdown.len()).collect(),
                 tasks_per_point: self.points.iter().map(|p| p.tasks.len()).collect(),
+                sweep: self.sweep.clone(),
             };
             written.push(write_json(dir, "shard.json", &meta)?);
         }
@@ -269,11 +273,25 @@ impl Folder {
                 records,
             });
         }
+        // A point that completed requests has a records file when any point has one (a
+        // folder with none at all is a summary alone, as spot runs keep it up to date).
+        if points.iter().any(|p| !p.records.is_empty()) {
+            if let Some(p) = points.iter().find(|p| {
+                p.records.is_empty() && p.summary.as_ref().is_some_and(|s| s.completed > 0)
+            }) {
+                return Err(bad(
+                    &dir.join(records_name(p.index, total_points)),
+                    "missing, while summary.json says its point completed requests and other points have their records",
+                ));
+            }
+        }
+        let sweep = shard.as_ref().and_then(|s| s.sweep.clone());
         Ok(Folder {
             total_points,
             points,
             analysis,
             shard: shard.map(|s| s.shard),
+            sweep,
         })
     }
 
@@ -282,6 +300,8 @@ impl Folder {
     pub fn merge(dirs: &[PathBuf]) -> InputResult<Folder> {
         let mut total: Option<(usize, u32)> = None;
         let mut slots: Vec<Option<PointOutput>> = Vec::new();
+        let mut sweep: Option<(String, &PathBuf)> = None;
+        let mut with_records: Option<(bool, &PathBuf)> = None;
         for dir in dirs {
             let f = Folder::read(dir)?;
             let meta_path = dir.join("shard.json");
@@ -291,6 +311,37 @@ impl Folder {
                     "missing: this folder is not a shard (simulate --shard K/N --out DIR)",
                 ));
             };
+            match (&sweep, &f.sweep) {
+                (None, Some(s)) => sweep = Some((s.clone(), dir)),
+                (Some((first, first_dir)), Some(s)) if s != first => {
+                    return Err(bad(
+                        &meta_path,
+                        format!(
+                            "shard {}/{} was simulated from another sweep than {} (fingerprint {s} against {first}): a different scenario, --set override or capsim version; merge the shards of one study",
+                            shard.shard,
+                            shard.of,
+                            first_dir.display()
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            let has = f.points.iter().any(|p| !p.records.is_empty());
+            match with_records {
+                None => with_records = Some((has, dir)),
+                Some((first, first_dir)) if first != has => {
+                    return Err(bad(
+                        dir,
+                        format!(
+                            "{} request records, and {} {}: merge shards written the same way",
+                            if has { "holds" } else { "holds no" },
+                            first_dir.display(),
+                            if first { "does" } else { "does not" }
+                        ),
+                    ))
+                }
+                _ => {}
+            }
             match total {
                 None => {
                     total = Some((f.total_points, shard.of));
@@ -337,6 +388,7 @@ impl Folder {
             analysis: (summaries.len() > 1).then(|| crate::analysis::analyse(&summaries)),
             points,
             shard: None,
+            sweep: sweep.map(|(s, _)| s),
         })
     }
 }
@@ -350,7 +402,8 @@ fn within(inner: &Point, outer: &Point) -> bool {
 /// A records file.
 pub fn read_records(path: &Path) -> InputResult<Vec<RequestRecord>> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
-    text.lines()
+    let records: Vec<RequestRecord> = text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
@@ -362,5 +415,7 @@ pub fn read_records(path: &Path) -> InputResult<Vec<RequestRecord>> {
                 .in_file(path)
             })
         })
-        .collect()
+        .collect::<InputResult<_>>()?;
+    crate::results::runs::check_records(path, &records)?;
+    Ok(records)
 }

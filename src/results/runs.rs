@@ -137,6 +137,32 @@ pub fn load(paths: &[PathBuf]) -> InputResult<Vec<Run>> {
 /// (vllm bench or GuideLLM JSON, records files), read in name order.
 fn load_dir(dir: &Path) -> InputResult<Vec<Run>> {
     let meta_path = dir.join("metadata.json");
+    // A `simulate --out` folder holds predictions: read as runs, they would pass for
+    // measurements. Its summary says so; without one, its capacity.json (which only a
+    // simulation writes) and no run metadata give it away.
+    let summary_path = dir.join("summary.json");
+    let simulated = if summary_path.is_file() {
+        std::fs::read_to_string(&summary_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok())
+            .is_some_and(|v| v.iter().any(|s| s["source"] == "simulated"))
+    } else {
+        !meta_path.exists() && dir.join("capacity.json").is_file()
+    };
+    if simulated {
+        return Err(bad(
+            dir,
+            format!(
+                "holds simulated results (capsim simulate --out{}): they are predictions, not runs measured on a server; give spot runs, vllm bench or GuideLLM results{}",
+                if summary_path.is_file() { "" } else { ", its summary.json missing" },
+                if summary_path.is_file() {
+                    ", or give the folder itself to capsim report"
+                } else {
+                    "; simulate again to report the prediction"
+                }
+            ),
+        ));
+    }
     let metadata: Vec<RunMetadata> = if meta_path.exists() {
         let text = std::fs::read_to_string(&meta_path)
             .map_err(|e| bad(&meta_path, format!("cannot read: {e}")))?;
@@ -207,6 +233,43 @@ fn load_dir(dir: &Path) -> InputResult<Vec<Run>> {
 /// One file: capsim records (JSONL), vllm bench JSON (one object, or appended objects one per
 /// line), or GuideLLM JSON.
 fn load_file(path: &Path, metadata: Option<RunMetadata>) -> InputResult<Vec<Run>> {
+    let runs = load_any(path, metadata)?;
+    for run in &runs {
+        check_records(path, &run.records)?;
+    }
+    Ok(runs)
+}
+
+/// Refuses records whose times are impossible ([`RequestRecord::inconsistency`]), naming the
+/// first.
+pub fn check_records(path: &Path, records: &[RequestRecord]) -> InputResult<()> {
+    for (i, r) in records.iter().enumerate() {
+        if let Some(why) = r.inconsistency() {
+            return Err(bad(
+                path,
+                format!(
+                    "request {} (the {} record): {why}; these times cannot be measured, so nothing is computed from them",
+                    r.id,
+                    ordinal(i + 1)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+fn load_any(path: &Path, metadata: Option<RunMetadata>) -> InputResult<Vec<Run>> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {

@@ -71,6 +71,10 @@ pub struct ShardFile {
     pub breakdown_per_point: Vec<usize>,
     #[serde(default)]
     pub tasks_per_point: Vec<usize>,
+    /// The whole sweep's fingerprint ([`crate::spec::sweep_fingerprint`]): shards to merge
+    /// carry the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
 }
 
 #[cfg(test)]

@@ -34,7 +34,15 @@ pub struct SimOutput {
     pub end: Nanos,
     /// Requests the clients sent or gave up on (records handed to the sink).
     pub requests: u64,
+    /// The run stopped at [`HORIZON`]: an event fell later than any simulation should reach
+    /// (an arrival rate or a step time far out of range); the requests left are incomplete.
+    pub past_horizon: bool,
 }
+
+/// The latest simulated time a run may reach: 100 years. Events past it mean inputs far out
+/// of range (a rate of one request a century, a step of years), and integer nanoseconds
+/// saturate not far beyond (584 years), so the run stops there and says so.
+pub const HORIZON: Nanos = Nanos(100 * 365 * 86_400 * 1_000_000_000);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -169,6 +177,7 @@ struct Sim<'s> {
     wakeup: Option<crate::cost::IdleWakeup>,
     /// Tokens every prompt starts with (the workload's shared prefix).
     shared_prefix: u32,
+    past_horizon: bool,
     sink: &'s mut dyn FnMut(RequestRecord),
 }
 
@@ -265,6 +274,7 @@ pub fn run(
         engine_share: transport.engine_share,
         wakeup: transport.wakeup,
         shared_prefix: workload.shared_prefix,
+        past_horizon: false,
         sink,
     };
     sim.start();
@@ -308,6 +318,10 @@ impl Sim<'_> {
     fn run_events(&mut self) {
         while let Some(Reverse((t, _, ev))) = self.events.pop() {
             debug_assert!(t >= self.now, "time went backwards");
+            if t > HORIZON {
+                self.past_horizon = true;
+                return;
+            }
             self.now = t;
             match ev {
                 Event::Arrival(c) => self.on_arrival(c as usize),
@@ -718,6 +732,7 @@ impl Sim<'_> {
             engine,
             end: self.now,
             requests: self.issued,
+            past_horizon: self.past_horizon,
         }
     }
 }

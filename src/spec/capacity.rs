@@ -95,9 +95,15 @@ impl Capacity {
             }
             EngineSpec::LlamaCpp(c) => {
                 let slot = c.slot_context() as u64;
+                // A unified cache holds ctx_size tokens for all slots together.
+                let fit = match (tokens <= slot, c.kv_unified) {
+                    (false, _) => 0,
+                    (true, true) => (c.ctx_size as u64 / tokens.max(1)).min(c.parallel as u64),
+                    (true, false) => c.parallel as u64,
+                };
                 (
                     c.ctx_size as u64,
-                    if tokens <= slot { c.parallel as u64 } else { 0 },
+                    fit,
                     c.parallel as u64,
                     "slots",
                     tokens > slot,
@@ -128,6 +134,10 @@ impl Capacity {
             Vec::new()
         };
         let mut summary = match (too_long, &sc.engine) {
+            (true, EngineSpec::LlamaCpp(c)) if c.kv_unified => format!(
+                "a {}-token request (prompt + output) outgrows llama.cpp's unified KV cache of {} tokens: its output stops at the cache's end",
+                thousands(tokens), c.ctx_size
+            ),
             (true, EngineSpec::LlamaCpp(c)) => format!(
                 "a {}-token request (prompt + output) outgrows a llama.cpp slot of {} tokens (ctx_size {} / {} slots): its output stops at the slot's end",
                 thousands(tokens), c.slot_context(), c.ctx_size, c.parallel
@@ -145,10 +155,10 @@ impl Capacity {
                 thousands(tokens),
                 limit_name,
                 thousands(max_concurrent),
-                if binding == "KV cache" {
-                    " (beyond that in flight, requests wait or are preempted)"
-                } else {
-                    ""
+                match (binding == "KV cache", llama_cpp) {
+                    (true, true) => " (beyond that in flight, the slots outgrow llama.cpp's unified cache and every request in progress fails)",
+                    (true, false) => " (beyond that in flight, requests wait or are preempted)",
+                    (false, _) => "",
                 }
             ),
         };

@@ -294,6 +294,12 @@ pub(super) fn resolve_engine(
             ] {
                 not_for(present, key, "vllm, sglang and tgi")?;
             }
+            if e.version.is_some() {
+                return Err(InputError::new(
+                    "engine.version",
+                    "versions are modelled for vllm only, not 'llamacpp' (its slots and batching are one model for every build)",
+                ));
+            }
             // llama-server's classic defaults: -np 1, -c 4096, -b 2048, -ub 512.
             let parallel = positive_u32(e.parallel, 1, "engine.parallel")?;
             let ctx_size = positive_u32(e.ctx_size, 4096, "engine.ctx_size")?;

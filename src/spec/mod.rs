@@ -207,6 +207,41 @@ pub struct Spec {
     pub notes: Vec<String>,
 }
 
+/// A fingerprint of a whole sweep: every point's resolved model, hardware, engine, cost model,
+/// cluster, workload and endpoint (not the scenario's path, its notes or how the cost model is
+/// described). Shards of one study carry the same one, so `capsim merge` can tell shards of
+/// different scenarios, `--set` overrides or capsim versions apart. 64-bit FNV-1a of their
+/// `Debug` text, in hex: stable across machines, not a security hash.
+pub fn sweep_fingerprint(all: &[Spec]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for s in all {
+        let _ = writeln!(
+            text,
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            s.name,
+            s.point,
+            s.model,
+            s.weight_dtype,
+            s.kv_dtype,
+            s.device,
+            s.engine,
+            s.cost,
+            s.replicas,
+            s.router,
+            s.workload,
+            s.endpoint,
+            s.noise_seed,
+            s.enforce_eager,
+            s.api_server_engine_share,
+        );
+    }
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 impl Spec {
     /// A fresh engine per replica, stepping with `cost`; each replica's step noise has its
     /// own stream, from the workload seed (or `noise_seed` where given).
@@ -552,6 +587,22 @@ fn resolve(
     let (mut coefficients, mut cost_source) = match &cal.profile {
         Some(p) => {
             let profile = Profile::load(&base.join(p))?;
+            // A profile measures one engine: its step model and its efficiencies are that
+            // engine's scheduler and kernels, not another's.
+            if let Some(measured) = profile.measured_on.engine.as_deref() {
+                if EngineKind::parse(measured).is_some_and(|m| m != kind) {
+                    return Err(InputError::new(
+                        "calibration.profile",
+                        format!(
+                            "profile '{}' was measured on {measured}, and this scenario's engine is {}: a profile's step model and efficiencies belong to the engine it measured; calibrate against a {} server, or leave the profile out for the prior fitted for {}",
+                            profile.name,
+                            kind.name(),
+                            kind.name(),
+                            kind.name()
+                        ),
+                    ));
+                }
+            }
             let prov = &profile.provenance;
             let mut words = format!("profile '{}' ({}", profile.name, prov.kind);
             for part in [&prov.server, &prov.server_version, &prov.date]

@@ -116,6 +116,38 @@ fn resolve_section(
         })
     };
     let mut warnings = Vec::new();
+    // Keys this arrival process has no use for: said, not silently dropped.
+    let unused: Vec<&str> = [
+        (
+            "rate",
+            w.rate.is_some()
+                && matches!(
+                    kind,
+                    ArrivalKind::Closed | ArrivalKind::Swarm | ArrivalKind::Trace
+                ),
+        ),
+        (
+            "burstiness",
+            w.burstiness.is_some() && !matches!(kind, ArrivalKind::Gamma),
+        ),
+        (
+            "time_scale",
+            w.time_scale.is_some() && !matches!(kind, ArrivalKind::Trace),
+        ),
+        (
+            "token_scale",
+            w.token_scale.is_some() && !matches!(kind, ArrivalKind::Trace),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, unused)| unused.then_some(k))
+    .collect();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "{prefix}: arrival = \"{arrival_name}\" does not use {}: ignored",
+            unused.join(", ")
+        ));
+    }
     let arrival = match kind {
         ArrivalKind::Closed => {
             let users = w.concurrency.ok_or_else(|| {

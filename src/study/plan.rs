@@ -100,6 +100,10 @@ pub struct PlanResult {
     /// Its index in the sweep and the sweep's size (so shards merge).
     pub index: usize,
     pub points: usize,
+    /// The sweep's fingerprint ([`crate::spec::sweep_fingerprint`]) and the seeds each
+    /// candidate ran at: shards merge only when both, the target and the SLOs agree.
+    pub sweep: String,
+    pub seeds: u32,
 }
 
 /// A candidate simulated: its value, whether it passed at every seed, the worst seed's summary,
@@ -153,17 +157,18 @@ impl Search<'_> {
             .into_par_iter()
             .map(|s| {
                 let point = sc.with_seed_offset(s as u64);
-                let mut summary =
-                    super::simulate::simulate_central(&point, super::simulate::Keep::Summary)
-                        .summary;
+                let result =
+                    super::simulate::simulate_central(&point, super::simulate::Keep::Summary);
+                result.within_horizon(&point)?;
+                let mut summary = result.summary;
                 summary.point = Point::new();
                 summary.point.insert(
                     self.find.key().into(),
                     crate::spec::toml_to_json(&self.value(x)),
                 );
-                summary
+                Ok(summary)
             })
-            .collect();
+            .collect::<InputResult<_>>()?;
         let worst = summaries
             .iter()
             .min_by(|a, b| self.margin(a).total_cmp(&self.margin(b)))
@@ -301,12 +306,14 @@ pub fn plan_sweep(
             ),
         ));
     }
+    let sweep = spec::sweep_fingerprint(&all);
     let mut out = Vec::with_capacity(indices.len());
     for i in indices {
         let mut r = plan_point(&all[i], slos, opts, progress)?;
         r.point = all[i].point.clone();
         r.index = i;
         r.points = all.len();
+        r.sweep = sweep.clone();
         out.push(r);
     }
     Ok(out)
@@ -341,6 +348,17 @@ pub fn merge_json(files: &[std::path::PathBuf]) -> InputResult<Vec<serde_json::V
             }
             if slots[i].is_some() {
                 return Err(bad(format!("point {i} is in two shards")));
+            }
+            // One study: the same sweep, target, SLOs, seeds and failure rule.
+            if let Some(first) = slots.iter().flatten().next() {
+                for key in ["sweep", "find", "slo", "seeds", "failures_allowed"] {
+                    if item[key] != first[key] {
+                        return Err(bad(format!(
+                            "point {i} was planned with {key} {} where the first point merged has {}: merge the shards of one plan",
+                            item[key], first[key]
+                        )));
+                    }
+                }
             }
             slots[i] = Some(item);
         }
@@ -388,6 +406,18 @@ fn plan_point(
                 .in_file(path),
         );
     }
+    if find == Find::InputTokens
+        && matches!(
+            base.workload.arrival,
+            crate::workload::Arrival::Trace { .. }
+        )
+    {
+        return Err(InputError::new(
+            "--find",
+            "input_tokens needs a workload whose prompts have one length to vary: a trace gives each request its own",
+        )
+        .in_file(path));
+    }
     // Which way to search: replicas always the least; load the least that reaches a
     // throughput floor when every SLO is one, else the most that the other SLOs allow (a
     // floor is then checked at that most).
@@ -416,7 +446,7 @@ fn plan_point(
         Find::Replicas => (1.0, 4096.0),
         Find::Rate => (0.01, 1e6),
         Find::Concurrency => (1.0, 65536.0),
-        Find::InputTokens => (1.0, (1u64 << 30) as f64),
+        Find::InputTokens => (1.0, longest_prompt(s.base)? as f64),
     };
     let integer = find != Find::Rate;
     let mid = |lo: f64, hi: f64| {
@@ -474,7 +504,14 @@ fn plan_point(
                 }
                 lo = hi;
                 if hi >= limit {
-                    notes.push(format!("every value up to {limit} meets the SLOs"));
+                    notes.push(format!(
+                        "every value up to {limit}{} meets the SLOs",
+                        if find == Find::InputTokens {
+                            " (the longest prompt the engine's context leaves room for, with the workload's output)"
+                        } else {
+                            ""
+                        }
+                    ));
                     all_pass = true;
                     break;
                 }
@@ -597,6 +634,8 @@ fn plan_point(
         point: Point::new(),
         index: 0,
         points: 1,
+        sweep: String::new(),
+        seeds: s.seeds.max(1),
     })
 }
 
@@ -655,4 +694,30 @@ fn mechanism(s: &Search, x: f64, metric: Metric, summary: &Summary) -> String {
     } else {
         format!("throughput of {} replica(s) at this load", sc.replicas)
     }
+}
+
+/// The longest fixed prompt the scenario's engine takes with its workload's output (vLLM's
+/// max_model_len, a llama-server slot's context): the upper end of an input_tokens search.
+fn longest_prompt(base: &Spec) -> InputResult<u32> {
+    let fits = |n: u32| base.with_input_tokens(n).is_ok();
+    if !fits(1) {
+        return Err(InputError::new(
+            "--find",
+            "input_tokens: not even a one-token prompt fits the engine's context with this workload's output",
+        )
+        .in_file(&base.file));
+    }
+    let (mut lo, mut hi) = (1u32, crate::workload::LengthDist::MAX_TOKENS);
+    if fits(hi) {
+        return Ok(hi);
+    }
+    while hi - lo > 1 {
+        let m = lo + (hi - lo) / 2;
+        if fits(m) {
+            lo = m;
+        } else {
+            hi = m;
+        }
+    }
+    Ok(lo)
 }

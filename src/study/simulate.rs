@@ -25,6 +25,30 @@ pub struct PointResult {
     pub sim: SimOutput,
 }
 
+impl PointResult {
+    /// An error naming the point when its run stopped at the simulation's horizon (its
+    /// inputs put events beyond a hundred years): its summary would count requests that never
+    /// finished as failures of the server.
+    pub fn within_horizon(&self, spec: &Spec) -> InputResult<()> {
+        if !self.sim.past_horizon {
+            return Ok(());
+        }
+        Err(InputError::new(
+            "workload",
+            format!(
+                "{}the simulation passed {} years of simulated time with {} of its requests sent: an arrival rate or a step time is far out of range (a rate of one request a year or less, an efficiency or a profile coefficient off by orders of magnitude)",
+                if spec.point.is_empty() {
+                    String::new()
+                } else {
+                    format!("at sweep point {}: ", spec.point.label())
+                },
+                crate::sim::HORIZON.as_secs_f64() / (365.0 * 86_400.0),
+                self.sim.requests
+            ),
+        ))
+    }
+}
+
 /// Which records a simulation keeps besides its summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {
@@ -226,6 +250,8 @@ pub fn study(
     progress: &(dyn Fn() + Sync),
 ) -> InputResult<Study> {
     let total = all.len();
+    // Only a shard needs it (merge compares them).
+    let sweep = (!shard.is_all()).then(|| crate::spec::sweep_fingerprint(&all));
     let indices = shard.indices(total);
     if indices.is_empty() {
         return Err(InputError::new(
@@ -254,13 +280,14 @@ pub fn study(
             let structured = spec.workload.has_structure();
             let k = if structured { Keep::Records } else { keep };
             let r = simulate_keeping(spec, k);
+            r.within_horizon(spec)?;
             let (breakdown, tasks) = if structured {
                 structure(spec, &r.records)
             } else {
                 (Vec::new(), Vec::new())
             };
             progress();
-            PointOutput {
+            Ok(PointOutput {
                 index,
                 summary: Some(r.summary),
                 records: if keep == Keep::Records {
@@ -272,9 +299,9 @@ pub fn study(
                 breakdown,
                 tasks,
                 metadata: None,
-            }
+            })
         })
-        .collect();
+        .collect::<InputResult<_>>()?;
     let summaries: Vec<Summary> = points.iter().filter_map(|p| p.summary.clone()).collect();
     // Knee and plateau need the whole sweep: a shard leaves them to `capsim merge`.
     let analysis = (summaries.len() > 1 && shard.is_all()).then(|| analyse(&summaries));
@@ -285,6 +312,7 @@ pub fn study(
             points,
             analysis,
             shard: (!shard.is_all()).then_some(shard),
+            sweep,
         },
         warnings,
     })

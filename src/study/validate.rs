@@ -152,6 +152,7 @@ pub fn validate(spec: &Spec, runs: &[Run]) -> InputResult<Vec<PointValidation>> 
         let (workload, point) = workload_of(run);
         let sc = spec.with_workload_table(workload, point.clone())?;
         let simulated = simulate(&sc);
+        simulated.within_horizon(&sc)?;
         let mut measured = run.measured();
         measured.point = point.clone();
         let predicted = simulated.summary;

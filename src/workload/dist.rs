@@ -306,6 +306,24 @@ impl LengthDist {
                 format!("must be at least 1 token (got {})", d.mean()),
             ));
         }
+        if let Shape::Empirical(values) = &d.shape {
+            if let Some(v) = values.iter().find(|v| **v < 1.0) {
+                return Err(InputError::new(
+                    key,
+                    format!("empirical token counts must be at least 1 (got {v})"),
+                ));
+            }
+        }
+        let top = d.upper_bound();
+        if top.is_finite() && top > Self::MAX_TOKENS as f64 {
+            return Err(InputError::new(
+                key,
+                format!(
+                    "reaches {top} tokens; a request holds at most {} (2^30)",
+                    Self::MAX_TOKENS
+                ),
+            ));
+        }
         Ok(LengthDist(d))
     }
 

@@ -160,8 +160,22 @@ pub fn parse_with(text: &str, skip_bad: bool) -> Result<(Vec<TraceRow>, Vec<BadR
             }
             Err(e) => return Err(e),
         };
-        last = t;
         let t0 = *first.get_or_insert(t);
+        if t - t0 > MAX_SPAN_NS {
+            let e = (
+                line_no,
+                format!(
+                    "this row comes {:.0} days after the first, more than a trace of a year would span: TIMESTAMP is in seconds (or YYYY-MM-DD hh:mm:ss), so milliseconds or nanoseconds since the epoch read as seconds look like this",
+                    (t - t0) as f64 / 86_400e9
+                ),
+            );
+            if skip_bad {
+                skipped.push(e);
+                continue;
+            }
+            return Err(e);
+        }
+        last = t;
         rows.push(TraceRow {
             at: Nanos((t - t0) as u64),
             input_tokens: input.max(1),
@@ -173,6 +187,10 @@ pub fn parse_with(text: &str, skip_bad: bool) -> Result<(Vec<TraceRow>, Vec<BadR
     }
     Ok((rows, skipped))
 }
+
+/// The longest time a trace may span from its first row to its last: a year (a longer span
+/// is almost surely a timestamp column in a finer unit than seconds).
+const MAX_SPAN_NS: i128 = 366 * 86_400 * 1_000_000_000;
 
 /// Nanoseconds since the epoch (or since 0 for plain seconds).
 fn parse_timestamp(s: &str) -> Option<i128> {

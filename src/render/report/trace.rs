@@ -34,16 +34,19 @@ fn cdf(sorted: &[u32]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// The most bins the arrivals chart has before it moves to a coarser unit.
+const MAX_BINS: f64 = 1500.0;
+
 /// The charts and a markdown section for one trace.
 pub fn section(t: &TraceInput, color: usize) -> (String, Vec<(Figure, Chart)>) {
     let rows = &t.rows;
     let span_s = rows.last().map_or(0.0, |r| r.at.as_secs_f64());
-    // Requests per minute, in one-minute bins (seconds for traces under ten minutes).
-    let (bin_s, unit) = if span_s >= 600.0 {
-        (60.0, "min")
-    } else {
-        (1.0, "s")
-    };
+    // Requests per second, minute, hour or day: the finest bin that keeps the chart under
+    // MAX_BINS points (a trace loads only if it spans a year or less).
+    let (bin_s, unit) = [(1.0, "s"), (60.0, "min"), (3600.0, "h"), (86_400.0, "day")]
+        .into_iter()
+        .find(|(bin, _)| span_s / bin < MAX_BINS)
+        .unwrap_or((86_400.0, "day"));
     let bins = (span_s / bin_s).floor() as usize + 1;
     let mut counts = vec![0u32; bins];
     for r in rows {

@@ -57,18 +57,12 @@ fn benchmark(path: &Path, i: usize, b: &Value) -> InputResult<Run> {
         .get("type_")
         .and_then(Value::as_str)
         .unwrap_or("unknown");
-    let cap = strategy
-        .get("max_concurrency")
-        .and_then(Value::as_u64)
-        .map(|c| c as u32);
+    let cap = super::concurrency(path, strategy.get("max_concurrency"), "max_concurrency")?;
     let mut point = Point::new();
     let (max_concurrency, request_rate, constant_rate) = match kind {
         "synchronous" => (Some(1), None, false),
         "concurrent" => (
-            strategy
-                .get("streams")
-                .and_then(Value::as_u64)
-                .map(|s| s as u32),
+            super::concurrency(path, strategy.get("streams"), "streams")?,
             None,
             false,
         ),

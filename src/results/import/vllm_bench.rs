@@ -36,10 +36,13 @@ pub fn run(path: &Path, v: &serde_json::Value, index: usize) -> InputResult<Run>
         .filter(|d| d.is_finite() && *d > 0.0)
         .ok_or_else(|| bad(path, "vllm bench result has no positive 'duration'"))?;
     let rate = number(v.get("request_rate")).filter(|r| r.is_finite());
-    let max_concurrency = v
-        .get("max_concurrency")
-        .and_then(|c| c.as_u64())
-        .map(|c| c as u32);
+    if let Some(r) = rate.filter(|r| *r <= 0.0) {
+        return Err(bad(
+            path,
+            format!("request_rate is {r}: vllm bench sends at a positive rate or inf"),
+        ));
+    }
+    let max_concurrency = super::concurrency(path, v.get("max_concurrency"), "max_concurrency")?;
     let mut point = Point::new();
     match rate {
         Some(r) => {
